@@ -1,0 +1,88 @@
+//! `cargo xtask`: the workspace's developer tasks (services, tests, CI), written in Rust so they
+//! run wherever cargo does. See `cargo xtask help`.
+
+mod cmd;
+mod services;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+
+use crate::cmd::Cmd;
+
+const HELP: &str = "\
+cargo xtask <command>
+
+Commands:
+  services up       start dockerd (if none answers), the push and sync registries, and push
+                    the busybox base image; installs missing Debian packages when root
+  services down     stop what `services up` started
+  services status   show what answers
+  test [ARGS]       services up, cargo fmt --check, clippy -D warnings, cargo test --workspace
+  ci                what CI runs (same as test)
+  help              this text
+";
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = workspace_root();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        ["services", "up"] => services::up(&root),
+        ["services", "down"] => services::down(&root),
+        ["services", "status"] => services::status(&root),
+        ["test", rest @ ..] => test(&root, rest),
+        ["ci"] => test(&root, &[]),
+        [] | ["help" | "--help" | "-h"] => {
+            print!("{HELP}");
+            Ok(())
+        }
+        _ => bail!("unknown command `{}`\n\n{HELP}", args.join(" ")),
+    }
+}
+
+/// The workspace root: the parent of this crate's manifest directory.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// The cargo that runs xtask (`$CARGO`), so the same toolchain builds everything.
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
+
+fn test(root: &Path, extra: &[&str]) -> Result<()> {
+    services::up(root)?;
+    let cargo = cargo();
+    Cmd::new(root, &cargo, ["fmt", "--all", "--", "--check"]).run()?;
+    Cmd::new(
+        root,
+        &cargo,
+        [
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )
+    .run()?;
+    let mut args = vec!["test", "--workspace"];
+    args.extend(extra);
+    Cmd::new(root, &cargo, args).run()
+}
