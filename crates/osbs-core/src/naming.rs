@@ -26,7 +26,9 @@ pub fn git_url_path(url: &str) -> &str {
         },
     };
     let rest = rest.trim_matches('/');
-    rest.strip_suffix(".git").unwrap_or(rest).trim_end_matches('/')
+    rest.strip_suffix(".git")
+        .unwrap_or(rest)
+        .trim_end_matches('/')
 }
 
 /// The repository name of a git URL: the last component of its path (`ns/repo.git` → `repo`).
@@ -117,7 +119,10 @@ mod tests {
         assert_eq!(name.len(), "my-repo-feature-x-".len() + 5);
         assert_eq!(name, build_config_name("git@h:ns/My_Repo", "feature/X"));
         // A fork: same repository name, other path.
-        assert_ne!(name, build_config_name("https://h/fork/My_Repo.git", "feature/X"));
+        assert_ne!(
+            name,
+            build_config_name("https://h/fork/My_Repo.git", "feature/X")
+        );
         // Branches that sanitise alike.
         assert_ne!(
             build_config_name("https://h/ns/r", "a/b"),
@@ -133,7 +138,10 @@ mod tests {
         let odd = build_config_name("https://h/___", "///");
         assert!(odd.starts_with("build-"), "{odd}");
         for name in [long, odd] {
-            assert!(name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+            assert!(
+                name.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            );
             assert!(!name.starts_with('-') && !name.ends_with('-'));
         }
     }
