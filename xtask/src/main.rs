@@ -3,6 +3,7 @@
 
 mod cmd;
 mod services;
+mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
