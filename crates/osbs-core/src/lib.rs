@@ -15,8 +15,18 @@
 //! # Ok::<(), osbs_core::ReferenceError>(())
 //! ```
 
+pub mod auth;
+pub mod build;
+pub mod dockerfile;
+pub mod git;
+pub mod import;
+pub mod model;
 pub mod naming;
+pub mod policy;
 pub mod reference;
+pub mod release;
+pub mod time;
+pub mod trigger;
 
 pub use reference::{DigestProblem, ImageReference, ReferenceError};
 

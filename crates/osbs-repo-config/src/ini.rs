@@ -5,51 +5,54 @@
 //! `empty_lines_in_values=True`, delimiters `=` and `:`, full-line comment prefixes `#` and `;`,
 //! no inline comments, `default_section="DEFAULT"`). Where Python would collect several
 //! parsing errors and raise them together at the end, this reader stops at the first one.
+//!
+//! It is public so that other OSBS configuration files in the same syntax (the client's
+//! `osbs.conf`) are read by exactly the same rules.
 
 use std::collections::HashMap;
 
 use crate::error::ParseErrorKind;
 
 /// The name of configparser's special section whose keys apply to every other section.
-pub(crate) const DEFAULT_SECTION: &str = "DEFAULT";
+pub const DEFAULT_SECTION: &str = "DEFAULT";
 
 /// One `key = value` option after multi-line values have been joined.
 #[derive(Debug)]
-pub(crate) struct Entry {
+pub struct Entry {
     /// The key, lowercased as configparser's `optionxform` does.
-    pub(crate) key: String,
+    pub key: String,
     /// The value: its lines joined with `\n`, trailing whitespace removed once the file is read.
-    pub(crate) value: String,
+    pub value: String,
     /// The 1-based line the key is on.
-    pub(crate) line: usize,
+    pub line: usize,
 }
 
 /// A section header and the options under it.
 #[derive(Debug)]
-pub(crate) struct Section {
+pub struct Section {
     /// The name between the brackets, verbatim (case and inner whitespace kept).
-    pub(crate) name: String,
+    pub name: String,
     /// The 1-based line of the header.
-    pub(crate) line: usize,
+    pub line: usize,
     /// Text after the closing bracket, which configparser silently ignores.
-    pub(crate) ignored: Option<String>,
+    pub ignored: Option<String>,
     /// The options, in file order.
-    pub(crate) entries: Vec<Entry>,
+    pub entries: Vec<Entry>,
 }
 
 /// A whole file as configparser sees it.
 #[derive(Debug, Default)]
-pub(crate) struct Ini {
+pub struct Ini {
     /// Every `[DEFAULT]` header (configparser allows it more than once and merges them).
-    pub(crate) default_headers: Vec<Section>,
+    pub default_headers: Vec<Section>,
     /// The options of all `[DEFAULT]` sections, in file order.
-    pub(crate) defaults: Vec<Entry>,
+    pub defaults: Vec<Entry>,
     /// The ordinary sections, in file order.
-    pub(crate) sections: Vec<Section>,
+    pub sections: Vec<Section>,
 }
 
 /// A failure while reading: the 1-based line and what is wrong there.
-pub(crate) type Failure = (usize, ParseErrorKind);
+pub type Failure = (usize, ParseErrorKind);
 
 /// Where new options go.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -63,7 +66,7 @@ enum Cursor {
 }
 
 /// Reads `text` (without a byte order mark) into sections and options.
-pub(crate) fn parse(text: &str) -> Result<Ini, Failure> {
+pub fn parse(text: &str) -> Result<Ini, Failure> {
     let mut ini = Ini::default();
     let mut seen_sections: HashMap<String, usize> = HashMap::new();
     let mut seen_keys: HashMap<(String, String), usize> = HashMap::new();
@@ -227,18 +230,18 @@ fn section_header(value: &str) -> Option<(&str, &str)> {
 }
 
 /// Python's `str.isspace`: Unicode white space plus the four ASCII separators U+001C..U+001F.
-pub(crate) fn is_py_space(c: char) -> bool {
+pub fn is_py_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
 /// Python's `str.strip()` without arguments.
-pub(crate) fn py_strip(s: &str) -> &str {
+pub fn py_strip(s: &str) -> &str {
     s.trim_matches(is_py_space)
 }
 
 /// Splits text into lines the way Python reads a file in text mode (universal newlines):
 /// `\r\n`, `\r` and `\n` each end a line; the terminators are not part of the lines.
-pub(crate) fn lines(text: &str) -> impl Iterator<Item = &str> {
+pub fn lines(text: &str) -> impl Iterator<Item = &str> {
     let mut rest = text;
     std::iter::from_fn(move || {
         if rest.is_empty() {

@@ -52,7 +52,7 @@
 //! pointed to, and nothing else.
 
 mod error;
-mod ini;
+pub mod ini;
 mod load;
 mod warning;
 
@@ -206,7 +206,16 @@ fn ignored_parts(ini: &Ini, file_name: &str) -> Vec<Warning> {
 }
 
 /// The booleans atomic-reactor documents: `0`, `false`, `1`, `true`, in any case.
-fn parse_bool(value: &str) -> Option<bool> {
+///
+/// Public so that other OSBS configuration (the client's `osbs.conf`) accepts exactly the same
+/// values.
+///
+/// ```
+/// assert_eq!(osbs_repo_config::parse_bool("TRUE"), Some(true));
+/// assert_eq!(osbs_repo_config::parse_bool("0"), Some(false));
+/// assert_eq!(osbs_repo_config::parse_bool("yes"), None);
+/// ```
+pub fn parse_bool(value: &str) -> Option<bool> {
     match value.to_ascii_lowercase().as_str() {
         "0" | "false" => Some(false),
         "1" | "true" => Some(true),

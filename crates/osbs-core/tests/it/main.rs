@@ -2,6 +2,11 @@
 
 mod distribution;
 mod exhaustive;
+mod import_scenarios;
+mod model_json;
+mod policy_scenarios;
 mod reference_api;
 mod reference_errors;
 mod support;
+mod trigger_scenarios;
+mod world;

@@ -1,0 +1,466 @@
+//! Registry credentials from a Docker config file: the legacy flat `.dockercfg` and the
+//! `config.json` form with `auths` (also the `.dockerconfigjson` of a Kubernetes Secret).
+//!
+//! [`DockerConfig::parse`] reads the text it is handed (this module does no I/O) and
+//! [`DockerConfig::credential_for`] answers "which credential belongs to this registry?" with an
+//! exact match on the normalised registry name, so a credential is only ever offered to the
+//! registry it was written for. Secrets are wrapped in [`Secret`], whose `Debug` and `Display`
+//! print `<redacted>`, and no error message ever contains secret text.
+//!
+//! ```
+//! use osbs_core::auth::{Credential, DockerConfig};
+//!
+//! // base64("builder:s3cret")
+//! let config = DockerConfig::parse(
+//!     r#"{"auths": {"https://registry.example.com/v2/": {"auth": "YnVpbGRlcjpzM2NyZXQ="}}}"#,
+//! )?;
+//! let Some(Credential::Basic { username, password }) =
+//!     config.credential_for("registry.example.com")
+//! else {
+//!     panic!("expected a user name and password");
+//! };
+//! assert_eq!(username, "builder");
+//! assert_eq!(password.expose(), "s3cret");
+//! assert_eq!(password.to_string(), "<redacted>");
+//! assert!(config.credential_for("registry.example.com:5000").is_none());
+//! # Ok::<(), osbs_core::auth::AuthError>(())
+//! ```
+
+use std::fmt;
+
+use base64::Engine as _;
+use serde_json::{Map, Value};
+
+/// The name every Docker Hub alias normalises to.
+pub const DOCKER_HUB: &str = "docker.io";
+
+/// Host names that all mean Docker Hub in a Docker config.
+const DOCKER_HUB_ALIASES: &[&str] = &[
+    "docker.io",
+    "index.docker.io",
+    "registry-1.docker.io",
+    "registry.hub.docker.com",
+];
+
+/// A secret string (password or token). `Debug` and `Display` print `<redacted>`; the text is
+/// only reachable through [`Secret::expose`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret text, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// One registry's credential, as a Docker config entry gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Credential {
+    /// A user name and password (`auth` = base64 of `user:password`, or `username` and
+    /// `password`): sent as HTTP Basic to the registry, or to its token server.
+    Basic {
+        /// The user name.
+        username: String,
+        /// The password.
+        password: Secret,
+    },
+    /// An OAuth2 refresh token (`identitytoken`) that the registry's token server exchanges
+    /// for access tokens.
+    IdentityToken {
+        /// The user name stored beside it, if any (Docker stores `<token>`).
+        username: Option<String>,
+        /// The refresh token.
+        token: Secret,
+    },
+    /// A bearer token sent to the registry as it is (`registrytoken`).
+    RegistryToken(Secret),
+}
+
+/// Why a Docker config could not be read. Messages never contain secret text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// The text is not JSON (the parser's own message is left out: it may quote a secret).
+    #[error("invalid docker config: not valid JSON at line {line}, column {column}")]
+    Json {
+        /// 1-based line of the error.
+        line: usize,
+        /// 1-based column of the error.
+        column: usize,
+    },
+    /// The document is JSON but not an object of registries.
+    #[error("invalid docker config: {what} must be a JSON object")]
+    NotAnObject {
+        /// Which part (`the document`, `"auths"`, or an entry).
+        what: String,
+    },
+    /// A credential field has the wrong JSON type.
+    #[error("invalid docker config: field {field:?} of registry {registry:?} must be a string")]
+    NotAString {
+        /// The registry key as written in the file.
+        registry: String,
+        /// The field name.
+        field: &'static str,
+    },
+    /// `auth` is not base64, or does not decode to UTF-8 `user:password`.
+    #[error(
+        "invalid docker config: the \"auth\" field of registry {registry:?} is not base64 of \"user:password\""
+    )]
+    InvalidAuth {
+        /// The registry key as written in the file.
+        registry: String,
+    },
+}
+
+/// The credentials of a Docker config file, keyed by normalised registry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DockerConfig {
+    entries: Vec<(String, Credential)>,
+}
+
+impl DockerConfig {
+    /// Parses a legacy `.dockercfg` (`{"registry": {"auth": ..., "email": ...}}`) or a
+    /// `config.json` (`{"auths": {"registry": {...}}}`).
+    ///
+    /// In each entry, `identitytoken` wins over `registrytoken`, which wins over `auth`, which
+    /// wins over `username`/`password`, as in Docker. Entries without any of them (such as the
+    /// empty ones a `credsStore` leaves) are ignored, and so are credential helpers
+    /// (`credsStore`, `credHelpers`): running them is I/O for the caller to do.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError`] when the text is not JSON of that shape or an `auth` field does not decode.
+    pub fn parse(text: &str) -> Result<Self, AuthError> {
+        let document: Value = serde_json::from_str(text).map_err(|err| AuthError::Json {
+            line: err.line(),
+            column: err.column(),
+        })?;
+        let Value::Object(top) = document else {
+            return Err(AuthError::NotAnObject {
+                what: "the document".to_owned(),
+            });
+        };
+        let registries: &Map<String, Value> = match top.get("auths") {
+            Some(Value::Object(auths)) => auths,
+            Some(_) => {
+                return Err(AuthError::NotAnObject {
+                    what: "\"auths\"".to_owned(),
+                });
+            }
+            // Legacy form: every object-valued key is a registry; other keys (a `credsStore`
+            // string, say) are not registries.
+            None => &top,
+        };
+        let mut entries = Vec::new();
+        for (key, value) in registries {
+            let Value::Object(entry) = value else {
+                if top.contains_key("auths") {
+                    return Err(AuthError::NotAnObject {
+                        what: format!("the entry of registry {key:?}"),
+                    });
+                }
+                continue;
+            };
+            if let Some(credential) = entry_credential(key, entry)? {
+                entries.push((normalize_registry(key), credential));
+            }
+        }
+        Ok(Self { entries })
+    }
+
+    /// The credential written for `registry` (`host[:port]`, a URL such as
+    /// `https://host/v2/`, or any Docker Hub alias), if there is one.
+    ///
+    /// Matching is exact after normalisation ([`normalize_registry`]): a credential for
+    /// `quay.io` is not offered to `quay.io:8443` or `evil.quay.io`.
+    pub fn credential_for(&self, registry: &str) -> Option<&Credential> {
+        let wanted = normalize_registry(registry);
+        self.entries
+            .iter()
+            .find(|(key, _)| *key == wanted)
+            .map(|(_, credential)| credential)
+    }
+
+    /// The normalised registries that have a credential, in file order.
+    pub fn registries(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|(key, _)| key.as_str())
+    }
+
+    /// Whether the config holds no credential at all.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// Normalises a registry key the way credentials are matched: the scheme and any path
+/// (`/v1/`, `/v2/`) are dropped, the host is lowercased, and every Docker Hub alias
+/// (`index.docker.io`, `registry-1.docker.io`, ...) becomes [`DOCKER_HUB`]. The port is kept.
+///
+/// ```
+/// use osbs_core::auth::normalize_registry;
+///
+/// assert_eq!(normalize_registry("https://index.docker.io/v1/"), "docker.io");
+/// assert_eq!(normalize_registry("http://Registry.Local:5000/v2"), "registry.local:5000");
+/// ```
+pub fn normalize_registry(key: &str) -> String {
+    let key = key.trim();
+    let without_scheme = key.split_once("://").map_or(key, |(_, rest)| rest);
+    let host = without_scheme
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if DOCKER_HUB_ALIASES.contains(&host.as_str()) {
+        DOCKER_HUB.to_owned()
+    } else {
+        host
+    }
+}
+
+/// The credential of one entry, or `None` when it has no credential fields.
+fn entry_credential(
+    registry: &str,
+    entry: &Map<String, Value>,
+) -> Result<Option<Credential>, AuthError> {
+    let field = |name: &'static str| -> Result<Option<&str>, AuthError> {
+        match entry.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if s.is_empty() => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(AuthError::NotAString {
+                registry: registry.to_owned(),
+                field: name,
+            }),
+        }
+    };
+    let username = field("username")?;
+    if let Some(token) = field("identitytoken")? {
+        return Ok(Some(Credential::IdentityToken {
+            username: username.map(str::to_owned),
+            token: Secret::new(token),
+        }));
+    }
+    if let Some(token) = field("registrytoken")? {
+        return Ok(Some(Credential::RegistryToken(Secret::new(token))));
+    }
+    if let Some(auth) = field("auth")? {
+        let invalid = || AuthError::InvalidAuth {
+            registry: registry.to_owned(),
+        };
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(auth.trim())
+            .map_err(|_| invalid())?;
+        let decoded = String::from_utf8(decoded).map_err(|_| invalid())?;
+        let (user, password) = decoded.split_once(':').ok_or_else(invalid)?;
+        return Ok(Some(Credential::Basic {
+            username: user.to_owned(),
+            password: Secret::new(password),
+        }));
+    }
+    match (username, field("password")?) {
+        (Some(user), Some(password)) => Ok(Some(Credential::Basic {
+            username: user.to_owned(),
+            password: Secret::new(password),
+        })),
+        _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b64(s: &str) -> String {
+        base64::engine::general_purpose::STANDARD.encode(s)
+    }
+
+    fn basic(config: &DockerConfig, registry: &str) -> Option<(String, String)> {
+        match config.credential_for(registry)? {
+            Credential::Basic { username, password } => {
+                Some((username.clone(), password.expose().to_owned()))
+            }
+            other => panic!("expected basic, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn legacy_dockercfg() {
+        let text = format!(
+            r#"{{"registry.example.com:5000": {{"auth": "{}", "email": "a@b.c"}}}}"#,
+            b64("user:pa:ss")
+        );
+        let config = DockerConfig::parse(&text).unwrap();
+        assert_eq!(
+            basic(&config, "registry.example.com:5000"),
+            Some(("user".into(), "pa:ss".into()))
+        );
+        assert_eq!(basic(&config, "registry.example.com"), None);
+    }
+
+    #[test]
+    fn config_json_with_auths_and_helpers() {
+        let text = format!(
+            r#"{{"auths": {{"https://quay.io": {{"auth": "{}"}}, "ghcr.io": {{}}}},
+                "credsStore": "desktop", "credHelpers": {{"gcr.io": "gcloud"}}}}"#,
+            b64("robot:token")
+        );
+        let config = DockerConfig::parse(&text).unwrap();
+        assert_eq!(
+            basic(&config, "quay.io"),
+            Some(("robot".into(), "token".into()))
+        );
+        assert!(config.credential_for("ghcr.io").is_none());
+        assert!(config.credential_for("gcr.io").is_none());
+        assert_eq!(config.registries().collect::<Vec<_>>(), ["quay.io"]);
+    }
+
+    #[test]
+    fn username_and_password_fields() {
+        let config = DockerConfig::parse(
+            r#"{"auths": {"localhost:5000": {"username": "u", "password": "p"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            basic(&config, "http://localhost:5000/v2/"),
+            Some(("u".into(), "p".into()))
+        );
+    }
+
+    #[test]
+    fn identity_and_registry_tokens() {
+        let config = DockerConfig::parse(
+            r#"{"auths": {
+                "a.example": {"auth": "dTpw", "identitytoken": "refresh", "username": "<token>"},
+                "b.example": {"registrytoken": "bearer"}
+            }}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            config.credential_for("a.example"),
+            Some(&Credential::IdentityToken {
+                username: Some("<token>".into()),
+                token: Secret::new("refresh"),
+            })
+        );
+        assert_eq!(
+            config.credential_for("b.example"),
+            Some(&Credential::RegistryToken(Secret::new("bearer")))
+        );
+    }
+
+    #[test]
+    fn docker_hub_aliases_are_one_registry() {
+        let text = format!(
+            r#"{{"auths": {{"https://index.docker.io/v1/": {{"auth": "{}"}}}}}}"#,
+            b64("hub:pw")
+        );
+        let config = DockerConfig::parse(&text).unwrap();
+        for alias in [
+            "docker.io",
+            "index.docker.io",
+            "registry-1.docker.io",
+            "https://registry-1.docker.io/v2/",
+        ] {
+            assert_eq!(
+                basic(&config, alias),
+                Some(("hub".into(), "pw".into())),
+                "{alias}"
+            );
+        }
+        assert!(config.credential_for("docker.io.evil.example").is_none());
+    }
+
+    #[test]
+    fn matching_is_exact() {
+        let text = format!(
+            r#"{{"auths": {{"quay.io": {{"auth": "{}"}}}}}}"#,
+            b64("u:p")
+        );
+        let config = DockerConfig::parse(&text).unwrap();
+        assert!(config.credential_for("QUAY.IO").is_some());
+        for other in [
+            "quay.io:443",
+            "evil.quay.io",
+            "quay.io.evil",
+            "127.0.0.1:5000",
+        ] {
+            assert!(config.credential_for(other).is_none(), "{other}");
+        }
+    }
+
+    #[test]
+    fn normalisation() {
+        assert_eq!(normalize_registry("https://host:5000/v1/"), "host:5000");
+        assert_eq!(normalize_registry("host:5000/v2"), "host:5000");
+        assert_eq!(normalize_registry(" Host "), "host");
+        assert_eq!(normalize_registry("[::1]:5000"), "[::1]:5000");
+        assert_eq!(normalize_registry("registry.hub.docker.com"), "docker.io");
+    }
+
+    #[test]
+    fn errors_never_contain_the_secret() {
+        let cases = [
+            r#"{"auths": {"r": {"auth": "c2VjcmV0LXdpdGgtbm8tY29sb24="}}}"#.to_owned(),
+            r#"{"auths": {"r": {"auth": "!!not base64 secret!!"}}}"#.to_owned(),
+            r#"{"auths": {"r": {"password": 12345, "username": "secret"}}}"#.to_owned(),
+            r#"{"auths": {"r": {"auth": "secret"#.to_owned(),
+            r#"{"auths": ["secret"]}"#.to_owned(),
+            r#"["secret"]"#.to_owned(),
+            r#"{"auths": {"r": "secret"}}"#.to_owned(),
+        ];
+        for text in &cases {
+            let err = DockerConfig::parse(text).unwrap_err();
+            let message = err.to_string();
+            assert!(!message.contains("secret"), "{message}");
+            assert!(!format!("{err:?}").contains("secret"), "{err:?}");
+        }
+        let err = DockerConfig::parse(&cases[0]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"invalid docker config: the "auth" field of registry "r" is not base64 of "user:password""#
+        );
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let config =
+            DockerConfig::parse(r#"{"auths": {"r": {"username": "u", "password": "hunter2"}}}"#)
+                .unwrap();
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(debug.contains("<redacted>"), "{debug}");
+    }
+
+    #[test]
+    fn empty_and_odd_documents() {
+        assert!(DockerConfig::parse("{}").unwrap().is_empty());
+        assert!(
+            DockerConfig::parse(r#"{"credsStore": "pass"}"#)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            DockerConfig::parse("{").unwrap_err(),
+            AuthError::Json { line: 1, column: 1 }
+        );
+    }
+}

@@ -1,0 +1,246 @@
+//! What a build is asked to do and what it reports: the reactor's request, the build phases, and
+//! the results of SPEC §5 with their wire names.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The phase of a Build, as OpenShift names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum BuildPhase {
+    /// Queued behind another build of the same BuildConfig.
+    New,
+    /// Accepted, about to run.
+    Pending,
+    /// The reactor runs it.
+    Running,
+    /// Built, pushed and imported.
+    Complete,
+    /// A plugin that was not allowed to fail failed.
+    Failed,
+    /// The build could not run at all (its runner died, the backend broke).
+    Error,
+    /// Cancelled by a user, superseded, or stopped by `.osbs-repo-config`.
+    Cancelled,
+}
+
+impl BuildPhase {
+    /// Whether the phase is final (`Complete`, `Failed`, `Error` or `Cancelled`).
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            BuildPhase::Complete | BuildPhase::Failed | BuildPhase::Error | BuildPhase::Cancelled
+        )
+    }
+
+    /// The phase's name, e.g. `"Complete"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BuildPhase::New => "New",
+            BuildPhase::Pending => "Pending",
+            BuildPhase::Running => "Running",
+            BuildPhase::Complete => "Complete",
+            BuildPhase::Failed => "Failed",
+            BuildPhase::Error => "Error",
+            BuildPhase::Cancelled => "Cancelled",
+        }
+    }
+}
+
+impl fmt::Display for BuildPhase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Per-build switches for one plugin, overriding what the plugin declares.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginOverride {
+    /// Whether a failure of the plugin lets the build go on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_to_fail: Option<bool>,
+    /// Whether the plugin must run; a plugin that is not required may be disabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required: Option<bool>,
+    /// `false` disables a plugin that is not required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+}
+
+/// Everything the reactor needs to run one Build: the Build, the parts of its BuildConfig the
+/// reactor reads, and where to push.
+///
+/// This is the JSON that `osbs-reactor build --request FILE` reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildRequest {
+    /// The Build's name, `<buildconfig>-<n>`.
+    pub build_name: String,
+    /// The BuildConfig's name.
+    pub build_config: String,
+    /// Git URL of the repository to build.
+    pub git_url: String,
+    /// Branch the build is from.
+    pub git_branch: String,
+    /// The exact commit to build; the branch head when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_commit: Option<String>,
+    /// Whether the Build is an autorebuild (the Build's `is_autorebuild` label).
+    #[serde(default)]
+    pub is_autorebuild: bool,
+    /// The push target, `host[:port]` with optional scheme and `/v2` suffix (SPEC §6).
+    pub registry_uri: String,
+    /// Path of a dockercfg (`.dockercfg` or `config.json` form) for the registries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_secret: Option<String>,
+    /// The image's repository in the registry; the Dockerfile's `name` label when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_name: Option<String>,
+    /// Name of the repo config file at the top of the repository.
+    #[serde(default = "default_repo_config_name")]
+    pub repo_config_name: String,
+    /// Build without the Docker layer cache.
+    #[serde(default)]
+    pub no_cache: bool,
+    /// Per-plugin overrides of `required`, `allowed_to_fail` and `enabled`, by plugin name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub plugins: BTreeMap<String, PluginOverride>,
+}
+
+/// The default name of the repo config file.
+pub const DEFAULT_REPO_CONFIG_NAME: &str = ".osbs-repo-config";
+
+fn default_repo_config_name() -> String {
+    DEFAULT_REPO_CONFIG_NAME.to_owned()
+}
+
+/// The tags an image was pushed under, as `registry/repository:tag`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Repositories {
+    /// `version-release`, `version` and `latest`.
+    pub primary: Vec<String>,
+    /// The tag unique to this build.
+    pub unique: Vec<String>,
+}
+
+/// One pushed tag and the manifest digest the registry serves for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushedDigest {
+    /// `host[:port]` of the registry.
+    pub registry: String,
+    /// Repository inside the registry, e.g. `osbs/small`.
+    pub repository: String,
+    /// The tag.
+    pub tag: String,
+    /// The manifest digest, `sha256:...`.
+    pub digest: String,
+}
+
+/// Per-plugin bookkeeping: errors, durations and start times.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PluginsMetadata {
+    /// Error message of each plugin that failed.
+    pub errors: BTreeMap<String, String>,
+    /// Seconds each plugin that ran took.
+    pub durations: BTreeMap<String, f64>,
+    /// Start time of each plugin that ran (RFC 3339, UTC).
+    pub timestamps: BTreeMap<String, String>,
+}
+
+/// The results of a build (SPEC §5), stored on the Build and shown by `get-build`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BuildResults {
+    /// Where the image was pushed.
+    pub repositories: Repositories,
+    /// Each pushed tag with its manifest digest.
+    pub digests: Vec<PushedDigest>,
+    /// The built image's ID in the Docker Engine.
+    #[serde(rename = "image-id")]
+    pub image_id: Option<String>,
+    /// The base image as the Dockerfile names it (`null` for `FROM scratch`).
+    #[serde(rename = "base-image-name")]
+    pub base_image_name: Option<String>,
+    /// The base image's ID in the Docker Engine.
+    #[serde(rename = "base-image-id")]
+    pub base_image_id: Option<String>,
+    /// The commit that was built.
+    pub commit_id: Option<String>,
+    /// The Dockerfile as built (with the labels the reactor added).
+    pub dockerfile: Option<String>,
+    /// The release the image got.
+    pub release: Option<String>,
+    /// Per-plugin errors, durations and timestamps.
+    #[serde(rename = "plugins-metadata")]
+    pub plugins_metadata: PluginsMetadata,
+}
+
+/// How a build ended: the phase, why, and its results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuildOutcome {
+    /// `Complete`, `Failed` or `Cancelled`.
+    pub phase: BuildPhase,
+    /// `"Error in plugin NAME: message"` when the build failed.
+    pub error: Option<String>,
+    /// Why the build was cancelled, if it was.
+    pub reason: Option<String>,
+    /// The results of SPEC §5.
+    #[serde(flatten)]
+    pub results: BuildResults,
+}
+
+/// Where a built image goes in an ImageStream: `import_image`'s request to the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageImport {
+    /// The ImageStream's name (the `name` label with `/` replaced by `-`).
+    pub image_stream: String,
+    /// The full repository the image was pushed to, `registry/repository`.
+    pub docker_image_repository: String,
+    /// Each tag with its manifest digest.
+    pub tags: Vec<(String, String)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_defaults() {
+        let request: BuildRequest = serde_json::from_str(
+            r#"{"build_name":"a-1","build_config":"a","git_url":"file:///x","git_branch":"main",
+                "registry_uri":"127.0.0.1:5000"}"#,
+        )
+        .unwrap();
+        assert_eq!(request.repo_config_name, ".osbs-repo-config");
+        assert!(!request.is_autorebuild);
+        assert!(request.plugins.is_empty());
+    }
+
+    #[test]
+    fn results_wire_names() {
+        let value = serde_json::to_value(BuildResults::default()).unwrap();
+        let keys: Vec<_> = value.as_object().unwrap().keys().cloned().collect();
+        assert_eq!(
+            keys,
+            [
+                "base-image-id",
+                "base-image-name",
+                "commit_id",
+                "digests",
+                "dockerfile",
+                "image-id",
+                "plugins-metadata",
+                "release",
+                "repositories"
+            ]
+        );
+    }
+
+    #[test]
+    fn phases() {
+        assert!(BuildPhase::Cancelled.is_finished());
+        assert!(!BuildPhase::Running.is_finished());
+        assert_eq!(BuildPhase::Complete.to_string(), "Complete");
+    }
+}

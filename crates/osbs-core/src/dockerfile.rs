@@ -1,0 +1,560 @@
+//! Reads what OSBS needs from a Dockerfile, without building it: the base image (the last
+//! `FROM` of the final stage, with `ARG` defaults substituted; `None` for `FROM scratch`) and the
+//! final image's labels (`name`, `version`, `release`, …). Also writes labels back
+//! ([`with_labels`]). Pure functions over text.
+
+use std::collections::BTreeMap;
+
+use thiserror::Error;
+
+/// What is wrong with a Dockerfile.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DockerfileError {
+    /// There is no `FROM` instruction.
+    #[error("the Dockerfile has no FROM instruction")]
+    NoFrom,
+    /// A `FROM` instruction names no image.
+    #[error("line {line}: FROM names no image")]
+    EmptyFrom {
+        /// 1-based line of the instruction.
+        line: usize,
+    },
+    /// An instruction other than `ARG` (or a comment) comes before the first `FROM`.
+    #[error("line {line}: {instruction} before the first FROM")]
+    BeforeFrom {
+        /// 1-based line of the instruction.
+        line: usize,
+        /// The instruction.
+        instruction: String,
+    },
+    /// A quoted string is not closed.
+    #[error("line {line}: unterminated quote")]
+    UnterminatedQuote {
+        /// 1-based line of the instruction.
+        line: usize,
+    },
+    /// A `LABEL` instruction without a value.
+    #[error("line {line}: LABEL `{key}` has no value")]
+    LabelWithoutValue {
+        /// 1-based line of the instruction.
+        line: usize,
+        /// The key.
+        key: String,
+    },
+    /// A `${...}` expression is not closed.
+    #[error("line {line}: unterminated variable expansion")]
+    BadSubstitution {
+        /// 1-based line of the instruction.
+        line: usize,
+    },
+}
+
+/// What OSBS reads from a Dockerfile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dockerfile {
+    /// The base image of the final stage with `ARG` defaults substituted; `None` for `scratch`.
+    pub base_image: Option<String>,
+    /// The line (1-based) of the `FROM` that names the base image.
+    pub base_image_line: usize,
+    /// The labels of the final image (inherited from earlier stages it is built `FROM`).
+    pub labels: BTreeMap<String, String>,
+    /// The escape character (`\` or a backtick from the `escape` parser directive).
+    pub escape: char,
+}
+
+impl Dockerfile {
+    /// The `version` label.
+    pub fn version(&self) -> Option<&str> {
+        self.labels.get("version").map(String::as_str)
+    }
+
+    /// The `release` label.
+    pub fn release(&self) -> Option<&str> {
+        self.labels.get("release").map(String::as_str)
+    }
+
+    /// The `name` label.
+    pub fn name(&self) -> Option<&str> {
+        self.labels.get("name").map(String::as_str)
+    }
+}
+
+/// One instruction with its arguments and the line it starts on.
+struct Instruction {
+    line: usize,
+    keyword: String,
+    args: String,
+}
+
+/// The escape character chosen by a leading `# escape=` parser directive.
+fn escape_directive(content: &str) -> char {
+    for line in content.lines() {
+        let Some(comment) = line.trim().strip_prefix('#') else {
+            break;
+        };
+        let Some((key, value)) = comment.split_once('=') else {
+            break;
+        };
+        if key.trim().eq_ignore_ascii_case("escape") {
+            return match value.trim() {
+                "`" => '`',
+                _ => '\\',
+            };
+        }
+    }
+    '\\'
+}
+
+/// Splits the text into instructions, joining continuation lines and dropping comments.
+fn instructions(content: &str, escape: char) -> Vec<Instruction> {
+    let mut out = Vec::new();
+    let mut current: Option<Instruction> = None;
+    for (index, raw) in content.lines().enumerate() {
+        let line = raw.trim_end_matches('\r');
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('#') || (current.is_none() && trimmed.is_empty()) {
+            continue;
+        }
+        let continued = line.trim_end().ends_with(escape);
+        let text = if continued {
+            let t = line.trim_end();
+            &t[..t.len() - escape.len_utf8()]
+        } else {
+            line
+        };
+        match current.as_mut() {
+            Some(instruction) => {
+                instruction.args.push(' ');
+                instruction.args.push_str(text.trim());
+            }
+            None => {
+                let text = text.trim();
+                let (keyword, args) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
+                current = Some(Instruction {
+                    line: index + 1,
+                    keyword: keyword.to_ascii_uppercase(),
+                    args: args.trim().to_owned(),
+                });
+            }
+        }
+        if !continued && let Some(done) = current.take() {
+            out.push(done);
+        }
+    }
+    out.extend(current);
+    out
+}
+
+/// Substitutes `$NAME`, `${NAME}`, `${NAME:-default}` and `${NAME:+alternative}` from `vars`;
+/// unknown names become empty, as in Docker.
+pub fn substitute(
+    text: &str,
+    vars: &BTreeMap<String, String>,
+    escape: char,
+    line: usize,
+) -> Result<String, DockerfileError> {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == escape {
+            match chars.next() {
+                Some('$') => out.push('$'),
+                Some(next) => {
+                    out.push(c);
+                    out.push(next);
+                }
+                None => out.push(c),
+            }
+            continue;
+        }
+        if c != '$' {
+            out.push(c);
+            continue;
+        }
+        if chars.peek() == Some(&'{') {
+            chars.next();
+            let mut expr = String::new();
+            loop {
+                match chars.next() {
+                    Some('}') => break,
+                    Some(ch) => expr.push(ch),
+                    None => return Err(DockerfileError::BadSubstitution { line }),
+                }
+            }
+            let (name, modifier) = match expr.find(':') {
+                Some(i) => (&expr[..i], Some(&expr[i + 1..])),
+                None => (expr.as_str(), None),
+            };
+            let value = vars.get(name).filter(|v| !v.is_empty());
+            match modifier {
+                None => out.push_str(value.map_or("", String::as_str)),
+                Some(m) if m.starts_with('-') => match value {
+                    Some(v) => out.push_str(v),
+                    None => out.push_str(&substitute(&m[1..], vars, escape, line)?),
+                },
+                Some(m) if m.starts_with('+') => {
+                    if value.is_some() {
+                        out.push_str(&substitute(&m[1..], vars, escape, line)?);
+                    }
+                }
+                Some(_) => return Err(DockerfileError::BadSubstitution { line }),
+            }
+        } else {
+            let mut name = String::new();
+            while let Some(&ch) = chars.peek() {
+                if ch.is_ascii_alphanumeric() || ch == '_' {
+                    name.push(ch);
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            if name.is_empty() {
+                out.push('$');
+            } else {
+                out.push_str(vars.get(&name).map_or("", String::as_str));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Splits instruction arguments into words, honouring quotes and the escape character. Quotes
+/// are removed; an escaped character is kept literally.
+fn words(args: &str, escape: char, line: usize) -> Result<Vec<String>, DockerfileError> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut quote: Option<char> = None;
+    let mut chars = args.chars();
+    while let Some(c) = chars.next() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some('"') if c == escape => {
+                if let Some(next) = chars.next() {
+                    word.push(next);
+                }
+            }
+            Some(_) => word.push(c),
+            None if c == '"' || c == '\'' => {
+                quote = Some(c);
+                in_word = true;
+            }
+            None if c == escape => {
+                if let Some(next) = chars.next() {
+                    word.push(next);
+                }
+                in_word = true;
+            }
+            None if c.is_whitespace() => {
+                if in_word {
+                    out.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            None => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if quote.is_some() {
+        return Err(DockerfileError::UnterminatedQuote { line });
+    }
+    if in_word {
+        out.push(word);
+    }
+    Ok(out)
+}
+
+/// `KEY=VALUE ...` pairs (or the legacy `KEY VALUE` form) of a `LABEL` or `ENV` instruction.
+fn pairs(
+    instruction: &Instruction,
+    escape: char,
+    vars: &BTreeMap<String, String>,
+) -> Result<Vec<(String, String)>, DockerfileError> {
+    let line = instruction.line;
+    let args = substitute(&instruction.args, vars, escape, line)?;
+    let words = words(&args, escape, line)?;
+    let Some(first) = words.first() else {
+        return Ok(Vec::new());
+    };
+    // The first word of `instruction.args` tells the form: legacy when it has no `=`.
+    let raw_first = instruction.args.split_whitespace().next().unwrap_or("");
+    if !raw_first.contains('=') {
+        let value = words[1..].join(" ");
+        if words.len() < 2 {
+            return Err(DockerfileError::LabelWithoutValue {
+                line,
+                key: first.clone(),
+            });
+        }
+        return Ok(vec![(first.clone(), value)]);
+    }
+    words
+        .iter()
+        .map(|w| match w.split_once('=') {
+            Some((k, v)) => Ok((k.to_owned(), v.to_owned())),
+            None => Err(DockerfileError::LabelWithoutValue {
+                line,
+                key: w.clone(),
+            }),
+        })
+        .collect()
+}
+
+struct Stage {
+    name: Option<String>,
+    base: Option<String>,
+    labels: BTreeMap<String, String>,
+}
+
+/// Parses a Dockerfile.
+pub fn parse(content: &str) -> Result<Dockerfile, DockerfileError> {
+    let escape = escape_directive(content);
+    let mut global_args: BTreeMap<String, String> = BTreeMap::new();
+    let mut stages: Vec<Stage> = Vec::new();
+    let mut vars: BTreeMap<String, String> = BTreeMap::new();
+    let mut base_image_line = 0;
+    for instruction in instructions(content, escape) {
+        let line = instruction.line;
+        match instruction.keyword.as_str() {
+            "ARG" => {
+                for word in words(&instruction.args, escape, line)? {
+                    let (name, default) = match word.split_once('=') {
+                        Some((n, d)) => (n.to_owned(), Some(d.to_owned())),
+                        None => (word.clone(), None),
+                    };
+                    if stages.is_empty() {
+                        let value = default.map(|d| substitute(&d, &global_args, escape, line));
+                        global_args.insert(name, value.transpose()?.unwrap_or_default());
+                    } else {
+                        let value = match default {
+                            Some(d) => substitute(&d, &vars, escape, line)?,
+                            None => global_args.get(&name).cloned().unwrap_or_default(),
+                        };
+                        vars.insert(name, value);
+                    }
+                }
+            }
+            "FROM" => {
+                let args = substitute(&instruction.args, &global_args, escape, line)?;
+                let mut parts = args
+                    .split_whitespace()
+                    .filter(|w| !w.starts_with("--"))
+                    .collect::<Vec<_>>()
+                    .into_iter();
+                let image = parts.next().ok_or(DockerfileError::EmptyFrom { line })?;
+                let name = match (parts.next(), parts.next()) {
+                    (Some(kw), Some(name)) if kw.eq_ignore_ascii_case("as") => {
+                        Some(name.to_ascii_lowercase())
+                    }
+                    _ => None,
+                };
+                let earlier = stages
+                    .iter()
+                    .rev()
+                    .find(|s| s.name.as_deref() == Some(&image.to_ascii_lowercase()));
+                let (base, labels) = match earlier {
+                    Some(stage) => (stage.base.clone(), stage.labels.clone()),
+                    None if image.eq_ignore_ascii_case("scratch") => (None, BTreeMap::new()),
+                    None => (Some(image.to_owned()), BTreeMap::new()),
+                };
+                if earlier.is_none() {
+                    base_image_line = line;
+                }
+                vars = BTreeMap::new();
+                stages.push(Stage { name, base, labels });
+            }
+            keyword => {
+                let Some(stage) = stages.last_mut() else {
+                    return Err(DockerfileError::BeforeFrom {
+                        line,
+                        instruction: keyword.to_owned(),
+                    });
+                };
+                match keyword {
+                    "LABEL" => stage.labels.extend(pairs(&instruction, escape, &vars)?),
+                    "ENV" => {
+                        let env = pairs(&instruction, escape, &vars)?;
+                        vars.extend(env);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    let last = stages.pop().ok_or(DockerfileError::NoFrom)?;
+    Ok(Dockerfile {
+        base_image: last.base,
+        base_image_line,
+        labels: last.labels,
+        escape,
+    })
+}
+
+/// Quotes a label key or value for a `LABEL` instruction.
+fn quote(s: &str, escape: char) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        if c == '"' || c == escape || c == '$' {
+            out.push(escape);
+        }
+        if c == '\n' {
+            out.push(' ');
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The Dockerfile with one `LABEL` instruction appended that sets `labels` on the final image.
+pub fn with_labels(content: &str, labels: &BTreeMap<String, String>) -> String {
+    if labels.is_empty() {
+        return content.to_owned();
+    }
+    let escape = escape_directive(content);
+    let mut out = content.to_owned();
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str("LABEL");
+    for (key, value) in labels {
+        out.push(' ');
+        out.push_str(&quote(key, escape));
+        out.push('=');
+        out.push_str(&quote(value, escape));
+    }
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(df: &Dockerfile) -> Vec<(&str, &str)> {
+        df.labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn simple() {
+        let df = parse(
+            "# comment\nFROM 127.0.0.1:5000/osbs/busybox:latest\nLABEL name=\"osbs/small\" \\\n      version=1\nRUN true\n",
+        )
+        .unwrap();
+        assert_eq!(
+            df.base_image.as_deref(),
+            Some("127.0.0.1:5000/osbs/busybox:latest")
+        );
+        assert_eq!(df.base_image_line, 2);
+        assert_eq!(labels(&df), [("name", "osbs/small"), ("version", "1")]);
+        assert_eq!(df.version(), Some("1"));
+        assert_eq!(df.release(), None);
+    }
+
+    #[test]
+    fn arg_defaults_are_substituted_in_from() {
+        let df = parse(
+            "ARG REG=127.0.0.1:5000\nARG IMG=${REG}/osbs/busybox\nARG TAG\nFROM $IMG:${TAG:-latest}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            df.base_image.as_deref(),
+            Some("127.0.0.1:5000/osbs/busybox:latest")
+        );
+    }
+
+    #[test]
+    fn final_stage_wins_and_inherits_from_named_stages() {
+        let df = parse(
+            "FROM golang:1 AS build\nLABEL a=1\nRUN make\nFROM alpine:3 as base\nLABEL version=2 release=3\nFROM base\nLABEL name=x\n",
+        )
+        .unwrap();
+        assert_eq!(df.base_image.as_deref(), Some("alpine:3"));
+        assert_eq!(df.base_image_line, 4);
+        assert_eq!(
+            labels(&df),
+            [("name", "x"), ("release", "3"), ("version", "2")]
+        );
+    }
+
+    #[test]
+    fn scratch_has_no_base() {
+        let df = parse("FROM scratch\nCOPY x /\n").unwrap();
+        assert_eq!(df.base_image, None);
+        let df = parse("FROM --platform=linux/amd64 SCRATCH AS s\n").unwrap();
+        assert_eq!(df.base_image, None);
+    }
+
+    #[test]
+    fn legacy_label_form_env_and_quotes() {
+        let df = parse(
+            "FROM a\nENV V=7\nLABEL version $V\nLABEL \"com.example.x\"='single quoted' name=\"a \\\"b\\\"\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            labels(&df),
+            [
+                ("com.example.x", "single quoted"),
+                ("name", "a \"b\""),
+                ("version", "7")
+            ]
+        );
+    }
+
+    #[test]
+    fn escape_directive() {
+        let df = parse("# escape=`\nFROM a\nLABEL version=1 `\n  release=2\n").unwrap();
+        assert_eq!(df.escape, '`');
+        assert_eq!(labels(&df), [("release", "2"), ("version", "1")]);
+    }
+
+    #[test]
+    fn errors() {
+        assert_eq!(parse("").unwrap_err(), DockerfileError::NoFrom);
+        assert_eq!(
+            parse("FROM\n").unwrap_err(),
+            DockerfileError::EmptyFrom { line: 1 }
+        );
+        assert_eq!(
+            parse("RUN x\nFROM a\n").unwrap_err().to_string(),
+            "line 1: RUN before the first FROM"
+        );
+        assert_eq!(
+            parse("FROM a\nLABEL name=\"x\n").unwrap_err(),
+            DockerfileError::UnterminatedQuote { line: 2 }
+        );
+        assert_eq!(
+            parse("FROM ${X\n").unwrap_err(),
+            DockerfileError::BadSubstitution { line: 1 }
+        );
+    }
+
+    #[test]
+    fn labels_round_trip() {
+        let mut new = BTreeMap::new();
+        new.insert("release".to_owned(), "2".to_owned());
+        new.insert("vcs-url".to_owned(), "file:///a \"b\" $HOME".to_owned());
+        let content = with_labels("FROM a\nLABEL version=1 release=1", &new);
+        assert_eq!(
+            content,
+            "FROM a\nLABEL version=1 release=1\nLABEL \"release\"=\"2\" \"vcs-url\"=\"file:///a \\\"b\\\" \\$HOME\"\n"
+        );
+        let df = parse(&content).unwrap();
+        assert_eq!(
+            labels(&df),
+            [
+                ("release", "2"),
+                ("vcs-url", "file:///a \"b\" $HOME"),
+                ("version", "1")
+            ]
+        );
+    }
+}

@@ -1,0 +1,33 @@
+//! The OSBS build executor, atomic-reactor's role: runs one Build as a pipeline of plugins
+//! (prebuild → buildstep → postbuild → exit) against a Docker Engine and a v2 registry.
+//!
+//! The reactor talks to the build service only through [`BuildHost`]: it reads the Build,
+//! sets BuildConfig labels, imports images into ImageStreams, stores results and asks whether
+//! the build was cancelled. It does not know which backend runs it; [`StandaloneHost`] serves
+//! it without any cluster or database.
+//!
+//! ```no_run
+//! # async fn demo(request: osbs_core::build::BuildRequest) {
+//! use osbs_reactor::{StandaloneHost, run_build};
+//! use tokio_util::sync::CancellationToken;
+//!
+//! let host = StandaloneHost::new(request);
+//! let outcome = run_build(&host, CancellationToken::new()).await;
+//! println!("{}", outcome.phase);
+//! # }
+//! ```
+
+pub mod cli;
+mod context_tar;
+mod error;
+mod git;
+mod host;
+mod pipeline;
+mod plugins;
+mod registry;
+mod time;
+
+pub use error::ReactorError;
+pub use host::{BuildHost, HostError, StandaloneHost};
+pub use pipeline::{PluginOutcome, run_build};
+pub use plugins::{Phase, PluginSpec, all as all_plugins};

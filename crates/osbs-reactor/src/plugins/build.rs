@@ -1,0 +1,234 @@
+//! `pull_base_image` and `docker_api`: make sure the base image is there, then build through
+//! the Docker Engine API with the context streamed as a tar and the log streamed by line.
+
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, CreateImageOptionsBuilder, RemoveContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
+use osbs_core::ImageReference;
+
+use super::{PluginFuture, Step};
+use crate::context_tar::{self, DockerIgnore};
+use crate::error::{ReactorError, chain};
+use crate::pipeline::Context;
+use crate::registry::Registry;
+
+/// The reason a cancelled plugin gives.
+const CANCELLED: &str = "build cancelled";
+
+/// Whether the local image `image` (from `inspect`) carries `digest` for `base`'s repository.
+fn has_digest(repo_digests: &[String], base: &ImageReference, digest: &str) -> bool {
+    let names = [base.name(), base.familiar_name()];
+    repo_digests.iter().any(|rd| {
+        rd.split_once('@')
+            .is_some_and(|(name, d)| d == digest && names.iter().any(|n| n == name))
+    })
+}
+
+/// Pulls the base image unless the local one already has the digest the registry serves for
+/// the referenced tag (or the digest the FROM names).
+pub(crate) fn pull_base_image<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
+    Box::pin(async move {
+        let Some(base) = cx.base_image.clone() else {
+            return Ok(Step::Skipped("FROM scratch has no base image".to_owned()));
+        };
+        let docker = cx.docker().await?;
+        let local_name = base.to_string();
+        let local = docker.inspect_image(&local_name).await.ok();
+        let wanted = match base.digest() {
+            Some(digest) => Ok(digest.to_owned()),
+            None => match Registry::from_uri(base.registry(), &cx.auth) {
+                Ok(registry) => {
+                    registry
+                        .manifest_digest(base.repository(), base.tag_or_latest())
+                        .await
+                }
+                Err(err) => Err(err),
+            },
+        };
+        let wanted = match (wanted, &local) {
+            (Ok(digest), _) => digest,
+            (Err(err), Some(_)) => {
+                cx.log(&format!(
+                    "warning: cannot check {local_name} in its registry ({}); using the local image",
+                    chain(&err)
+                ));
+                String::new()
+            }
+            (Err(err), None) => return Err(err),
+        };
+        let present = local.as_ref().is_some_and(|image| {
+            wanted.is_empty()
+                || has_digest(image.repo_digests.as_deref().unwrap_or(&[]), &base, &wanted)
+        });
+        if present {
+            cx.results.base_image_id = local.and_then(|image| image.id);
+            return Ok(Step::Skipped(format!(
+                "{local_name} is present with digest {wanted}"
+            )));
+        }
+        cx.log(&format!("pulling {local_name}"));
+        let reference = base.digest().or(base.tag()).unwrap_or("latest").to_owned();
+        let options = CreateImageOptionsBuilder::default()
+            .from_image(&base.name())
+            .tag(&reference)
+            .build();
+        let credentials = cx.auth.docker_credentials(base.registry());
+        let mut pull = docker.create_image(Some(options), None, credentials);
+        loop {
+            let item = tokio::select! {
+                item = pull.next() => item,
+                () = cx.cancel.cancelled() => return Ok(Step::Cancel(CANCELLED.to_owned())),
+            };
+            match item {
+                None => break,
+                Some(Ok(_)) => {}
+                Some(Err(err)) => {
+                    return Err(ReactorError::Pull {
+                        image: local_name,
+                        message: chain(&err),
+                    });
+                }
+            }
+        }
+        let image = docker
+            .inspect_image(&local_name)
+            .await
+            .map_err(ReactorError::docker("inspect of the base image"))?;
+        cx.results.base_image_id = image.id;
+        Ok(Step::Done)
+    })
+}
+
+/// Splits the daemon's `stream` text into complete lines, keeping a partial last line.
+fn complete_lines(buffer: &mut String, text: &str) -> Vec<String> {
+    buffer.push_str(text);
+    let mut lines = Vec::new();
+    while let Some(pos) = buffer.find('\n') {
+        let line: String = buffer.drain(..=pos).collect();
+        lines.push(line.trim_end_matches(['\n', '\r']).to_owned());
+    }
+    lines
+}
+
+/// Removes the container of the step that was running when the build was cancelled, and
+/// waits (at most about 2.5 s) until it is gone. Dropping the build request already makes the
+/// daemon stop it; this makes sure, and makes it observable.
+async fn remove_step_container(docker: &bollard::Docker, id: &str) {
+    for _ in 0..25 {
+        let options = RemoveContainerOptionsBuilder::default().force(true).build();
+        let _ = docker.remove_container(id, Some(options)).await;
+        if let Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) = docker.inspect_container(id, None).await
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Builds the image through the Docker Engine API (classic builder, intermediate containers
+/// always removed). A cancel drops the request, which makes the daemon stop the build, and
+/// removes the step's container in case the daemon did not.
+pub(crate) fn docker_api<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
+    Box::pin(async move {
+        let docker = cx.docker().await?;
+        let dir = cx.source_dir()?;
+        let ignore = DockerIgnore::load(&dir).map_err(|source| ReactorError::Io {
+            action: "read",
+            path: dir.join(".dockerignore"),
+            source,
+        })?;
+        let body = bollard::body_try_stream(context_tar::stream(dir, ignore));
+        let options = BuildImageOptionsBuilder::default()
+            .dockerfile("Dockerfile")
+            .rm(true)
+            .forcerm(true)
+            .nocache(cx.request.no_cache)
+            .build();
+        let mut stream = docker.build_image(options, None, Some(body));
+        let mut buffer = String::new();
+        let mut running: Option<String> = None;
+        let mut image_id: Option<String> = None;
+        loop {
+            let item = tokio::select! {
+                item = stream.next() => item,
+                () = cx.cancel.cancelled() => {
+                    drop(stream);
+                    if let Some(id) = running {
+                        remove_step_container(&docker, &id).await;
+                    }
+                    return Ok(Step::Cancel(CANCELLED.to_owned()));
+                }
+            };
+            let info = match item {
+                None => break,
+                Some(Ok(info)) => info,
+                Some(Err(bollard::errors::Error::DockerStreamError { error })) => {
+                    for line in complete_lines(&mut buffer, "\n") {
+                        if !line.is_empty() {
+                            cx.log(&line);
+                        }
+                    }
+                    cx.log(&error);
+                    return Err(ReactorError::BuildFailed { message: error });
+                }
+                Some(Err(err)) => return Err(ReactorError::docker("build")(err)),
+            };
+            if let Some(text) = &info.stream {
+                for line in complete_lines(&mut buffer, text) {
+                    if let Some(id) = line.trim().strip_prefix("---> Running in ") {
+                        running = Some(id.trim().to_owned());
+                    }
+                    cx.log(&line);
+                }
+            }
+            if let Some(aux) = &info.aux
+                && let Some(id) = &aux.id
+            {
+                image_id = Some(id.clone());
+            }
+        }
+        if !buffer.is_empty() {
+            cx.log(&buffer);
+        }
+        let id = image_id.ok_or(ReactorError::BuildFailed {
+            message: "the Docker Engine reported no image id".to_owned(),
+        })?;
+        cx.log(&format!("built image {id}"));
+        cx.results.image_id = Some(id.clone());
+        cx.image_id = Some(id);
+        Ok(Step::Done)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_split_across_chunks() {
+        let mut buffer = String::new();
+        assert!(complete_lines(&mut buffer, "Step 1/2 : FROM").is_empty());
+        assert_eq!(
+            complete_lines(&mut buffer, " x\n ---> abc\nStep"),
+            ["Step 1/2 : FROM x", " ---> abc"]
+        );
+        assert_eq!(buffer, "Step");
+    }
+
+    #[test]
+    fn digests_of_local_images() {
+        let base: ImageReference = "127.0.0.1:5000/osbs/busybox:latest".parse().unwrap();
+        let rd = vec!["127.0.0.1:5000/osbs/busybox@sha256:aa".to_owned()];
+        assert!(has_digest(&rd, &base, "sha256:aa"));
+        assert!(!has_digest(&rd, &base, "sha256:bb"));
+        let hub: ImageReference = "busybox:1".parse().unwrap();
+        assert!(has_digest(
+            &["busybox@sha256:aa".to_owned()],
+            &hub,
+            "sha256:aa"
+        ));
+    }
+}

@@ -1,0 +1,53 @@
+//! `add_labels`: write build-date, vcs-type, vcs-url, vcs-ref, architecture and release into
+//! the Dockerfile before the build.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use osbs_core::dockerfile::with_labels;
+
+use super::{PluginFuture, Step};
+use crate::error::ReactorError;
+use crate::git::redact_url;
+use crate::pipeline::Context;
+use crate::time::rfc3339;
+
+/// The architecture label for this machine, in the kernel's spelling (`x86_64`, `aarch64`).
+fn architecture() -> &'static str {
+    std::env::consts::ARCH
+}
+
+/// Appends one `LABEL` with the build's labels to the Dockerfile in the checkout.
+pub(crate) fn add_labels<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
+    Box::pin(async move {
+        let release = cx.results.release.clone().ok_or(ReactorError::Missing {
+            what: "the release",
+        })?;
+        let commit = cx
+            .results
+            .commit_id
+            .clone()
+            .ok_or(ReactorError::Missing { what: "the commit" })?;
+        let mut labels = BTreeMap::new();
+        labels.insert("build-date".to_owned(), rfc3339(SystemTime::now()));
+        labels.insert("vcs-type".to_owned(), "git".to_owned());
+        labels.insert("vcs-url".to_owned(), redact_url(&cx.request.git_url));
+        labels.insert("vcs-ref".to_owned(), commit);
+        labels.insert("architecture".to_owned(), architecture().to_owned());
+        labels.insert("release".to_owned(), release);
+        let path = cx.source_dir()?.join("Dockerfile");
+        let original = cx.results.dockerfile.clone().ok_or(ReactorError::Missing {
+            what: "the Dockerfile",
+        })?;
+        let labelled = with_labels(&original, &labels);
+        tokio::fs::write(&path, &labelled)
+            .await
+            .map_err(|source| ReactorError::Io {
+                action: "write",
+                path,
+                source,
+            })?;
+        cx.results.dockerfile = Some(labelled);
+        Ok(Step::Done)
+    })
+}

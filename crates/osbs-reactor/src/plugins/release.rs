@@ -1,0 +1,73 @@
+//! `bump_release`: choose the release from the target repository's tags (SPEC §3 step 7).
+
+use osbs_core::ImageReference;
+use osbs_core::release::next_release;
+
+use super::{PluginFuture, Step};
+use crate::error::ReactorError;
+use crate::pipeline::{Context, Target};
+use crate::registry::{Auth, Registry};
+
+/// Reads the registry secret and works out the push target: the registry of `registry_uri` and
+/// the repository the request or the Dockerfile's `name` label names.
+fn prepare_target(cx: &mut Context<'_>) -> Result<(), ReactorError> {
+    if let Some(path) = &cx.request.registry_secret {
+        cx.auth = Auth::load(path.as_ref())?;
+    }
+    let registry = Registry::from_uri(&cx.request.registry_uri, &cx.auth)?;
+    let name = match &cx.request.image_name {
+        Some(name) => name.clone(),
+        None => cx
+            .dockerfile()?
+            .name()
+            .ok_or(ReactorError::MissingLabel { label: "name" })?
+            .to_owned(),
+    };
+    // The repository must be valid under the registry's host.
+    let full = format!("{}/{name}", registry.host());
+    let reference = full
+        .parse::<ImageReference>()
+        .map_err(|source| ReactorError::ImageName {
+            name: name.clone(),
+            source,
+        })?;
+    if reference.tag().is_some()
+        || reference.digest().is_some()
+        || reference.registry() != registry.host()
+    {
+        return Err(ReactorError::Request {
+            reason: format!("image name `{name}` must be a repository without tag or digest"),
+        });
+    }
+    cx.target = Some(Target {
+        registry,
+        repository: reference.repository().to_owned(),
+    });
+    Ok(())
+}
+
+/// Chooses the release: `1 +` the highest numeric release of this version in the target
+/// repository, or the Dockerfile's explicit release (with a counter for autorebuilds).
+pub(crate) fn bump_release<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
+    Box::pin(async move {
+        prepare_target(cx)?;
+        let dockerfile = cx.dockerfile()?;
+        let version = dockerfile
+            .version()
+            .ok_or(ReactorError::MissingLabel { label: "version" })?
+            .to_owned();
+        let explicit = dockerfile.release().map(str::to_owned);
+        let target = cx.target()?;
+        let tags = target.registry.list_tags(&target.repository).await?;
+        let release = next_release(
+            &version,
+            explicit.as_deref(),
+            cx.request.is_autorebuild,
+            &tags,
+        )?;
+        cx.log(&format!("release {release} for version {version}"));
+        cx.version = Some(version);
+        cx.results.release = Some(release);
+        Ok(Step::Done)
+    })
+}

@@ -1,0 +1,260 @@
+//! Whole builds against the real Docker Engine and push registry: success, failure, cancel,
+//! autorebuild opt-out, and release numbering.
+
+use std::time::Instant;
+
+use osbs_core::build::{BuildOutcome, BuildPhase};
+use osbs_testkit::{push_registry, require_services};
+
+use crate::support::*;
+
+/// Every exit plugin left its timestamp.
+fn assert_exit_plugins_ran(outcome: &BuildOutcome) {
+    let timestamps = &outcome.results.plugins_metadata.timestamps;
+    for plugin in ["store_metadata", "remove_built_image"] {
+        assert!(
+            timestamps.contains_key(plugin),
+            "{plugin} did not run: {timestamps:?}"
+        );
+    }
+}
+
+/// The outcome as JSON with everything that changes between runs filtered out.
+fn snapshot_json(outcome: &BuildOutcome, image: &str, commit: &str) -> String {
+    let json = serde_json::to_string_pretty(outcome).unwrap();
+    json.replace(image, "[IMAGE]")
+        .replace(&image.replace('/', "-"), "[IMAGE-NAME]")
+        .replace(commit, "[COMMIT]")
+        .replace(&push_registry(), "[REGISTRY]")
+}
+
+fn filters() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (r"sha256:[0-9a-f]{64}", "[DIGEST]"),
+        (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[DATE]"),
+        (r"-\d{14}\b", "-[TIME]"),
+        (r#""\d+\.\d+""#, r#""[SECONDS]""#),
+        (r": \d+\.\d+", ": [SECONDS]"),
+        (r"file:///[^\s\x22\\]*", "[REPO_URL]"),
+        (
+            r#"architecture\\"=\\"[a-z0-9_]+"#,
+            r#"architecture\"=\"[ARCH]"#,
+        ),
+    ]
+}
+
+#[test]
+fn a_fixture_repo_builds_pushes_and_numbers_releases() {
+    require_services();
+    let registry = push_registry();
+    let repo = fixture_repo("small");
+    let image = format!("osbs-test/{}", unique("small"));
+
+    let host = TestHost::new(request(&repo.url, &registry, &image));
+    let outcome = build(&host);
+    assert_eq!(outcome.phase, BuildPhase::Complete, "{}", summary(&outcome));
+    let results = &outcome.results;
+
+    // The registry holds every expected tag, and serves the digests the results name.
+    let unique_tag = results.repositories.unique[0]
+        .rsplit_once(':')
+        .unwrap()
+        .1
+        .to_owned();
+    let mut expected = vec![
+        "1".to_owned(),
+        "1-1".to_owned(),
+        "latest".to_owned(),
+        unique_tag,
+    ];
+    expected.sort();
+    assert_eq!(registry_tags(&registry, &image), expected);
+    assert_eq!(results.digests.len(), 4);
+    for pushed in &results.digests {
+        assert_eq!(pushed.registry, registry);
+        assert_eq!(pushed.repository, image);
+        assert_eq!(
+            pushed.digest,
+            served_digest(&registry, &image, &pushed.tag),
+            "tag {}",
+            pushed.tag
+        );
+    }
+
+    // The labels are in the image config.
+    let labels = image_labels(&registry, &image, "1-1");
+    assert_eq!(labels["vcs-ref"], repo.commit.as_str());
+    assert_eq!(labels["release"], "1");
+    assert_eq!(labels["version"], "1");
+    assert_eq!(labels["vcs-type"], "git");
+    assert!(labels["build-date"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(results.commit_id.as_deref(), Some(repo.commit.as_str()));
+
+    // The host saw the BuildConfig label, the import and the results; the image is gone.
+    assert_eq!(
+        host.inner
+            .build_config_labels()
+            .get("is_autorebuild")
+            .map(String::as_str),
+        Some("true")
+    );
+    let imports = host.inner.imports();
+    assert_eq!(imports.len(), 1);
+    assert_eq!(imports[0].image_stream, image.replace('/', "-"));
+    assert_eq!(host.inner.stored_outcome().as_ref(), Some(&outcome));
+    assert!(!image_exists(results.image_id.as_deref().unwrap()));
+    assert!(
+        host.log_text().contains("Step 5/7 : RUN"),
+        "{}",
+        host.log_text()
+    );
+    assert_exit_plugins_ran(&outcome);
+
+    insta::with_settings!({filters => filters()}, {
+        insta::assert_snapshot!("small_complete", snapshot_json(&outcome, &image, &repo.commit));
+    });
+
+    // The next build of the same version gets release 2.
+    let host = TestHost::new(request(&repo.url, &registry, &image));
+    let outcome = build(&host);
+    assert_eq!(outcome.phase, BuildPhase::Complete, "{}", summary(&outcome));
+    assert_eq!(outcome.results.release.as_deref(), Some("2"));
+    assert!(registry_tags(&registry, &image).contains(&"1-2".to_owned()));
+    assert_eq!(image_labels(&registry, &image, "latest")["release"], "2");
+}
+
+#[test]
+fn run_false_fails_naming_docker_api() {
+    require_services();
+    let repo = fixture_repo("fails");
+    let image = format!("osbs-test/{}", unique("fails"));
+    let host = TestHost::new(request(&repo.url, &push_registry(), &image));
+    let outcome = build(&host);
+    assert_eq!(outcome.phase, BuildPhase::Failed, "{}", summary(&outcome));
+    assert_eq!(
+        outcome.error.as_deref(),
+        Some(
+            "Error in plugin docker_api: build failed: The command '/bin/sh -c echo osbs-fails-fixture && false' returned a non-zero code: 1"
+        )
+    );
+    assert!(
+        outcome
+            .results
+            .plugins_metadata
+            .errors
+            .contains_key("docker_api")
+    );
+    // Later phases were skipped, exit plugins ran, and nothing of the build is left.
+    assert!(
+        !outcome
+            .results
+            .plugins_metadata
+            .timestamps
+            .contains_key("tag_and_push")
+    );
+    assert_exit_plugins_ran(&outcome);
+    assert_eq!(host.inner.stored_outcome().as_ref(), Some(&outcome));
+    assert!(outcome.results.image_id.is_none());
+    assert!(!container_commands().contains("osbs-fails-fixture"));
+    insta::with_settings!({filters => filters()}, {
+        insta::assert_snapshot!("fails_failed", snapshot_json(&outcome, &image, &repo.commit));
+    });
+}
+
+#[test]
+fn cancel_during_the_build_step_ends_cancelled_within_5s() {
+    require_services();
+    let repo = fixture_repo("slow");
+    let image = format!("osbs-test/{}", unique("slow"));
+    // `sleeping` is printed by the RUN step's container: the build step is under way.
+    let host = TestHost::new(request(&repo.url, &push_registry(), &image)).cancel_on("sleeping");
+    let outcome = build(&host);
+    let finished = Instant::now();
+    assert_eq!(
+        outcome.phase,
+        BuildPhase::Cancelled,
+        "{}",
+        summary(&outcome)
+    );
+    assert_eq!(outcome.reason.as_deref(), Some("build cancelled"));
+    let cancelled_at = host.cancelled_at.lock().unwrap().expect("cancel requested");
+    let took = finished - cancelled_at;
+    assert!(took.as_secs_f64() < 5.0, "cancel took {took:?}");
+    assert!(
+        outcome
+            .results
+            .plugins_metadata
+            .timestamps
+            .contains_key("docker_api")
+    );
+    assert_exit_plugins_ran(&outcome);
+    // The daemon-side build really stopped.
+    assert!(
+        !container_commands().contains("sleeping && sleep 60"),
+        "{}",
+        container_commands()
+    );
+}
+
+#[test]
+fn autorebuild_respects_the_repo_config() {
+    require_services();
+    let registry = push_registry();
+
+    let repo = fixture_repo("autorebuild-disabled");
+    let image = format!("osbs-test/{}", unique("noauto"));
+    let mut req = request(&repo.url, &registry, &image);
+    req.is_autorebuild = true;
+    let host = TestHost::new(req);
+    let outcome = build(&host);
+    assert_eq!(
+        outcome.phase,
+        BuildPhase::Cancelled,
+        "{}",
+        summary(&outcome)
+    );
+    assert_eq!(
+        outcome.reason.as_deref(),
+        Some("autorebuild disabled in .osbs-repo-config")
+    );
+    assert!(
+        !outcome
+            .results
+            .plugins_metadata
+            .timestamps
+            .contains_key("docker_api")
+    );
+    assert!(host.inner.build_config_labels().is_empty());
+    assert_exit_plugins_ran(&outcome);
+
+    // No repo config: autorebuilds are on by default.
+    let repo = fixture_repo("explicit-release");
+    let image = format!("osbs-test/{}", unique("auto"));
+    let mut req = request(&repo.url, &registry, &image);
+    req.is_autorebuild = true;
+    let outcome = build(&TestHost::new(req));
+    assert_eq!(outcome.phase, BuildPhase::Complete, "{}", summary(&outcome));
+    // An autorebuild of an explicit release 7 gets a counter.
+    assert_eq!(outcome.results.release.as_deref(), Some("7.1"));
+}
+
+#[test]
+fn an_explicit_release_that_exists_fails_clearly() {
+    require_services();
+    let registry = push_registry();
+    let repo = fixture_repo("explicit-release");
+    let image = format!("osbs-test/{}", unique("explicit"));
+    let outcome = build(&TestHost::new(request(&repo.url, &registry, &image)));
+    assert_eq!(outcome.phase, BuildPhase::Complete, "{}", summary(&outcome));
+    assert_eq!(outcome.results.release.as_deref(), Some("7"));
+
+    let outcome = build(&TestHost::new(request(&repo.url, &registry, &image)));
+    assert_eq!(outcome.phase, BuildPhase::Failed, "{}", summary(&outcome));
+    assert_eq!(
+        outcome.error.as_deref(),
+        Some(
+            "Error in plugin bump_release: release 7 already exists: tag `2-7` is in the target repository"
+        )
+    );
+    assert_exit_plugins_ran(&outcome);
+}

@@ -1,0 +1,12 @@
+//! Integration tests of the reactor against the real Docker Engine and registries that
+//! `cargo xtask services up` starts. Every test that needs them calls `require_services()`.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test support fails loudly on a broken set-up, like the tests themselves"
+)]
+
+mod bad_input;
+mod builds;
+mod cli;
+mod support;

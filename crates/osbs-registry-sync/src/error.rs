@@ -1,0 +1,251 @@
+//! The crate's one error type: every variant names the registry, and where it applies the
+//! repository and the digest or tag, so a failed sync says exactly what went wrong where.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while talking to registries or copying images.
+///
+/// Messages are lowercase, without a trailing period, and never contain credentials.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A `/v1` registry URI (SPEC §6).
+    #[error("registry {uri:?} is a v1 registry: OSBS no longer supports v1 builds")]
+    V1Registry {
+        /// The URI as given.
+        uri: String,
+    },
+    /// A registry URI that is not `[http[s]://]host[:port][/v2]`.
+    #[error("invalid registry {uri:?}: {reason}")]
+    InvalidRegistry {
+        /// The URI as given.
+        uri: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// An image reference given to the CLI does not parse.
+    #[error("invalid image reference {input:?}")]
+    InvalidReference {
+        /// The text as given.
+        input: String,
+        /// Why it does not parse.
+        #[source]
+        source: osbs_core::ReferenceError,
+    },
+    /// The CA file cannot be read.
+    #[error("cannot read CA file {}", path.display())]
+    CaFile {
+        /// The path given.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The CA file holds no usable PEM certificate.
+    #[error("CA file {} holds no valid PEM certificate", path.display())]
+    InvalidCaFile {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The HTTP client for a registry cannot be set up.
+    #[error("cannot set up the HTTP client for registry {registry}")]
+    HttpClient {
+        /// The registry.
+        registry: String,
+        /// What reqwest said.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The docker config's credential for this registry is of a kind not supported yet.
+    #[error("unsupported credential for registry {registry}: {reason}")]
+    UnsupportedCredential {
+        /// The registry.
+        registry: String,
+        /// Which kind, and what to use instead.
+        reason: &'static str,
+    },
+    /// 401: the registry (or its token server) wants credentials we do not have, or rejected
+    /// the ones we sent.
+    #[error(
+        "registry {registry} denied access to repository {repository} (401 unauthorized): {}",
+        if *sent_credentials { "the credentials were rejected" } else { "no credentials for this registry in the docker config" }
+    )]
+    Unauthorized {
+        /// The registry.
+        registry: String,
+        /// The repository.
+        repository: String,
+        /// Whether credentials were sent.
+        sent_credentials: bool,
+    },
+    /// 403: authenticated, but not allowed.
+    #[error("registry {registry} forbids {operation} in repository {repository} (403 forbidden)")]
+    Forbidden {
+        /// The registry.
+        registry: String,
+        /// The repository.
+        repository: String,
+        /// What was refused (`PUT manifest latest`, `POST blob upload`).
+        operation: String,
+    },
+    /// 404 for a manifest, tag, blob or repository.
+    #[error("{what} not found in repository {repository} at registry {registry} (404)")]
+    NotFound {
+        /// The registry.
+        registry: String,
+        /// The repository.
+        repository: String,
+        /// `manifest <tag or digest>`, `blob <digest>` or `tag list`.
+        what: String,
+    },
+    /// Any other unexpected HTTP status (after retries, for the retryable ones).
+    #[error(
+        "registry {registry} answered {status} to {operation} in repository {repository}{}",
+        detail_suffix(message)
+    )]
+    Status {
+        /// The registry.
+        registry: String,
+        /// The repository.
+        repository: String,
+        /// What was being done (`HEAD manifest latest`, `PUT blob sha256:...`).
+        operation: String,
+        /// The HTTP status code.
+        status: u16,
+        /// The registry's error message, if it sent one.
+        message: String,
+    },
+    /// The connection failed (after retries).
+    #[error("cannot {operation} in repository {repository} at registry {registry}")]
+    Transport {
+        /// The registry.
+        registry: String,
+        /// The repository.
+        repository: String,
+        /// What was being done.
+        operation: String,
+        /// The transport error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// Authentication through oci-client failed for a reason other than rejected credentials.
+    #[error("cannot authenticate to registry {registry} for repository {repository}")]
+    Auth {
+        /// The registry.
+        registry: String,
+        /// The repository.
+        repository: String,
+        /// What oci-client said.
+        #[source]
+        source: oci_client::errors::OciDistributionError,
+    },
+    /// The bytes of a blob do not hash to its digest (or are not as long as the manifest says).
+    #[error(
+        "blob {digest} from repository {repository} at registry {registry} is corrupt: {problem}"
+    )]
+    BlobCorrupt {
+        /// The registry the bytes came from.
+        registry: String,
+        /// The repository the bytes came from.
+        repository: String,
+        /// The digest the manifest names.
+        digest: String,
+        /// `its bytes hash to sha256:...`, or a size mismatch.
+        problem: String,
+    },
+    /// A manifest's bytes do not hash to the digest they were asked by, or the destination
+    /// reports a different digest than the source's after the copy.
+    #[error(
+        "manifest {reference} in repository {repository} at registry {registry} has digest {actual}, expected {expected}"
+    )]
+    ManifestDigestMismatch {
+        /// The registry.
+        registry: String,
+        /// The repository.
+        repository: String,
+        /// The tag or digest.
+        reference: String,
+        /// The digest it should have.
+        expected: String,
+        /// The digest it has.
+        actual: String,
+    },
+    /// A manifest that cannot be copied: schema 1, unknown media type, or invalid JSON.
+    #[error(
+        "cannot copy manifest {reference} in repository {repository} at registry {registry}: {problem}"
+    )]
+    InvalidManifest {
+        /// The registry.
+        registry: String,
+        /// The repository.
+        repository: String,
+        /// The tag or digest.
+        reference: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The registry sent a response that breaks the distribution spec (a missing `Location`).
+    #[error(
+        "registry {registry} sent an invalid response to {operation} in repository {repository}: {problem}"
+    )]
+    Protocol {
+        /// The registry.
+        registry: String,
+        /// The repository.
+        repository: String,
+        /// What was being done.
+        operation: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The `--tags` filter is not a valid regular expression.
+    #[error("invalid tag filter {pattern:?}")]
+    TagFilter {
+        /// The pattern as given.
+        pattern: String,
+        /// What the regex crate said.
+        #[source]
+        source: regex::Error,
+    },
+}
+
+fn detail_suffix(message: &str) -> String {
+    if message.is_empty() {
+        String::new()
+    } else {
+        format!(": {message}")
+    }
+}
+
+impl Error {
+    /// Whether the error means a registry could not be reached at all (connection refused,
+    /// DNS, TLS handshake, timeouts): the CLI's exit code 3.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            Error::Transport { source, .. } => source.is_connect() || source.is_timeout(),
+            Error::Auth {
+                source: oci_client::errors::OciDistributionError::RequestError(source),
+                ..
+            } => source.is_connect() || source.is_timeout(),
+            _ => false,
+        }
+    }
+
+    /// Whether retrying the whole operation may help: connection errors, 429 and 5xx.
+    pub(crate) fn is_retryable(&self) -> bool {
+        match self {
+            Error::Transport { source, .. } => {
+                source.is_connect()
+                    || source.is_timeout()
+                    || source.is_request()
+                    || source.is_body()
+                    || source.is_decode()
+            }
+            Error::Status { status, .. } => *status == 429 || (500..600).contains(status),
+            _ => false,
+        }
+    }
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
