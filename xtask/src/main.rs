@@ -1,7 +1,12 @@
 //! `cargo xtask`: the workspace's developer tasks (services, tests, CI), written in Rust so they
 //! run wherever cargo does. See `cargo xtask help`.
 
+mod bench_build;
+mod bench_controller;
+mod bench_sync;
 mod cmd;
+mod demo;
+mod e2e;
 mod services;
 mod tidy;
 
@@ -20,8 +25,19 @@ Commands:
                     the busybox base image; installs missing Debian packages when root
   services down     stop what `services up` started
   services status   show what answers
+  demo              services up, then build a base image and an app FROM it with `osbs build`,
+                    rebuild the base and show the app's autorebuild and the pushed image
   test [ARGS]       services up, cargo fmt --check, clippy -D warnings, cargo test --workspace
   ci                what CI runs (same as test)
+  bench build [--pairs N] [--only small|large] [--size-mb N]
+                    the reactor vs docker build + docker push, interleaved pairs
+  bench sync [--pairs N] [--only fresh|promote|resync|rss]
+                    osbs-registry-sync vs skopeo copy/sync, interleaved pairs
+  bench controller  controller scale: fan-out to 1,000 BuildConfigs (CPU), RSS with 10,000
+                    cached BuildConfigs (wiremock-fed reflector)
+  e2e [--plan] [--keep]
+                    the kubernetes backend on a kind cluster (docker, kind, kubectl needed);
+                    --plan prints the steps without running them
   help              this text
 ";
 
@@ -44,7 +60,12 @@ fn run() -> Result<()> {
         ["services", "down"] => services::down(&root),
         ["services", "status"] => services::status(&root),
         ["test", rest @ ..] => test(&root, rest),
+        ["bench", "build", rest @ ..] => bench_build::run(&root, rest),
+        ["bench", "sync", rest @ ..] => bench_sync::run(&root, rest),
+        ["bench", "controller", rest @ ..] => bench_controller::run(&root, rest),
+        ["e2e", rest @ ..] => e2e::run(&root, rest),
         ["ci"] => test(&root, &[]),
+        ["demo"] => demo::run(&root),
         [] | ["help" | "--help" | "-h"] => {
             print!("{HELP}");
             Ok(())

@@ -110,6 +110,9 @@ const TOOLS: &[(&str, &str)] = &[
     ("git", "git"),
     ("skopeo", "skopeo"),
     ("tar", "tar"),
+    // `kubectl kustomize deploy/` in osbs-controller's tests. Only installed when `kubectl` is
+    // missing: a kubectl from another source conflicts with Debian's kubernetes-client.
+    ("kubectl", "kubernetes-client"),
 ];
 
 fn ensure_tools(root: &Path) -> Result<()> {

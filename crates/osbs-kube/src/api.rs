@@ -1,0 +1,542 @@
+//! [`OsbsApi`]: every read and write of the OSBS resources in one namespace, with optimistic
+//! concurrency. Each update reads the object, applies a pure change from `osbs-core`, and writes
+//! it back with the `resourceVersion` it read; an HTTP 409 means someone else wrote first, so it
+//! reads again and reapplies, up to [`CONFLICT_RETRIES`] times. Because the `osbs-core`
+//! changes are idempotent (`Action::apply`, `record_outcome`), reapplying is always safe.
+
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client, ResourceExt};
+use osbs_core::build::ImageImport;
+use osbs_core::import::{TagChange, apply_import};
+use osbs_core::model::{self, ImageStream};
+use osbs_core::time::Timestamp;
+use serde_json::json;
+
+use crate::error::is_conflict;
+use crate::resources::{
+    BuildConfigResource, BuildResource, ImageStreamResource, ImageStreamSpec, PendingTrigger,
+};
+use crate::{FIELD_MANAGER, KubeError, LABEL_BUILD_CONFIG};
+
+/// How many times an update is retried after HTTP 409 Conflict.
+pub const CONFLICT_RETRIES: usize = 8;
+
+const BUILDS: &str = "builds.osbs.example.dev";
+const BUILD_STATUS: &str = "builds.osbs.example.dev/status";
+const CONFIGS: &str = "buildconfigs.osbs.example.dev";
+const CONFIG_STATUS: &str = "buildconfigs.osbs.example.dev/status";
+const STREAMS: &str = "imagestreams.osbs.example.dev";
+const STREAM_STATUS: &str = "imagestreams.osbs.example.dev/status";
+
+/// What an import did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Imported {
+    /// The ImageStream after the import.
+    pub stream: ImageStream,
+    /// The tags whose digest changed (recorded as pending triggers for the controller).
+    pub changes: Vec<TagChange>,
+}
+
+/// The OSBS resources of one namespace.
+#[derive(Clone)]
+pub struct OsbsApi {
+    client: Client,
+    namespace: String,
+}
+
+impl std::fmt::Debug for OsbsApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OsbsApi")
+            .field("namespace", &self.namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+fn post_params() -> PostParams {
+    PostParams {
+        dry_run: false,
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+    }
+}
+
+impl OsbsApi {
+    /// The resources of `namespace`, through `client`.
+    pub fn new(client: Client, namespace: impl Into<String>) -> Self {
+        OsbsApi {
+            client,
+            namespace: namespace.into(),
+        }
+    }
+
+    /// The namespace.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The Build API of the namespace.
+    pub fn builds(&self) -> Api<BuildResource> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// The BuildConfig API of the namespace.
+    pub fn build_configs(&self) -> Api<BuildConfigResource> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// The ImageStream API of the namespace.
+    pub fn image_streams(&self) -> Api<ImageStreamResource> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// Maps a failed call.
+    pub fn error(
+        &self,
+        verb: &'static str,
+        resource: &str,
+        kind: &'static str,
+        name: &str,
+    ) -> impl FnOnce(kube::Error) -> KubeError {
+        let namespace = self.namespace.clone();
+        let resource = resource.to_owned();
+        let name = name.to_owned();
+        move |e| KubeError::from_kube(e, verb, &resource, kind, &name, &namespace)
+    }
+
+    // ---- Builds ----
+
+    /// One Build resource.
+    pub async fn get_build_resource(&self, name: &str) -> Result<BuildResource, KubeError> {
+        self.builds()
+            .get(name)
+            .await
+            .map_err(self.error("get", BUILDS, "build", name))
+    }
+
+    /// One Build.
+    pub async fn get_build(&self, name: &str) -> Result<model::Build, KubeError> {
+        self.get_build_resource(name).await?.to_model()
+    }
+
+    /// The Build resources, of one BuildConfig or all.
+    pub async fn list_build_resources(
+        &self,
+        build_config: Option<&str>,
+    ) -> Result<Vec<BuildResource>, KubeError> {
+        let mut params = ListParams::default();
+        if let Some(config) = build_config {
+            params = params.labels(&format!("{LABEL_BUILD_CONFIG}={config}"));
+        }
+        Ok(self
+            .builds()
+            .list(&params)
+            .await
+            .map_err(self.error("list", BUILDS, "build", ""))?
+            .items)
+    }
+
+    /// The Builds, of one BuildConfig or all.
+    pub async fn list_builds(
+        &self,
+        build_config: Option<&str>,
+    ) -> Result<Vec<model::Build>, KubeError> {
+        self.list_build_resources(build_config)
+            .await?
+            .iter()
+            .map(BuildResource::to_model)
+            .collect()
+    }
+
+    /// Reads the Build `name`, lets `change` alter it, and writes the results annotations and
+    /// the status back, retrying on conflict. `change` returns whether it changed anything
+    /// (nothing is written otherwise). Returns the Build as stored.
+    pub async fn update_build(
+        &self,
+        name: &str,
+        mut change: impl FnMut(&mut model::Build) -> bool,
+    ) -> Result<model::Build, KubeError> {
+        for _ in 0..CONFLICT_RETRIES {
+            let mut resource = self.get_build_resource(name).await?;
+            let mut build = resource.to_model()?;
+            if !change(&mut build) {
+                return Ok(build);
+            }
+            let before = resource.annotations().clone();
+            resource.apply_model(&build);
+            if resource.annotations() != &before {
+                let patch = json!({"metadata": {"annotations": resource.annotations()}});
+                let patched = self
+                    .builds()
+                    .patch(
+                        name,
+                        &PatchParams {
+                            field_manager: Some(FIELD_MANAGER.to_owned()),
+                            ..PatchParams::default()
+                        },
+                        &Patch::Merge(&patch),
+                    )
+                    .await
+                    .map_err(self.error("patch", BUILDS, "build", name))?;
+                resource.metadata.resource_version = patched.metadata.resource_version;
+            }
+            match self
+                .builds()
+                .replace_status(name, &post_params(), &resource)
+                .await
+            {
+                Ok(stored) => return stored.to_model(),
+                Err(e) if is_conflict(&e) => continue,
+                Err(e) => return Err(self.error("update", BUILD_STATUS, "build", name)(e)),
+            }
+        }
+        Err(KubeError::Conflict {
+            kind: "build",
+            name: name.to_owned(),
+            attempts: CONFLICT_RETRIES,
+        })
+    }
+
+    /// Sets the Pod name in the Build's status (retried on conflict).
+    pub async fn set_build_pod(&self, name: &str, pod: &str) -> Result<(), KubeError> {
+        for _ in 0..CONFLICT_RETRIES {
+            let mut resource = self.get_build_resource(name).await?;
+            let status = resource.status.get_or_insert_with(Default::default);
+            if status.pod_name.as_deref() == Some(pod) {
+                return Ok(());
+            }
+            status.pod_name = Some(pod.to_owned());
+            match self
+                .builds()
+                .replace_status(name, &post_params(), &resource)
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e) if is_conflict(&e) => continue,
+                Err(e) => return Err(self.error("update", BUILD_STATUS, "build", name)(e)),
+            }
+        }
+        Err(KubeError::Conflict {
+            kind: "build",
+            name: name.to_owned(),
+            attempts: CONFLICT_RETRIES,
+        })
+    }
+
+    /// Asks the controller to cancel a running Build (`spec.cancelRequested`).
+    pub async fn request_cancel(&self, name: &str) -> Result<model::Build, KubeError> {
+        let patch = json!({"spec": {"cancelRequested": true}});
+        self.builds()
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(self.error("patch", BUILDS, "build", name))?
+            .to_model()
+    }
+
+    // ---- BuildConfigs ----
+
+    /// One BuildConfig resource, if it exists.
+    pub async fn get_build_config_resource(
+        &self,
+        name: &str,
+    ) -> Result<Option<BuildConfigResource>, KubeError> {
+        self.build_configs().get_opt(name).await.map_err(self.error(
+            "get",
+            CONFIGS,
+            "build config",
+            name,
+        ))
+    }
+
+    /// One BuildConfig.
+    pub async fn get_build_config(&self, name: &str) -> Result<model::BuildConfig, KubeError> {
+        match self.get_build_config_resource(name).await? {
+            Some(resource) => Ok(resource.to_model()),
+            None => Err(KubeError::NotFound {
+                kind: "build config",
+                name: name.to_owned(),
+                namespace: self.namespace.clone(),
+            }),
+        }
+    }
+
+    /// Every BuildConfig resource.
+    pub async fn list_build_config_resources(&self) -> Result<Vec<BuildConfigResource>, KubeError> {
+        Ok(self
+            .build_configs()
+            .list(&ListParams::default())
+            .await
+            .map_err(self.error("list", CONFIGS, "build config", ""))?
+            .items)
+    }
+
+    /// Every BuildConfig, by name.
+    pub async fn list_build_configs(&self) -> Result<Vec<model::BuildConfig>, KubeError> {
+        let mut configs: Vec<model::BuildConfig> = self
+            .list_build_config_resources()
+            .await?
+            .iter()
+            .map(BuildConfigResource::to_model)
+            .collect();
+        configs.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(configs)
+    }
+
+    /// Creates the BuildConfig `initial` unless one of that name exists (then it is kept).
+    pub async fn ensure_build_config(
+        &self,
+        initial: &BuildConfigResource,
+    ) -> Result<(), KubeError> {
+        let name = initial.name_any();
+        match self.build_configs().create(&post_params(), initial).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_conflict(&e) => Ok(()),
+            Err(e) => Err(self.error("create", CONFIGS, "build config", &name)(e)),
+        }
+    }
+
+    /// Reads the BuildConfig `name`, lets `change` alter its resource (the spec; the
+    /// counter is changed only by [`OsbsApi::queue_build`]), and writes it back, retrying on
+    /// conflict.
+    pub async fn update_build_config(
+        &self,
+        name: &str,
+        mut change: impl FnMut(&mut BuildConfigResource) -> bool,
+    ) -> Result<BuildConfigResource, KubeError> {
+        for _ in 0..CONFLICT_RETRIES {
+            let Some(mut resource) = self.get_build_config_resource(name).await? else {
+                return Err(KubeError::NotFound {
+                    kind: "build config",
+                    name: name.to_owned(),
+                    namespace: self.namespace.clone(),
+                });
+            };
+            if !change(&mut resource) {
+                return Ok(resource);
+            }
+            match self
+                .build_configs()
+                .replace(name, &post_params(), &resource)
+                .await
+            {
+                Ok(stored) => return Ok(stored),
+                Err(e) if is_conflict(&e) => continue,
+                Err(e) => return Err(self.error("update", CONFIGS, "build config", name)(e)),
+            }
+        }
+        Err(KubeError::Conflict {
+            kind: "build config",
+            name: name.to_owned(),
+            attempts: CONFLICT_RETRIES,
+        })
+    }
+
+    /// Queues a new Build of the BuildConfig `name`: `make` turns the BuildConfig (whose
+    /// counter it takes with `Build::queued` or `AutorebuildRequest::into_build`) into the
+    /// build. The counter is bumped in the BuildConfig's status with its `resourceVersion`, then
+    /// the Build is created, owned by the BuildConfig; a 409 on either (another writer took
+    /// the number) starts over with a fresh read.
+    pub async fn queue_build(
+        &self,
+        name: &str,
+        mut make: impl FnMut(&mut model::BuildConfig) -> model::Build,
+    ) -> Result<model::Build, KubeError> {
+        for _ in 0..CONFLICT_RETRIES {
+            let Some(mut resource) = self.get_build_config_resource(name).await? else {
+                return Err(KubeError::NotFound {
+                    kind: "build config",
+                    name: name.to_owned(),
+                    namespace: self.namespace.clone(),
+                });
+            };
+            let mut config = resource.to_model();
+            let build = make(&mut config);
+            resource.apply_model(&config);
+            let stored = match self
+                .build_configs()
+                .replace_status(name, &post_params(), &resource)
+                .await
+            {
+                Ok(stored) => stored,
+                Err(e) if is_conflict(&e) => continue,
+                Err(e) => {
+                    return Err(self.error("update", CONFIG_STATUS, "build config", name)(e));
+                }
+            };
+            let new = BuildResource::from_model(&build, Some(&stored));
+            match self.builds().create(&post_params(), &new).await {
+                Ok(_) => return Ok(build),
+                Err(e) if is_conflict(&e) => continue,
+                Err(e) => return Err(self.error("create", BUILDS, "build", &build.name)(e)),
+            }
+        }
+        Err(KubeError::Conflict {
+            kind: "build config",
+            name: name.to_owned(),
+            attempts: CONFLICT_RETRIES,
+        })
+    }
+
+    // ---- ImageStreams ----
+
+    /// One ImageStream resource, if it exists.
+    pub async fn get_image_stream_resource(
+        &self,
+        name: &str,
+    ) -> Result<Option<ImageStreamResource>, KubeError> {
+        self.image_streams().get_opt(name).await.map_err(self.error(
+            "get",
+            STREAMS,
+            "image stream",
+            name,
+        ))
+    }
+
+    /// One ImageStream.
+    pub async fn get_image_stream(&self, name: &str) -> Result<ImageStream, KubeError> {
+        match self.get_image_stream_resource(name).await? {
+            Some(resource) => resource.to_model(),
+            None => Err(KubeError::NotFound {
+                kind: "image stream",
+                name: name.to_owned(),
+                namespace: self.namespace.clone(),
+            }),
+        }
+    }
+
+    /// Every ImageStream resource.
+    pub async fn list_image_stream_resources(&self) -> Result<Vec<ImageStreamResource>, KubeError> {
+        Ok(self
+            .image_streams()
+            .list(&ListParams::default())
+            .await
+            .map_err(self.error("list", STREAMS, "image stream", ""))?
+            .items)
+    }
+
+    /// Every ImageStream, by name.
+    pub async fn list_image_streams(&self) -> Result<Vec<ImageStream>, KubeError> {
+        let mut streams = self
+            .list_image_stream_resources()
+            .await?
+            .iter()
+            .map(ImageStreamResource::to_model)
+            .collect::<Result<Vec<_>, _>>()?;
+        streams.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(streams)
+    }
+
+    /// Creates the ImageStream `name` (without tags) unless it exists.
+    pub async fn ensure_image_stream(
+        &self,
+        name: &str,
+        docker_image_repository: Option<String>,
+    ) -> Result<(), KubeError> {
+        let resource = ImageStreamResource::new(
+            name,
+            ImageStreamSpec {
+                docker_image_repository,
+            },
+        );
+        match self.image_streams().create(&post_params(), &resource).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_conflict(&e) => Ok(()),
+            Err(e) => Err(self.error("create", STREAMS, "image stream", name)(e)),
+        }
+    }
+
+    /// Applies `import` (by the build `by`, or a user's `import-image` when `None`) with
+    /// `osbs_core::import::apply_import`, creating the ImageStream if needed, and records each
+    /// changed tag as a pending trigger (with the importing build's causal chain) for the
+    /// controller to fan out. Retried on conflict.
+    pub async fn import(
+        &self,
+        import: &ImageImport,
+        by: Option<&model::Build>,
+        now: Timestamp,
+    ) -> Result<Imported, KubeError> {
+        let name = import.image_stream.as_str();
+        let chain = by.map(model::Build::downstream_chain).unwrap_or_default();
+        for _ in 0..CONFLICT_RETRIES {
+            let Some(mut resource) = self.get_image_stream_resource(name).await? else {
+                self.ensure_image_stream(name, Some(import.docker_image_repository.clone()))
+                    .await?;
+                continue;
+            };
+            let mut stream = resource.to_model()?;
+            let changes = apply_import(&mut stream, import, by.map(|b| b.name.as_str()), now)
+                .map_err(|source| KubeError::Import {
+                    stream: name.to_owned(),
+                    source: Box::new(source),
+                })?;
+            resource.apply_model(&stream);
+            if let Some(status) = resource.status.as_mut() {
+                status
+                    .pending_triggers
+                    .extend(changes.iter().map(|c| PendingTrigger {
+                        tag: c.tag.clone(),
+                        old: c.old.clone(),
+                        new: c.new.clone(),
+                        chain: chain.clone(),
+                    }));
+            }
+            match self
+                .image_streams()
+                .replace_status(name, &post_params(), &resource)
+                .await
+            {
+                Ok(_) => return Ok(Imported { stream, changes }),
+                Err(e) if is_conflict(&e) => continue,
+                Err(e) => {
+                    return Err(self.error("update", STREAM_STATUS, "image stream", name)(e));
+                }
+            }
+        }
+        Err(KubeError::Conflict {
+            kind: "image stream",
+            name: name.to_owned(),
+            attempts: CONFLICT_RETRIES,
+        })
+    }
+
+    /// Removes `done` from the ImageStream's pending triggers once the controller queued their
+    /// builds. Retried on conflict; triggers recorded meanwhile are kept.
+    pub async fn clear_pending_triggers(
+        &self,
+        name: &str,
+        done: &[PendingTrigger],
+    ) -> Result<(), KubeError> {
+        for _ in 0..CONFLICT_RETRIES {
+            let Some(mut resource) = self.get_image_stream_resource(name).await? else {
+                return Ok(());
+            };
+            let Some(status) = resource.status.as_mut() else {
+                return Ok(());
+            };
+            let before = status.pending_triggers.len();
+            status.pending_triggers.retain(|p| !done.contains(p));
+            if status.pending_triggers.len() == before {
+                return Ok(());
+            }
+            match self
+                .image_streams()
+                .replace_status(name, &post_params(), &resource)
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e) if is_conflict(&e) => continue,
+                Err(e) => {
+                    return Err(self.error("update", STREAM_STATUS, "image stream", name)(e));
+                }
+            }
+        }
+        Err(KubeError::Conflict {
+            kind: "image stream",
+            name: name.to_owned(),
+            attempts: CONFLICT_RETRIES,
+        })
+    }
+}

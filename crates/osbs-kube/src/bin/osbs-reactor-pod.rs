@@ -1,0 +1,76 @@
+//! `osbs-reactor-pod`: the entry point of a build Pod. Runs the reactor for the Build named by
+//! `$OSBS_BUILD_NAME` in `$OSBS_NAMESPACE` with `osbs_kube::KubeHost` (the Build, its
+//! BuildConfig, ImageStream imports and results all go through the API). SIGTERM (the
+//! controller deleting the Pod to cancel) cancels the build; the exit plugins still run and the
+//! outcome is stored before the grace period ends. Exit code 0 for `Complete`, 1 otherwise, 2
+//! when the host cannot start.
+
+use std::process::ExitCode;
+
+use osbs_core::build::BuildPhase;
+use osbs_kube::KubeHost;
+use osbs_reactor::run_build;
+use tokio_util::sync::CancellationToken;
+
+fn var(name: &str) -> Result<String, String> {
+    std::env::var(name).map_err(|_| format!("${name} is not set"))
+}
+
+fn main() -> ExitCode {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (namespace, build) = match (var("OSBS_NAMESPACE"), var("OSBS_BUILD_NAME")) {
+        (Ok(namespace), Ok(build)) => (namespace, build),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("osbs-reactor-pod: error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let registry = std::env::var("OSBS_DEFAULT_REGISTRY").unwrap_or_default();
+    let host = match KubeHost::infer(&namespace, &build, &registry) {
+        Ok(host) => host,
+        Err(e) => {
+            eprintln!("osbs-reactor-pod: error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("osbs-reactor-pod: error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = runtime.block_on(async {
+        let cancel = CancellationToken::new();
+        let signals = cancel.clone();
+        tokio::spawn(async move {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut term), Ok(mut int)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) else {
+                return;
+            };
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            eprintln!("osbs-reactor-pod: signal received, cancelling the build");
+            signals.cancel();
+        });
+        run_build(&host, cancel).await
+    });
+    if let Some(error) = &outcome.error {
+        eprintln!("osbs-reactor-pod: {}: {error}", outcome.phase);
+    }
+    drop(host);
+    if outcome.phase == BuildPhase::Complete {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

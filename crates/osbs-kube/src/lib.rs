@@ -1,0 +1,54 @@
+//! Kubernetes resources of OSBS in Rust: the `BuildConfig`, `Build` and `ImageStream` custom
+//! resources of API group [`GROUP`], their mapping to and from the `osbs-core` models, the
+//! results annotations of SPEC §5 (each under 64 KiB), conflict-retried updates
+//! ([`OsbsApi`]), and [`KubeHost`], the reactor's build host over the API (what runs in a build
+//! Pod).
+//!
+//! The controller (`osbs-controller`), the reactor's in-cluster mode and the `osbs` client's
+//! kubernetes backend all go through this crate, so there is one wire format and one way to
+//! update each object.
+//!
+//! ```
+//! use kube::{CustomResourceExt, Resource};
+//! use osbs_kube::{BuildResource, GROUP, VERSION};
+//!
+//! assert_eq!(BuildResource::group(&()), GROUP);
+//! assert_eq!(BuildResource::version(&()), VERSION);
+//! assert_eq!(BuildResource::crd_name(), "builds.osbs.example.dev");
+//! ```
+
+mod api;
+mod error;
+mod host;
+mod resources;
+pub mod results;
+
+pub use api::{CONFLICT_RETRIES, Imported, OsbsApi};
+pub use error::KubeError;
+pub use host::{KubeHost, REGISTRY_SECRET_MOUNT};
+pub use resources::{
+    BuildConfigResource, BuildConfigSpec, BuildConfigStatus, BuildResource, BuildSpec, BuildStatus,
+    CauseSpec, ImageStreamResource, ImageStreamSpec, ImageStreamStatus, PendingTrigger, Phase,
+    TagEventSpec, TagStatus, TriggerSpec, all_crds, crds_yaml,
+};
+
+/// The API group of every OSBS custom resource.
+pub const GROUP: &str = "osbs.example.dev";
+/// The API version of the custom resources.
+pub const VERSION: &str = "v1alpha1";
+/// `apiVersion` of the custom resources, `GROUP/VERSION`.
+pub const API_VERSION: &str = "osbs.example.dev/v1alpha1";
+
+/// Label on Builds and build Pods: the BuildConfig's name.
+pub const LABEL_BUILD_CONFIG: &str = "osbs.example.dev/build-config";
+/// Label on build Pods: the Build's name.
+pub const LABEL_BUILD: &str = "osbs.example.dev/build";
+/// Label on Builds: `true` for an autorebuild (the model's `is_autorebuild`).
+pub const LABEL_IS_AUTOREBUILD: &str = "osbs.example.dev/is-autorebuild";
+/// The field manager name of every write.
+pub const FIELD_MANAGER: &str = "osbs";
+
+/// The Pod that runs a Build: `<build>-build`, so it is found again after a restart.
+pub fn pod_name(build: &str) -> String {
+    format!("{build}-build")
+}

@@ -1,0 +1,246 @@
+//! `OsbsApi` against wiremock: conflict-retried updates, the build-number race, imports that
+//! record pending triggers, and a 403 that names the verb and the resource.
+
+use osbs_core::build::{BuildPhase, ImageImport};
+use osbs_core::model::{Build, BuildCause};
+use osbs_core::time::Timestamp;
+use osbs_kube::{KubeError, OsbsApi};
+use serde_json::json;
+use wiremock::matchers::{body_partial_json, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::fake::{self, NS};
+
+#[tokio::test]
+async fn update_build_rereads_and_retries_after_a_conflict() -> anyhow::Result<()> {
+    let server = MockServer::start().await;
+    let name = "app-main-1a2b3-1";
+    Mock::given(method("GET"))
+        .and(path(format!("{}/{name}", fake::path("builds"))))
+        .respond_with(ResponseTemplate::new(200).set_body_json(fake::build(
+            name,
+            "app-main-1a2b3",
+            "Pending",
+            "7",
+        )))
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path(format!("{}/{name}/status", fake::path("builds"))))
+        .respond_with(ResponseTemplate::new(409).set_body_json(fake::status(
+            409,
+            "Conflict",
+            "the object has been modified",
+        )))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path(format!("{}/{name}/status", fake::path("builds"))))
+        .and(body_partial_json(
+            json!({"metadata": {"resourceVersion": "7"}, "status": {"phase": "Running"}}),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(fake::build(
+            name,
+            "app-main-1a2b3",
+            "Running",
+            "8",
+        )))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let api = OsbsApi::new(fake::client(&server), NS);
+    let build = api
+        .update_build(name, |b| b.mark_running(Timestamp::from_unix_millis(1)))
+        .await?;
+    assert_eq!(build.phase, BuildPhase::Running);
+    Ok(())
+}
+
+#[tokio::test]
+async fn update_build_gives_up_after_persistent_conflicts() -> anyhow::Result<()> {
+    let server = MockServer::start().await;
+    let name = "app-main-1a2b3-1";
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(fake::build(
+            name,
+            "app-main-1a2b3",
+            "Pending",
+            "7",
+        )))
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .respond_with(
+            ResponseTemplate::new(409).set_body_json(fake::status(409, "Conflict", "modified")),
+        )
+        .expect(osbs_kube::CONFLICT_RETRIES as u64)
+        .mount(&server)
+        .await;
+    let api = OsbsApi::new(fake::client(&server), NS);
+    let err = api
+        .update_build(name, |b| b.mark_running(Timestamp::from_unix_millis(1)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, KubeError::Conflict { attempts: 8, .. }),
+        "{err:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn forbidden_names_the_verb_and_the_resource() -> anyhow::Result<()> {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(fake::path("builds")))
+        .respond_with(ResponseTemplate::new(403).set_body_json(fake::status(
+            403,
+            "Forbidden",
+            "builds.osbs.example.dev is forbidden: User \"alice\" cannot list resource \"builds\"",
+        )))
+        .mount(&server)
+        .await;
+    let api = OsbsApi::new(fake::client(&server), NS);
+    let err = api.list_builds(None).await.unwrap_err();
+    insta::assert_snapshot!(err.to_string());
+    Ok(())
+}
+
+#[tokio::test]
+async fn queue_build_takes_the_next_number_again_when_the_name_is_taken() -> anyhow::Result<()> {
+    let server = MockServer::start().await;
+    let bc = "app-main-1a2b3";
+    Mock::given(method("GET"))
+        .and(path(format!("{}/{bc}", fake::path("buildconfigs"))))
+        .respond_with(ResponseTemplate::new(200).set_body_json(fake::build_config(bc, 1, "3")))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{}/{bc}", fake::path("buildconfigs"))))
+        .respond_with(ResponseTemplate::new(200).set_body_json(fake::build_config(bc, 2, "5")))
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path(format!("{}/{bc}/status", fake::path("buildconfigs"))))
+        .respond_with(ResponseTemplate::new(200).set_body_json(fake::build_config(bc, 2, "4")))
+        .expect(2)
+        .mount(&server)
+        .await;
+    // Another writer created build 2 between our read and our create.
+    Mock::given(method("POST"))
+        .and(path(fake::path("builds")))
+        .and(body_partial_json(
+            json!({"metadata": {"name": format!("{bc}-2")}}),
+        ))
+        .respond_with(ResponseTemplate::new(409).set_body_json(fake::status(
+            409,
+            "AlreadyExists",
+            "exists",
+        )))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(fake::path("builds")))
+        .and(body_partial_json(json!({
+            "metadata": {
+                "name": format!("{bc}-3"),
+                "labels": {"osbs.example.dev/build-config": bc},
+                "ownerReferences": [{"kind": "BuildConfig", "name": bc, "controller": true}]
+            },
+            "spec": {"number": 3, "cause": {"type": "User"}}
+        })))
+        .respond_with(ResponseTemplate::new(201).set_body_json(fake::build(
+            &format!("{bc}-3"),
+            bc,
+            "New",
+            "9",
+        )))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let api = OsbsApi::new(fake::client(&server), NS);
+    let build = api
+        .queue_build(bc, |config| {
+            Build::queued(config, BuildCause::User, None, Timestamp::UNIX_EPOCH)
+        })
+        .await?;
+    assert_eq!(build.name, format!("{bc}-3"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn import_creates_the_stream_and_records_pending_triggers() -> anyhow::Result<()> {
+    let server = MockServer::start().await;
+    let stream_path = format!("{}/osbs-app", fake::path("imagestreams"));
+    Mock::given(method("GET"))
+        .and(path(stream_path.clone()))
+        .respond_with(ResponseTemplate::new(404).set_body_json(fake::status(
+            404,
+            "NotFound",
+            "not found",
+        )))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(fake::path("imagestreams")))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "apiVersion": "osbs.example.dev/v1alpha1", "kind": "ImageStream",
+            "metadata": {"name": "osbs-app", "namespace": NS, "resourceVersion": "1"},
+            "spec": {"dockerImageRepository": "registry:5000/osbs/app"}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(stream_path.clone()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "apiVersion": "osbs.example.dev/v1alpha1", "kind": "ImageStream",
+            "metadata": {"name": "osbs-app", "namespace": NS, "resourceVersion": "2"},
+            "spec": {"dockerImageRepository": "registry:5000/osbs/app"}
+        })))
+        .mount(&server)
+        .await;
+    let digest = format!("sha256:{}", "b".repeat(64));
+    Mock::given(method("PUT"))
+        .and(path(format!("{stream_path}/status")))
+        .and(body_partial_json(json!({
+            "metadata": {"resourceVersion": "2"},
+            "status": {
+                "tags": {"latest": {"digest": digest}},
+                "pendingTriggers": [{"tag": "latest", "new": digest, "chain": ["app-main-1a2b3"]}]
+            }
+        })))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "apiVersion": "osbs.example.dev/v1alpha1", "kind": "ImageStream",
+            "metadata": {"name": "osbs-app", "namespace": NS, "resourceVersion": "3"},
+            "spec": {}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let api = OsbsApi::new(fake::client(&server), NS);
+    let by: Build = serde_json::from_value(json!({
+        "name": "app-main-1a2b3-1", "build_config": "app-main-1a2b3", "number": 1,
+        "phase": "Running", "is_autorebuild": false, "cause": {"type": "User"},
+        "git_url": "u", "git_branch": "main", "created": "2024-05-01T12:00:00.000Z"
+    }))?;
+    let imported = api
+        .import(
+            &ImageImport {
+                image_stream: "osbs-app".into(),
+                docker_image_repository: "registry:5000/osbs/app".into(),
+                tags: vec![("latest".into(), digest.clone())],
+            },
+            Some(&by),
+            Timestamp::UNIX_EPOCH,
+        )
+        .await?;
+    assert_eq!(imported.changes.len(), 1);
+    Ok(())
+}
