@@ -98,6 +98,10 @@ pub struct BuildRequest {
     /// The image's repository in the registry; the Dockerfile's `name` label when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_name: Option<String>,
+    /// The registry pushed images are synced to (SPEC §6: `pulp_sync_registry_name`, else
+    /// `pulp_registry_name`); no sync when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_target: Option<SyncTarget>,
     /// Name of the repo config file at the top of the repository.
     #[serde(default = "default_repo_config_name")]
     pub repo_config_name: String,
@@ -107,6 +111,19 @@ pub struct BuildRequest {
     /// Per-plugin overrides of `required`, `allowed_to_fail` and `enabled`, by plugin name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub plugins: BTreeMap<String, PluginOverride>,
+}
+
+/// A named registry that `registry_sync` copies every pushed tag to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncTarget {
+    /// The name of its `[registry NAME]` section.
+    pub name: String,
+    /// Its URI, with the same rules as `registry_uri`.
+    pub registry_uri: String,
+    /// Path of a dockercfg for it; anonymous when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_secret: Option<String>,
 }
 
 /// The default name of the repo config file.
@@ -156,6 +173,10 @@ pub struct BuildResults {
     pub repositories: Repositories,
     /// Each pushed tag with its manifest digest.
     pub digests: Vec<PushedDigest>,
+    /// Each tag `registry_sync` copied to the sync registry, with the digest verified there
+    /// (equal to the pushed one); empty without a sync target.
+    #[serde(default)]
+    pub sync: Vec<PushedDigest>,
     /// The built image's ID in the Docker Engine.
     #[serde(rename = "image-id")]
     pub image_id: Option<String>,
@@ -232,7 +253,8 @@ mod tests {
                 "image-id",
                 "plugins-metadata",
                 "release",
-                "repositories"
+                "repositories",
+                "sync"
             ]
         );
     }

@@ -323,6 +323,9 @@ pub struct Build {
     /// Each pushed tag with the registry's manifest digest.
     #[serde(default)]
     pub digests: Vec<PushedDigest>,
+    /// Each tag copied to the sync registry, with its digest there.
+    #[serde(default)]
+    pub sync: Vec<PushedDigest>,
     /// The base image as the Dockerfile names it.
     #[serde(default)]
     pub base_image_name: Option<String>,
@@ -378,6 +381,7 @@ impl Build {
             release: None,
             repositories: Repositories::default(),
             digests: Vec::new(),
+            sync: Vec::new(),
             base_image_name: None,
             base_image_id: None,
             image_id: None,
@@ -437,6 +441,7 @@ impl Build {
         self.release.clone_from(&results.release);
         self.repositories.clone_from(&results.repositories);
         self.digests.clone_from(&results.digests);
+        self.sync.clone_from(&results.sync);
         self.base_image_name.clone_from(&results.base_image_name);
         self.base_image_id.clone_from(&results.base_image_id);
         self.image_id.clone_from(&results.image_id);

@@ -212,6 +212,9 @@ impl BuildHost for KubeHost {
                 || osbs_core::build::DEFAULT_REPO_CONFIG_NAME.to_owned(),
                 |s| s.repo_config_name.clone(),
             ),
+            // The sync target is not part of the BuildConfig resource yet: on Kubernetes,
+            // builds are not synced to a second registry.
+            sync_target: None,
             no_cache: false,
             plugins: Default::default(),
         })

@@ -501,6 +501,7 @@ impl BuildResource {
             release: status.release.or(results.release),
             repositories: results.repositories,
             digests: results.digests,
+            sync: results.sync,
             base_image_name: results.base_image_name,
             base_image_id: results.base_image_id,
             image_id: results.image_id,

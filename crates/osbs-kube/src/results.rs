@@ -2,7 +2,7 @@
 //! [`MAX_ANNOTATION_BYTES`] (OSBS once broke on Kubernetes' 64 KiB limit with a large
 //! Dockerfile).
 //!
-//! Keys are `osbs.example.dev/<wire name>` (`repositories`, `digests`, `image-id`,
+//! Keys are `osbs.example.dev/<wire name>` (`repositories`, `digests`, `sync`, `image-id`,
 //! `base-image-name`, `base-image-id`, `commit_id`, `dockerfile`, `release`,
 //! `plugins-metadata`); values are JSON. A value that would be too large is shrunk in a
 //! documented way: the Dockerfile and error messages are cut at a character boundary with a
@@ -26,6 +26,7 @@ pub const TRUNCATED_KEY: &str = "osbs.example.dev/truncated";
 const KEYS: &[&str] = &[
     "repositories",
     "digests",
+    "sync",
     "image-id",
     "base-image-name",
     "base-image-id",
@@ -48,6 +49,7 @@ pub fn of_build(build: &Build) -> BuildResults {
     BuildResults {
         repositories: build.repositories.clone(),
         digests: build.digests.clone(),
+        sync: build.sync.clone(),
         image_id: build.image_id.clone(),
         base_image_name: build.base_image_name.clone(),
         base_image_id: build.base_image_id.clone(),
@@ -164,6 +166,11 @@ pub fn encode(results: &BuildResults) -> BTreeMap<String, String> {
         truncated.push(format!("digests: {dropped} dropped"));
     }
     put("digests", digests);
+    let (sync, dropped) = fit_list::<PushedDigest>(&results.sync);
+    if dropped > 0 {
+        truncated.push(format!("sync: {dropped} dropped"));
+    }
+    put("sync", sync);
     for (key, value) in [
         ("image-id", &results.image_id),
         ("base-image-name", &results.base_image_name),
@@ -216,6 +223,7 @@ pub fn decode(annotations: &BTreeMap<String, String>) -> BuildResults {
     BuildResults {
         repositories: get(annotations, "repositories"),
         digests: get(annotations, "digests"),
+        sync: get(annotations, "sync"),
         image_id: get(annotations, "image-id"),
         base_image_name: get(annotations, "base-image-name"),
         base_image_id: get(annotations, "base-image-id"),

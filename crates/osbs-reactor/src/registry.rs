@@ -85,6 +85,11 @@ impl Registry {
         Ok(Registry { client })
     }
 
+    /// The osbs-registry-sync client behind it.
+    pub(crate) fn client(&self) -> &RegistryClient {
+        &self.client
+    }
+
     /// `host[:port]` as image references spell it.
     pub(crate) fn host(&self) -> &str {
         self.client.endpoint().name()

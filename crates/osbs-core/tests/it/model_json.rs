@@ -60,6 +60,12 @@ fn finished_autorebuild() -> (BuildConfig, Build) {
                     digest: digest(0xcd),
                 })
                 .collect(),
+            sync: vec![PushedDigest {
+                registry: "127.0.0.1:5001".into(),
+                repository: "osbs/app".into(),
+                tag: "1.0-2".into(),
+                digest: digest(0xcd),
+            }],
             image_id: Some(digest(0x11)),
             base_image_name: Some("127.0.0.1:5000/osbs/base".into()),
             base_image_id: Some(digest(0x22)),

@@ -11,6 +11,7 @@ mod push;
 mod rebuild;
 mod release;
 mod source;
+mod sync;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -120,6 +121,13 @@ pub fn all() -> &'static [PluginSpec] {
         plugin("docker_api", Buildstep, true, false, build::docker_api),
         plugin("tag_by_labels", Postbuild, true, false, push::tag_by_labels),
         plugin("tag_and_push", Postbuild, true, false, push::tag_and_push),
+        plugin(
+            "registry_sync",
+            Postbuild,
+            false,
+            false,
+            sync::registry_sync,
+        ),
         plugin("import_image", Postbuild, false, false, exit::import_image),
         plugin("store_metadata", Exit, true, false, exit::store_metadata),
         plugin(

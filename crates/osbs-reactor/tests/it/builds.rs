@@ -258,3 +258,54 @@ fn an_explicit_release_that_exists_fails_clearly() {
     );
     assert_exit_plugins_ran(&outcome);
 }
+
+/// With a sync target, `registry_sync` copies every pushed tag to the second registry by
+/// digest: the sync registry serves the same digests, and the results record them.
+#[test]
+fn registry_sync_copies_every_pushed_tag_with_its_digest() {
+    require_services();
+    let registry = push_registry();
+    let sync_registry = osbs_testkit::sync_registry();
+    let repo = fixture_repo("small");
+    let image = format!("osbs-test/{}", unique("synced"));
+    let mut request = request(&repo.url, &registry, &image);
+    request.sync_target = Some(osbs_core::build::SyncTarget {
+        name: "stage".to_owned(),
+        registry_uri: sync_registry.clone(),
+        registry_secret: None,
+    });
+    let host = TestHost::new(request);
+    let outcome = build(&host);
+    assert_eq!(outcome.phase, BuildPhase::Complete, "{}", summary(&outcome));
+    let results = &outcome.results;
+    assert_eq!(results.sync.len(), results.digests.len());
+    assert_eq!(
+        registry_tags(&sync_registry, &image),
+        registry_tags(&registry, &image)
+    );
+    for (pushed, synced) in results.digests.iter().zip(&results.sync) {
+        assert_eq!(synced.registry, sync_registry);
+        assert_eq!(
+            (&synced.repository, &synced.tag),
+            (&pushed.repository, &pushed.tag)
+        );
+        assert_eq!(synced.digest, pushed.digest);
+        assert_eq!(
+            served_digest(&sync_registry, &image, &synced.tag),
+            pushed.digest
+        );
+    }
+    assert!(
+        results
+            .plugins_metadata
+            .durations
+            .contains_key("registry_sync"),
+        "registry_sync ran"
+    );
+
+    // Without a sync target the plugin is skipped and nothing is recorded.
+    let host = TestHost::new(crate::support::request(&repo.url, &registry, &image));
+    let outcome = build(&host);
+    assert_eq!(outcome.phase, BuildPhase::Complete, "{}", summary(&outcome));
+    assert!(outcome.results.sync.is_empty());
+}
