@@ -24,6 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail, ensure};
 
 use crate::cmd::Cmd;
+use crate::measure::{median, vm_hwm_kib};
 
 /// One image to benchmark.
 struct Case {
@@ -113,19 +114,6 @@ fn make_context(dir: &Path, case: &Case, base: &str) -> Result<String> {
     git(&["rev-parse", "HEAD"])
 }
 
-/// Peak resident set size (VmHWM) of a running process, in KiB.
-fn vm_hwm_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
-}
-
 /// One reactor run: wall time and peak RSS in KiB.
 fn run_reactor(
     reactor: &Path,
@@ -191,16 +179,6 @@ fn run_docker(ctx: &Path, commit: &str, registry: &str, repo: &str) -> Result<Du
     quiet("docker", &["push", "--all-tags", "-q", &image], ctx)?;
     quiet("docker", &["rmi", "-f", &id], ctx)?;
     Ok(started.elapsed())
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
 }
 
 /// `cargo xtask bench build [--pairs N] [--only small|large] [--size-mb N]`.
@@ -284,10 +262,9 @@ pub fn run(root: &Path, args: &[&str]) -> Result<()> {
             .zip(&docker_secs)
             .map(|(r, d)| r / d)
             .collect();
-        let mut ratios_sorted = ratios.clone();
-        let ratio = median(&mut ratios_sorted);
-        let reactor_median = median(&mut reactor_secs.clone());
-        let docker_median = median(&mut docker_secs.clone());
+        let ratio = median(&ratios);
+        let reactor_median = median(&reactor_secs);
+        let docker_median = median(&docker_secs);
         report.push(format!(
             "{:<6} reactor median {reactor_median:>7.2} s | docker build+push median {docker_median:>7.2} s | median ratio {ratio:.3} (target <= {:.2}: {}) | reactor peak RSS {:.1} MiB{}",
             case.name,

@@ -19,16 +19,14 @@
 //! and reused while they are in the push registry.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::sleep;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::Stdio;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use osbs_testkit as kit;
 
 use crate::cmd::{Cmd, on_path};
+use crate::measure::{Sample, measure, median};
 use crate::services;
 
 /// Accept header that makes the registry answer for schema 2 and OCI manifests.
@@ -82,77 +80,6 @@ fn parse_args(args: &[&str]) -> Result<Options> {
         bail!("--pairs must be at least 1");
     }
     Ok(options)
-}
-
-/// One timed run of a program: wall time and peak RSS.
-struct Sample {
-    wall: Duration,
-    peak_rss_kib: u64,
-}
-
-/// Runs `program args` and fails unless it exits 0. The wall time is taken when `wait`
-/// returns; a second thread samples the child's VmHWM every 20 ms meanwhile.
-fn measure(program: &Path, args: &[String]) -> Result<Sample> {
-    let display = format!("{} {}", program.display(), args.join(" "));
-    let start = Instant::now();
-    let child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("cannot start `{display}`"))?;
-    let pid = child.id();
-    let done = Arc::new(AtomicBool::new(false));
-    let sampler = {
-        let done = Arc::clone(&done);
-        std::thread::spawn(move || {
-            let mut peak = 0;
-            while !done.load(Ordering::Relaxed) {
-                if let Some(kib) = vm_hwm_kib(pid) {
-                    peak = peak.max(kib);
-                }
-                sleep(Duration::from_millis(if peak == 0 { 1 } else { 20 }));
-            }
-            peak
-        })
-    };
-    let output = child.wait_with_output();
-    let wall = start.elapsed();
-    done.store(true, Ordering::Relaxed);
-    let peak_rss_kib = sampler.join().unwrap_or(0);
-    let output = output.with_context(|| format!("cannot wait for `{display}`"))?;
-    if !output.status.success() {
-        bail!(
-            "`{display}` failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    Ok(Sample { wall, peak_rss_kib })
-}
-
-fn vm_hwm_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let n = sorted.len();
-    if n % 2 == 1 {
-        sorted[n / 2]
-    } else {
-        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
-    }
 }
 
 fn manifest_present(registry: &str, repository: &str, tag: &str) -> bool {

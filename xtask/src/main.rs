@@ -2,11 +2,13 @@
 //! run wherever cargo does. See `cargo xtask help`.
 
 mod bench_build;
+mod bench_cli;
 mod bench_controller;
 mod bench_sync;
 mod cmd;
 mod demo;
 mod e2e;
+mod measure;
 mod services;
 mod tidy;
 
@@ -31,6 +33,8 @@ Commands:
   ci                what CI runs (same as test)
   bench build [--pairs N] [--only small|large] [--size-mb N]
                     the reactor vs docker build + docker push, interleaved pairs
+  bench cli [--runs N] [--builds N] [--configs N]
+                    osbs --version, list-builds and rebuild-plan over a seeded 10,000-build state
   bench sync [--pairs N] [--only fresh|promote|resync|rss]
                     osbs-registry-sync vs skopeo copy/sync, interleaved pairs
   bench controller  controller scale: fan-out to 1,000 BuildConfigs (CPU), RSS with 10,000
@@ -61,6 +65,7 @@ fn run() -> Result<()> {
         ["services", "status"] => services::status(&root),
         ["test", rest @ ..] => test(&root, rest),
         ["bench", "build", rest @ ..] => bench_build::run(&root, rest),
+        ["bench", "cli", rest @ ..] => bench_cli::run(&root, rest),
         ["bench", "sync", rest @ ..] => bench_sync::run(&root, rest),
         ["bench", "controller", rest @ ..] => bench_controller::run(&root, rest),
         ["e2e", rest @ ..] => e2e::run(&root, rest),

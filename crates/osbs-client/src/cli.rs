@@ -1,0 +1,198 @@
+//! The `osbs` command line: clap types only (SPEC §7). What each command does is in
+//! `commands`; how results are printed is in `output`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Build container images from git repositories, push them to a registry, and rebuild them
+/// whenever their base image is rebuilt.
+///
+/// Without a config file, `osbs` uses the embedded local backend: state in SQLite, builds on
+/// this machine's Docker Engine, images pushed to the registry at 127.0.0.1:5000.
+#[derive(Debug, Parser)]
+#[command(
+    name = "osbs",
+    version,
+    propagate_version = true,
+    after_help = "Exit codes: 0 success, 1 build ended not Complete, 2 usage or configuration \
+                  error, 3 backend or registry unreachable.\n\
+                  Start with: osbs build -g <git url> -b <branch>"
+)]
+pub struct Cli {
+    /// Options that apply to every command.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by all commands.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Config file [default: $OSBS_CONFIG, else ~/.config/osbs/osbs.conf, else /etc/osbs.conf;
+    /// none at all means local defaults]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "PATH"
+    )]
+    pub config: Option<PathBuf>,
+    /// Instance (section of the config file) to use
+    #[arg(
+        short = 'i',
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "NAME",
+        default_value = "default"
+    )]
+    pub instance: String,
+    /// Output format of read commands
+    #[arg(long, global = true, help_heading = "Global options", value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Say more: which config, instance, backend and registry are used
+    #[arg(short, long, global = true, help_heading = "Global options", action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Say only what was asked for and errors
+    #[arg(short, long, global = true, help_heading = "Global options")]
+    pub quiet: bool,
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// For people: tables and `key: value` lines.
+    Text,
+    /// For programs: the stable JSON schema documented in docs/json-output.md.
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build an image from a git repository and branch (waits and streams the log)
+    Build(BuildArgs),
+    /// List builds, newest first
+    ListBuilds(ListBuildsArgs),
+    /// Show one build with its results
+    GetBuild(NameArg),
+    /// Wait for a build to finish, printing its phase changes
+    WatchBuild(NameArg),
+    /// Print a build's log
+    BuildLogs(BuildLogsArgs),
+    /// Cancel a queued or running build
+    CancelBuild(NameArg),
+    /// List BuildConfigs (one per git repository and branch)
+    ListBuildConfigs,
+    /// Show one BuildConfig: its trigger, labels and last user commit
+    GetBuildConfig(NameArg),
+    /// List ImageStreams (one per image name)
+    ListImageStreams,
+    /// Show one ImageStream with its tags and their history
+    GetImageStream(NameArg),
+    /// Re-read an ImageStream's image from the registry; a changed digest fires its triggers
+    ImportImage(ImportImageArgs),
+    /// Show what an image change would autorebuild, as a tree
+    RebuildPlan(RebuildPlanArgs),
+    /// Check a repository config file (.osbs-repo-config)
+    CheckRepoConfig(CheckRepoConfigArgs),
+    /// Print a shell completion script
+    Completions(CompletionsArgs),
+    /// Run one queued build on this machine (used by the local backend's runners)
+    #[command(name = "__run-build", hide = true)]
+    RunBuild(RunBuildArgs),
+}
+
+/// `osbs build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Git URL of the repository (https, http, ssh, git or file)
+    #[arg(short = 'g', long, value_name = "URL")]
+    pub git_url: String,
+    /// Branch to build
+    #[arg(short = 'b', long, value_name = "BRANCH")]
+    pub git_branch: String,
+    /// Commit (or ref) to build instead of the branch head
+    #[arg(long, value_name = "REF")]
+    pub git_commit: Option<String>,
+    /// Image name to use when the Dockerfile has no `name` label
+    #[arg(short = 'c', long, value_name = "NAME")]
+    pub component: Option<String>,
+    /// Queue the build and return at once
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Wait for the build without streaming its log
+    #[arg(long)]
+    pub no_logs: bool,
+}
+
+/// `osbs list-builds`.
+#[derive(Debug, Args)]
+pub struct ListBuildsArgs {
+    /// Only builds of this BuildConfig
+    #[arg(long, value_name = "NAME")]
+    pub build_config: Option<String>,
+    /// Only queued and running builds
+    #[arg(long)]
+    pub running: bool,
+}
+
+/// A command that takes one object name.
+#[derive(Debug, Args)]
+pub struct NameArg {
+    /// The object's name
+    pub name: String,
+}
+
+/// `osbs build-logs`.
+#[derive(Debug, Args)]
+pub struct BuildLogsArgs {
+    /// The build's name
+    pub name: String,
+    /// Keep printing new lines until the build finishes
+    #[arg(short, long)]
+    pub follow: bool,
+}
+
+/// `osbs import-image`.
+#[derive(Debug, Args)]
+pub struct ImportImageArgs {
+    /// The ImageStream's name
+    pub name: String,
+    /// Only this tag [default: every tag of the stream]
+    #[arg(long)]
+    pub tag: Option<String>,
+}
+
+/// `osbs rebuild-plan`.
+#[derive(Debug, Args)]
+pub struct RebuildPlanArgs {
+    /// The ImageStream tag whose change is planned, `STREAM[:TAG]` (tag defaults to latest)
+    #[arg(value_name = "STREAM[:TAG]")]
+    pub stream_tag: String,
+}
+
+/// `osbs check-repo-config`.
+#[derive(Debug, Args)]
+pub struct CheckRepoConfigArgs {
+    /// The file, or a repository directory holding .osbs-repo-config [default: .]
+    pub path: Option<PathBuf>,
+}
+
+/// `osbs completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `osbs __run-build` (hidden).
+#[derive(Debug, Args)]
+pub struct RunBuildArgs {
+    /// The build to run
+    pub name: String,
+}

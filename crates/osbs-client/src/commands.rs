@@ -1,0 +1,370 @@
+//! What each `osbs` command does, over any [`Backend`]: call the backend, print through
+//! `output`, and say which exit code the command ends with.
+
+use std::io::Write;
+use std::path::Path;
+
+use osbs_core::build::BuildPhase;
+use osbs_core::model::{Build, ImageStreamTag};
+use osbs_repo_config::RepoConfig;
+
+use crate::backend::{Backend, BuildFilter, BuildSubmission, ClientError, LogEvent};
+use crate::cli::{BuildArgs, Command, OutputFormat};
+use crate::output;
+
+/// Where a command writes: results to `out`, progress and log lines to `err`.
+pub struct Io<'a> {
+    /// Standard output: what the command was asked for.
+    pub out: &'a mut (dyn Write + Send),
+    /// Standard error: progress, warnings, hints.
+    pub err: &'a mut (dyn Write + Send),
+    /// `--output`.
+    pub format: OutputFormat,
+    /// `-q`: no progress lines.
+    pub quiet: bool,
+}
+
+/// How a command ended, beyond errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Exit 0.
+    Success,
+    /// Exit 1: the build ended, but not `Complete`.
+    BuildNotComplete,
+}
+
+/// An error, or output that could not be written.
+fn io_error(e: std::io::Error) -> ClientError {
+    ClientError::Backend {
+        context: "cannot write output".to_owned(),
+        source: Box::new(e),
+    }
+}
+
+macro_rules! say {
+    ($io:expr, $($arg:tt)*) => {
+        if !$io.quiet {
+            writeln!($io.err, $($arg)*).map_err(io_error)?;
+        }
+    };
+}
+
+/// Runs a command that needs a backend.
+///
+/// # Errors
+///
+/// What the backend reports, as [`ClientError`].
+pub async fn run<B: Backend>(
+    backend: &B,
+    command: &Command,
+    io: &mut Io<'_>,
+) -> Result<Outcome, ClientError> {
+    match command {
+        Command::Build(args) => build(backend, args, io).await,
+        Command::ListBuilds(args) => {
+            let filter = BuildFilter {
+                build_config: args.build_config.clone(),
+                running: args.running,
+            };
+            let builds = backend.list_builds(&filter).await?;
+            let rendered = match io.format {
+                OutputFormat::Json => output::builds_json(&builds),
+                OutputFormat::Text => output::builds_table(&builds),
+            };
+            io.out.write_all(rendered.as_bytes()).map_err(io_error)?;
+            Ok(Outcome::Success)
+        }
+        Command::GetBuild(arg) => {
+            let build = backend.get_build(&arg.name).await?;
+            print(io, &build, output::build_details)?;
+            Ok(Outcome::Success)
+        }
+        Command::WatchBuild(arg) => {
+            let show = io.format == OutputFormat::Text && !io.quiet;
+            let mut failed = None;
+            let out = &mut *io.out;
+            let build = backend
+                .watch_build(&arg.name, &mut |b: &Build| {
+                    if show && let Err(e) = writeln!(out, "{}  {}", b.name, b.phase) {
+                        failed.get_or_insert(e);
+                    }
+                })
+                .await?;
+            if let Some(e) = failed {
+                return Err(io_error(e));
+            }
+            if io.format == OutputFormat::Json {
+                io.out
+                    .write_all(output::json(&build).as_bytes())
+                    .map_err(io_error)?;
+            }
+            Ok(phase_outcome(&build))
+        }
+        Command::BuildLogs(args) => {
+            let mut failed = None;
+            let out = &mut *io.out;
+            backend
+                .build_logs(&args.name, args.follow, &mut |event| match event {
+                    LogEvent::Line(line) => {
+                        if let Err(e) = writeln!(out, "{line}") {
+                            failed.get_or_insert(e);
+                        }
+                    }
+                    LogEvent::Finished(_) => {}
+                })
+                .await?;
+            match failed {
+                Some(e) => Err(io_error(e)),
+                None => Ok(Outcome::Success),
+            }
+        }
+        Command::CancelBuild(arg) => {
+            let build = backend.cancel_build(&arg.name).await?;
+            match io.format {
+                OutputFormat::Json => io
+                    .out
+                    .write_all(output::json(&build).as_bytes())
+                    .map_err(io_error)?,
+                OutputFormat::Text => {
+                    let what = if build.phase == BuildPhase::Cancelled {
+                        format!("{}: Cancelled", build.name)
+                    } else if build.phase.is_finished() {
+                        format!(
+                            "{} already ended {}; nothing to cancel",
+                            build.name, build.phase
+                        )
+                    } else {
+                        format!("{}: cancel requested ({} now)", build.name, build.phase)
+                    };
+                    writeln!(io.out, "{what}").map_err(io_error)?;
+                }
+            }
+            Ok(Outcome::Success)
+        }
+        Command::ListBuildConfigs => {
+            let configs = backend.list_build_configs().await?;
+            print(io, &configs[..], output::build_configs_table)?;
+            Ok(Outcome::Success)
+        }
+        Command::GetBuildConfig(arg) => {
+            let config = backend.get_build_config(&arg.name).await?;
+            print(io, &config, output::build_config_details)?;
+            Ok(Outcome::Success)
+        }
+        Command::ListImageStreams => {
+            let streams = backend.list_image_streams().await?;
+            print(io, &streams[..], output::image_streams_table)?;
+            Ok(Outcome::Success)
+        }
+        Command::GetImageStream(arg) => {
+            let stream = backend.get_image_stream(&arg.name).await?;
+            print(io, &stream, output::image_stream_details)?;
+            Ok(Outcome::Success)
+        }
+        Command::ImportImage(args) => {
+            let (stream, triggered) = backend
+                .import_image(&args.name, args.tag.as_deref())
+                .await?;
+            match io.format {
+                OutputFormat::Json => {
+                    let value =
+                        serde_json::json!({ "image_stream": stream, "triggered": triggered });
+                    io.out
+                        .write_all(output::json(&value).as_bytes())
+                        .map_err(io_error)?;
+                }
+                OutputFormat::Text => {
+                    io.out
+                        .write_all(output::image_stream_details(&stream).as_bytes())
+                        .map_err(io_error)?;
+                    report_triggered(io, &triggered)?;
+                }
+            }
+            Ok(Outcome::Success)
+        }
+        Command::RebuildPlan(args) => {
+            let tag = ImageStreamTag::parse(&args.stream_tag)
+                .map_err(|e| ClientError::Usage(e.to_string()))?;
+            let plan = backend.rebuild_plan(&tag.stream, &tag.tag).await?;
+            match io.format {
+                OutputFormat::Json => io
+                    .out
+                    .write_all(output::json(&plan).as_bytes())
+                    .map_err(io_error)?,
+                OutputFormat::Text => io
+                    .out
+                    .write_all(plan.render().as_bytes())
+                    .map_err(io_error)?,
+            }
+            Ok(Outcome::Success)
+        }
+        Command::CheckRepoConfig(_) | Command::Completions(_) | Command::RunBuild(_) => Err(
+            ClientError::Usage("this command does not use a backend".to_owned()),
+        ),
+    }
+}
+
+/// Prints `value` as JSON or through its text renderer.
+fn print<T: serde::Serialize + ?Sized>(
+    io: &mut Io<'_>,
+    value: &T,
+    text: impl Fn(&T) -> String,
+) -> Result<(), ClientError> {
+    let rendered = match io.format {
+        OutputFormat::Json => output::json(value),
+        OutputFormat::Text => text(value),
+    };
+    io.out.write_all(rendered.as_bytes()).map_err(io_error)
+}
+
+fn phase_outcome(build: &Build) -> Outcome {
+    if build.phase == BuildPhase::Complete {
+        Outcome::Success
+    } else {
+        Outcome::BuildNotComplete
+    }
+}
+
+fn report_triggered(io: &mut Io<'_>, triggered: &[Build]) -> Result<(), ClientError> {
+    for t in triggered {
+        say!(
+            io,
+            "triggered {} ({}); follow it with: osbs build-logs -f {}",
+            t.name,
+            t.cause,
+            t.name
+        );
+    }
+    Ok(())
+}
+
+/// `osbs build`: submit, then (unless `--no-wait`) stream the log and wait for the end.
+async fn build<B: Backend>(
+    backend: &B,
+    args: &BuildArgs,
+    io: &mut Io<'_>,
+) -> Result<Outcome, ClientError> {
+    let submission = BuildSubmission {
+        git_url: args.git_url.clone(),
+        git_branch: args.git_branch.clone(),
+        git_commit: args.git_commit.clone(),
+        component: args.component.clone(),
+    };
+    let submitted = backend.create_build(&submission).await?;
+    for warning in &submitted.warnings {
+        writeln!(io.err, "warning: {warning}").map_err(io_error)?;
+    }
+    let name = submitted.build.name.clone();
+    match &submitted.queued_behind {
+        Some(other) => say!(io, "build {name} queued behind {other}"),
+        None => say!(io, "build {name} queued"),
+    }
+    if args.no_wait {
+        match io.format {
+            OutputFormat::Json => io
+                .out
+                .write_all(output::json(&submitted.build).as_bytes())
+                .map_err(io_error)?,
+            OutputFormat::Text => {
+                writeln!(io.out, "{name}").map_err(io_error)?;
+                say!(io, "follow it with: osbs build-logs -f {name}");
+            }
+        }
+        return Ok(Outcome::Success);
+    }
+    let finished = if args.no_logs {
+        backend.watch_build(&name, &mut |_| {}).await?
+    } else {
+        let mut last = None;
+        let err = &mut *io.err;
+        let quiet = io.quiet;
+        backend
+            .build_logs(&name, true, &mut |event| match event {
+                LogEvent::Line(line) => {
+                    if !quiet {
+                        let _ = writeln!(err, "{line}");
+                    }
+                }
+                LogEvent::Finished(build) => last = Some(*build),
+            })
+            .await?;
+        match last {
+            Some(build) => build,
+            None => backend.watch_build(&name, &mut |_| {}).await?,
+        }
+    };
+    match io.format {
+        OutputFormat::Json => io
+            .out
+            .write_all(output::json(&finished).as_bytes())
+            .map_err(io_error)?,
+        OutputFormat::Text => {
+            let summary = match (&finished.error, &finished.reason) {
+                (Some(error), _) => format!("build {name} {}: {error}", finished.phase),
+                (None, Some(reason)) => format!("build {name} {}: {reason}", finished.phase),
+                (None, None) => format!("build {name} {}", finished.phase),
+            };
+            writeln!(io.out, "{summary}").map_err(io_error)?;
+            for r in finished
+                .repositories
+                .primary
+                .iter()
+                .chain(&finished.repositories.unique)
+            {
+                writeln!(io.out, "  {r}").map_err(io_error)?;
+            }
+        }
+    }
+    if finished.phase == BuildPhase::Complete {
+        let triggered = backend.triggered_by(&finished).await?;
+        report_triggered(io, &triggered)?;
+    }
+    Ok(phase_outcome(&finished))
+}
+
+/// `osbs check-repo-config [PATH]`: parses the file (or `DIR/.osbs-repo-config`) and prints
+/// whether autorebuilds are enabled and every warning. Exit code 2 on an invalid file.
+///
+/// # Errors
+///
+/// [`ClientError::Usage`] naming file, line and value.
+pub fn check_repo_config(path: Option<&Path>, io: &mut Io<'_>) -> Result<Outcome, ClientError> {
+    let path = path.unwrap_or_else(|| Path::new("."));
+    let (config, shown) = if path.is_dir() {
+        let config = RepoConfig::load(path).map_err(|e| ClientError::Usage(e.to_string()))?;
+        let file = path.join(osbs_repo_config::DEFAULT_FILE_NAME);
+        let shown = if file.exists() {
+            file.display().to_string()
+        } else {
+            format!("{} (absent: defaults apply)", file.display())
+        };
+        (config, shown)
+    } else {
+        let config = RepoConfig::load_file(path).map_err(|e| ClientError::Usage(e.to_string()))?;
+        (config, path.display().to_string())
+    };
+    for warning in config.warnings() {
+        writeln!(io.err, "warning: {warning}").map_err(io_error)?;
+    }
+    match io.format {
+        OutputFormat::Json => {
+            let value = serde_json::json!({
+                "file": shown,
+                "autorebuild_enabled": config.autorebuild_enabled(),
+                "warnings": config.warnings().iter().map(ToString::to_string).collect::<Vec<_>>(),
+            });
+            io.out
+                .write_all(output::json(&value).as_bytes())
+                .map_err(io_error)?;
+        }
+        OutputFormat::Text => {
+            let state = if config.autorebuild_enabled() {
+                "enabled"
+            } else {
+                "disabled"
+            };
+            writeln!(io.out, "{shown}: ok, autorebuild {state}").map_err(io_error)?;
+        }
+    }
+    Ok(Outcome::Success)
+}

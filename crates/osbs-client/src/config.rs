@@ -1,0 +1,509 @@
+//! `osbs.conf`: which config file applies, and the settings of one instance in it (SPEC §7).
+//!
+//! The file is INI as Python's configparser reads it (the same reader as `.osbs-repo-config`),
+//! compatible with osbs-client's keys where they apply: one section per instance, plus
+//! `[registry NAME]` sections for named sync targets. Every problem is reported when the
+//! command starts, naming the file and line, instead of failing late in a build.
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use osbs_registry_sync::RegistryEndpoint;
+use osbs_repo_config::ini::{self, Entry, Ini, Section};
+use osbs_repo_config::{ParseErrorKind, parse_bool};
+
+/// The instance used when `-i/--instance` is not given.
+pub const DEFAULT_INSTANCE: &str = "default";
+
+/// The push registry of the embedded default (what `cargo xtask services up` starts).
+pub const DEFAULT_REGISTRY_URI: &str = "127.0.0.1:5000";
+
+/// The environment variable naming the config file.
+pub const CONFIG_ENV: &str = "OSBS_CONFIG";
+
+/// The system-wide config file, the last place looked at.
+pub const SYSTEM_CONFIG: &str = "/etc/osbs.conf";
+
+/// Prefix of the sections that describe named registries (`[registry stage]`).
+const REGISTRY_SECTION_PREFIX: &str = "registry ";
+
+/// Where builds run and state lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// One machine: SQLite state and the local Docker Engine (the embedded default).
+    Local,
+    /// CustomResources in a Kubernetes cluster, run by `osbs-controller`.
+    Kubernetes,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Local => "local",
+            Backend::Kubernetes => "kubernetes",
+        })
+    }
+}
+
+/// A named registry that built images are synced to (SPEC §6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncTarget {
+    /// The name in `[registry NAME]`.
+    pub name: String,
+    /// The parsed `uri`.
+    pub registry: RegistryEndpoint,
+    /// The `secret`: a dockercfg file (local) or the name of a Secret (kubernetes).
+    pub secret: Option<String>,
+}
+
+/// The settings of one instance, defaults filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    /// The instance (section) name.
+    pub name: String,
+    /// The file the settings came from; `None` for the built-in defaults.
+    pub file: Option<PathBuf>,
+    /// `backend`: where builds run.
+    pub backend: Backend,
+    /// `state_dir`: where the local backend keeps its database and build logs; `None` means
+    /// the XDG data directory.
+    pub state_dir: Option<PathBuf>,
+    /// `namespace` (kubernetes).
+    pub namespace: String,
+    /// `registry_uri`: the registry built images are pushed to.
+    pub registry: RegistryEndpoint,
+    /// `registry_secret`: a dockercfg for that registry (local: a file; kubernetes: a Secret).
+    pub registry_secret: Option<String>,
+    /// The sync target chosen by `pulp_sync_registry_name`, else `pulp_registry_name`.
+    pub sync: Option<SyncTarget>,
+    /// `verify_ssl`: whether TLS certificates are checked.
+    pub verify_ssl: bool,
+    /// `repo_config_file`: the name of the repository config file in built repositories.
+    pub repo_config_file: String,
+    /// Keys and sections this version does not use, as `FILE:LINE: ...` messages.
+    pub warnings: Vec<String>,
+}
+
+/// A config that cannot be used; every variant names the file and, where there is one, the
+/// line.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// `--config` or `$OSBS_CONFIG` names a file that does not exist.
+    #[error("config file {path} (from {origin}) does not exist")]
+    NotFound {
+        /// The file.
+        path: PathBuf,
+        /// Where the name came from: `--config` or `$OSBS_CONFIG`.
+        origin: &'static str,
+    },
+    /// The file exists but cannot be read.
+    #[error("cannot read config file {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid INI.
+    #[error("{path}:{line}: {kind}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based line.
+        line: usize,
+        /// What is wrong there.
+        kind: ParseErrorKind,
+    },
+    /// Keys before the first section header.
+    #[error("{path}:{line}: expected an instance section such as [default], found {text:?}")]
+    MissingSection {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based line.
+        line: usize,
+        /// The offending line.
+        text: String,
+    },
+    /// The requested instance has no section.
+    #[error("{path}: unknown instance {instance:?}; instances in this file: {known}")]
+    UnknownInstance {
+        /// The file.
+        path: PathBuf,
+        /// The instance asked for.
+        instance: String,
+        /// The instances the file has, comma-separated.
+        known: String,
+    },
+    /// No config file exists and an instance other than `default` was asked for.
+    #[error(
+        "unknown instance {instance:?}: no config file found ({looked_at}); without one only \
+         the \"default\" instance exists"
+    )]
+    NoConfigFile {
+        /// The instance asked for.
+        instance: String,
+        /// The places looked at, comma-separated.
+        looked_at: String,
+    },
+    /// A value that is not one of the accepted ones.
+    #[error("{path}:{line}: invalid value {value:?} for {key}: expected {expected}")]
+    InvalidValue {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based line.
+        line: usize,
+        /// The key.
+        key: String,
+        /// The value as written.
+        value: String,
+        /// What would have been accepted.
+        expected: String,
+    },
+    /// A registry URI that is not a v2 registry address.
+    #[error("{path}:{line}: invalid {key} {value:?}")]
+    Registry {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based line.
+        line: usize,
+        /// The key (`registry_uri` or `uri`).
+        key: String,
+        /// The value as written.
+        value: String,
+        /// Why it is refused.
+        #[source]
+        source: Box<osbs_registry_sync::Error>,
+    },
+    /// `pulp_sync_registry_name`/`pulp_registry_name` names no `[registry NAME]` section, or that
+    /// section has no `uri`.
+    #[error("{path}:{line}: {key} = {name}: {problem}")]
+    SyncRegistry {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based line of the key.
+        line: usize,
+        /// The key.
+        key: String,
+        /// The registry name.
+        name: String,
+        /// What is missing.
+        problem: String,
+    },
+}
+
+/// Finds the config file: `--config PATH`, else `$OSBS_CONFIG`, else
+/// `$XDG_CONFIG_HOME/osbs/osbs.conf` (`~/.config/osbs/osbs.conf`), else `/etc/osbs.conf`.
+/// `Ok(None)` means no file at all: the local defaults apply.
+///
+/// # Errors
+///
+/// [`ConfigError::NotFound`] when `--config` or `$OSBS_CONFIG` names a missing file.
+pub fn locate(
+    explicit: Option<&Path>,
+    env_value: Option<&OsStr>,
+    user_config_dir: Option<&Path>,
+) -> Result<Option<PathBuf>, ConfigError> {
+    let named = [
+        (explicit.map(Path::to_path_buf), "--config"),
+        (
+            env_value.filter(|v| !v.is_empty()).map(PathBuf::from),
+            "$OSBS_CONFIG",
+        ),
+    ];
+    for (path, origin) in named {
+        if let Some(path) = path {
+            if !path.exists() {
+                return Err(ConfigError::NotFound { path, origin });
+            }
+            return Ok(Some(path));
+        }
+    }
+    Ok(default_locations(user_config_dir)
+        .into_iter()
+        .find(|p| p.is_file()))
+}
+
+/// The places looked at when neither `--config` nor `$OSBS_CONFIG` is given, in order.
+pub fn default_locations(user_config_dir: Option<&Path>) -> Vec<PathBuf> {
+    let mut places = Vec::new();
+    if let Some(dir) = user_config_dir {
+        places.push(dir.join("osbs").join("osbs.conf"));
+    }
+    places.push(PathBuf::from(SYSTEM_CONFIG));
+    places
+}
+
+/// The user's config directory: `$XDG_CONFIG_HOME`, else `$HOME/.config`.
+pub fn user_config_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+}
+
+/// Loads `instance` from `file`, or the built-in defaults when there is no file.
+///
+/// # Errors
+///
+/// Any [`ConfigError`]: unreadable file, syntax, unknown instance, bad value.
+pub fn load(file: Option<&Path>, instance: &str) -> Result<Instance, ConfigError> {
+    let Some(path) = file else {
+        if instance != DEFAULT_INSTANCE {
+            let looked_at = default_locations(user_config_dir().as_deref())
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(ConfigError::NoConfigFile {
+                instance: instance.to_owned(),
+                looked_at,
+            });
+        }
+        return Ok(Instance::defaults());
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&text, path, instance)
+}
+
+impl Instance {
+    /// The embedded default: local backend, push registry on loopback, no sync.
+    pub fn defaults() -> Instance {
+        Instance {
+            name: DEFAULT_INSTANCE.to_owned(),
+            file: None,
+            backend: Backend::Local,
+            state_dir: None,
+            namespace: "default".to_owned(),
+            registry: default_registry(),
+            registry_secret: None,
+            sync: None,
+            verify_ssl: true,
+            repo_config_file: osbs_repo_config::DEFAULT_FILE_NAME.to_owned(),
+            warnings: Vec::new(),
+        }
+    }
+}
+
+fn default_registry() -> RegistryEndpoint {
+    // The constant is a valid loopback address; parsing it cannot fail.
+    RegistryEndpoint::parse(DEFAULT_REGISTRY_URI)
+        .unwrap_or_else(|_| unreachable!("DEFAULT_REGISTRY_URI parses"))
+}
+
+/// Parses `text` (the contents of `path`) and returns the settings of `instance`.
+///
+/// # Errors
+///
+/// Any [`ConfigError`] but `Read` and `NotFound`.
+pub fn parse(text: &str, path: &Path, instance: &str) -> Result<Instance, ConfigError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let ini = ini::parse(text).map_err(|(line, kind)| match kind {
+        ParseErrorKind::MissingSectionHeader { text } => ConfigError::MissingSection {
+            path: path.to_path_buf(),
+            line,
+            text,
+        },
+        kind => ConfigError::Syntax {
+            path: path.to_path_buf(),
+            line,
+            kind,
+        },
+    })?;
+    let reader = Reader { path, ini: &ini };
+    reader.instance(instance)
+}
+
+/// Reads settings out of a parsed file, with the file's path for messages.
+struct Reader<'a> {
+    path: &'a Path,
+    ini: &'a Ini,
+}
+
+/// The keys an instance section uses.
+const INSTANCE_KEYS: &[&str] = &[
+    "backend",
+    "state_dir",
+    "namespace",
+    "registry_uri",
+    "registry_secret",
+    "pulp_registry_name",
+    "pulp_sync_registry_name",
+    "verify_ssl",
+    "repo_config_file",
+];
+
+/// The keys a `[registry NAME]` section uses.
+const REGISTRY_KEYS: &[&str] = &["uri", "secret"];
+
+impl Reader<'_> {
+    fn instance(&self, name: &str) -> Result<Instance, ConfigError> {
+        let Some(section) = self
+            .ini
+            .sections
+            .iter()
+            .find(|s| s.name == name && !s.name.starts_with(REGISTRY_SECTION_PREFIX))
+        else {
+            let known: Vec<&str> = self
+                .ini
+                .sections
+                .iter()
+                .map(|s| s.name.as_str())
+                .filter(|n| !n.starts_with(REGISTRY_SECTION_PREFIX))
+                .collect();
+            return Err(ConfigError::UnknownInstance {
+                path: self.path.to_path_buf(),
+                instance: name.to_owned(),
+                known: if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                },
+            });
+        };
+        // configparser semantics: a key in the section wins over the same key in [DEFAULT].
+        let get = |key: &str| -> Option<&Entry> {
+            section
+                .entries
+                .iter()
+                .find(|e| e.key == key)
+                .or_else(|| self.ini.defaults.iter().find(|e| e.key == key))
+        };
+        let mut instance = Instance::defaults();
+        instance.name = name.to_owned();
+        instance.file = Some(self.path.to_path_buf());
+        if let Some(e) = get("backend") {
+            instance.backend = match e.value.to_ascii_lowercase().as_str() {
+                "local" => Backend::Local,
+                "kubernetes" => Backend::Kubernetes,
+                _ => return Err(self.invalid(e, "local or kubernetes")),
+            };
+        }
+        if let Some(e) = get("state_dir") {
+            if e.value.is_empty() {
+                return Err(self.invalid(e, "a directory"));
+            }
+            instance.state_dir = Some(PathBuf::from(&e.value));
+        }
+        if let Some(e) = get("namespace") {
+            if !is_dns_label(&e.value) {
+                return Err(self.invalid(e, "a Kubernetes namespace name (DNS-1123 label)"));
+            }
+            instance.namespace = e.value.clone();
+        }
+        if let Some(e) = get("registry_uri") {
+            instance.registry = self.registry(e)?;
+        }
+        instance.registry_secret = get("registry_secret")
+            .map(|e| e.value.clone())
+            .filter(|v| !v.is_empty());
+        if let Some(e) = get("verify_ssl") {
+            instance.verify_ssl =
+                parse_bool(&e.value).ok_or_else(|| self.invalid(e, "one of 0, false, 1, true"))?;
+        }
+        if let Some(e) = get("repo_config_file") {
+            if e.value.is_empty() || e.value.contains('/') || e.value == "." || e.value == ".." {
+                return Err(self.invalid(e, "a file name at the top of the repository"));
+            }
+            instance.repo_config_file = e.value.clone();
+        }
+        // SPEC §6: pulp_sync_registry_name, else pulp_registry_name, else no sync.
+        let sync_key = get("pulp_sync_registry_name")
+            .filter(|e| !e.value.is_empty())
+            .or_else(|| get("pulp_registry_name").filter(|e| !e.value.is_empty()));
+        if let Some(e) = sync_key {
+            instance.sync = Some(self.sync_target(e)?);
+        }
+        instance.warnings = self.warnings(section);
+        Ok(instance)
+    }
+
+    fn invalid(&self, entry: &Entry, expected: &str) -> ConfigError {
+        ConfigError::InvalidValue {
+            path: self.path.to_path_buf(),
+            line: entry.line,
+            key: entry.key.clone(),
+            value: entry.value.clone(),
+            expected: expected.to_owned(),
+        }
+    }
+
+    fn registry(&self, entry: &Entry) -> Result<RegistryEndpoint, ConfigError> {
+        RegistryEndpoint::parse(&entry.value).map_err(|source| ConfigError::Registry {
+            path: self.path.to_path_buf(),
+            line: entry.line,
+            key: entry.key.clone(),
+            value: entry.value.clone(),
+            source: Box::new(source),
+        })
+    }
+
+    fn sync_target(&self, key: &Entry) -> Result<SyncTarget, ConfigError> {
+        let name = &key.value;
+        let problem = |problem: String| ConfigError::SyncRegistry {
+            path: self.path.to_path_buf(),
+            line: key.line,
+            key: key.key.clone(),
+            name: name.clone(),
+            problem,
+        };
+        let wanted = format!("{REGISTRY_SECTION_PREFIX}{name}");
+        let section = self
+            .ini
+            .sections
+            .iter()
+            .find(|s| s.name == wanted)
+            .ok_or_else(|| problem(format!("there is no [{wanted}] section")))?;
+        let uri = section
+            .entries
+            .iter()
+            .find(|e| e.key == "uri")
+            .ok_or_else(|| problem(format!("[{wanted}] (line {}) has no uri", section.line)))?;
+        Ok(SyncTarget {
+            name: name.clone(),
+            registry: self.registry(uri)?,
+            secret: section
+                .entries
+                .iter()
+                .find(|e| e.key == "secret")
+                .map(|e| e.value.clone())
+                .filter(|v| !v.is_empty()),
+        })
+    }
+
+    /// Unknown keys of the chosen instance and of every registry section.
+    fn warnings(&self, instance: &Section) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut unknown = |entries: &[Entry], known: &[&str], section: &str| {
+            for e in entries.iter().filter(|e| !known.contains(&e.key.as_str())) {
+                out.push(format!(
+                    "{}:{}: unknown key {:?} in [{section}] ignored",
+                    self.path.display(),
+                    e.line,
+                    e.key
+                ));
+            }
+        };
+        unknown(&instance.entries, INSTANCE_KEYS, &instance.name);
+        for section in &self.ini.sections {
+            if section.name.starts_with(REGISTRY_SECTION_PREFIX) {
+                unknown(&section.entries, REGISTRY_KEYS, &section.name);
+            }
+        }
+        out
+    }
+}
+
+/// Whether `s` is a DNS-1123 label (Kubernetes namespace names).
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}

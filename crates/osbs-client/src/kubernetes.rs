@@ -1,0 +1,507 @@
+//! The kubernetes backend (`backend = kubernetes`): BuildConfigs, Builds and ImageStreams are
+//! custom resources in the instance's namespace (through `osbs_kube::OsbsApi`), builds run as
+//! Pods started by `osbs-controller`, and build logs are the Pods' logs.
+//!
+//! The client does what osbs-client did against OpenShift: it resolves the submission (commit,
+//! Dockerfile, repo config — through the [`Resolver`] it is given, the same git code as the
+//! local backend), records the user build on the BuildConfig and queues the Build; the
+//! controller applies the run policy and starts it. Every write is conflict-retried. A 403
+//! becomes a usage error naming the RBAC verb and resource that are missing.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures_util::{AsyncBufReadExt, TryStreamExt};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{LogParams, WatchEvent, WatchParams};
+use kube::{Api, Client, Config};
+use osbs_core::build::ImageImport;
+use osbs_core::model::{
+    Build, BuildCause, BuildConfig, ImageStream, ImageStreamTag, UserSubmission,
+};
+use osbs_core::naming;
+use osbs_core::policy::{self, CancelDecision, QueueStatus};
+use osbs_core::time::Timestamp;
+use osbs_core::trigger::{RebuildPlan, TriggerGraph};
+use osbs_kube::{BuildConfigResource, KubeError, OsbsApi};
+use osbs_registry_sync::{ClientOptions, RegistryClient, RegistryEndpoint};
+
+use crate::backend::{
+    Backend, BuildFilter, BuildSubmission, ClientError, LogEvent, Result, SubmissionFacts,
+    Submitted,
+};
+use crate::config::Instance;
+
+/// Resolves a submission: the same git code the local backend uses (`local::submit`), given to
+/// [`KubeBackend`] by the caller so that this module does not depend on the local backend.
+pub type Resolver = Box<dyn Fn(&BuildSubmission) -> Result<SubmissionFacts> + Send + Sync>;
+
+/// How often a followed log reconnects after its stream ended while the build still runs.
+const LOG_RECONNECT: Duration = Duration::from_secs(1);
+
+/// The kubernetes backend of one instance.
+pub struct KubeBackend {
+    api: OsbsApi,
+    pods: Api<Pod>,
+    registry_uri: String,
+    registry_secret: Option<String>,
+    repo_config_file: String,
+    resolver: Resolver,
+}
+
+impl std::fmt::Debug for KubeBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeBackend")
+            .field("namespace", &self.api.namespace())
+            .field("registry_uri", &self.registry_uri)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now() -> Timestamp {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    Timestamp::from_unix_millis(millis)
+}
+
+/// Maps an API error to the client's error (and so to SPEC §7's exit codes): a 403 is a usage
+/// error (2) naming verb and resource, a missing object is not found (2), an unreachable API
+/// server is 3.
+pub fn client_error(error: KubeError) -> ClientError {
+    match error {
+        KubeError::Forbidden { .. } => ClientError::Usage(error.to_string()),
+        KubeError::NotFound { kind, name, .. } => ClientError::NotFound { kind, name },
+        KubeError::Unreachable { .. } => ClientError::Unreachable {
+            what: "the Kubernetes API server".to_owned(),
+            source: Box::new(error),
+        },
+        other => ClientError::Backend {
+            context: "kubernetes backend".to_owned(),
+            source: Box::new(other),
+        },
+    }
+}
+
+impl KubeBackend {
+    /// Connects to the cluster of the current kubeconfig context, or the in-cluster
+    /// configuration inside a Pod, and works in the instance's `namespace`.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Unreachable`] when no configuration can be found or the client cannot be
+    /// built.
+    pub async fn connect(instance: &Instance, resolver: Resolver) -> Result<Self> {
+        let config = Config::infer()
+            .await
+            .map_err(|e| ClientError::Unreachable {
+                what: "the Kubernetes API server (no kubeconfig or in-cluster configuration)"
+                    .to_owned(),
+                source: Box::new(e),
+            })?;
+        let client = Client::try_from(config).map_err(|e| ClientError::Unreachable {
+            what: "the Kubernetes API server".to_owned(),
+            source: Box::new(e),
+        })?;
+        Ok(Self::new(client, instance, resolver))
+    }
+
+    /// The backend over an existing client (tests point it at a fake API server).
+    pub fn new(client: Client, instance: &Instance, resolver: Resolver) -> Self {
+        let endpoint = &instance.registry;
+        let scheme = if endpoint.is_plain_http() {
+            "http"
+        } else {
+            "https"
+        };
+        KubeBackend {
+            pods: Api::namespaced(client.clone(), &instance.namespace),
+            api: OsbsApi::new(client, &instance.namespace),
+            registry_uri: format!("{scheme}://{}", endpoint.name()),
+            registry_secret: instance.registry_secret.clone(),
+            repo_config_file: instance.repo_config_file.clone(),
+            resolver,
+        }
+    }
+
+    /// The resources this backend works on.
+    pub fn api(&self) -> &OsbsApi {
+        &self.api
+    }
+
+    async fn log_chunk(
+        &self,
+        pod: &str,
+        follow: bool,
+        skip: usize,
+        on_event: &mut (dyn FnMut(LogEvent) + Send),
+    ) -> Result<usize> {
+        let params = LogParams {
+            container: Some("reactor".to_owned()),
+            follow,
+            ..LogParams::default()
+        };
+        let stream = match self.pods.log_stream(pod, &params).await {
+            Ok(stream) => stream,
+            Err(kube::Error::Api(status)) if status.code == 404 || status.code == 400 => {
+                // No Pod yet, or its container has not started.
+                return Ok(0);
+            }
+            Err(e) => {
+                return Err(client_error(self.api.error("get", "pods/log", "pod", pod)(
+                    e,
+                )));
+            }
+        };
+        let mut lines = stream.lines();
+        let mut seen = 0;
+        while let Some(line) = lines.try_next().await.map_err(|e| ClientError::Backend {
+            context: format!("cannot read the log of pod {pod}"),
+            source: Box::new(e),
+        })? {
+            seen += 1;
+            if seen > skip {
+                on_event(LogEvent::Line(line));
+            }
+        }
+        Ok(seen)
+    }
+}
+
+impl Backend for KubeBackend {
+    async fn create_build(&self, submission: &BuildSubmission) -> Result<Submitted> {
+        let facts = (self.resolver)(submission)?;
+        let image_name = facts
+            .image_name
+            .clone()
+            .or_else(|| submission.component.clone())
+            .ok_or_else(|| {
+                ClientError::Usage(
+                    "the Dockerfile has no `name` label; give the image name with -c/--component"
+                        .to_owned(),
+                )
+            })?;
+        let trigger = facts
+            .base_image
+            .as_ref()
+            .and_then(ImageStreamTag::for_base_image);
+        let name = naming::build_config_name(&submission.git_url, &submission.git_branch);
+        let initial = BuildConfigResource::from_model(
+            &BuildConfig::new(&submission.git_url, &submission.git_branch),
+            Some(self.registry_uri.clone()),
+            self.registry_secret.clone(),
+        );
+        self.api
+            .ensure_build_config(&initial)
+            .await
+            .map_err(client_error)?;
+        let recorded = UserSubmission {
+            commit: facts.commit.clone(),
+            trigger: trigger.clone(),
+            repo_config_name: self.repo_config_file.clone(),
+            image_name: Some(image_name),
+        };
+        let (registry_uri, registry_secret) =
+            (self.registry_uri.clone(), self.registry_secret.clone());
+        self.api
+            .update_build_config(&name, |resource| {
+                let mut config = resource.to_model();
+                config.record_user_build(recorded.clone());
+                let before = resource.clone();
+                resource.apply_model(&config);
+                resource.spec.registry_uri = Some(registry_uri.clone());
+                resource.spec.registry_secret.clone_from(&registry_secret);
+                resource.spec != before.spec
+            })
+            .await
+            .map_err(client_error)?;
+        if let (Some(trigger), Some(base)) = (&trigger, &facts.base_image) {
+            self.api
+                .ensure_image_stream(
+                    &trigger.stream,
+                    Some(format!("{}/{}", base.registry(), base.repository())),
+                )
+                .await
+                .map_err(client_error)?;
+        }
+        let commit = facts.commit.clone();
+        let build = self
+            .api
+            .queue_build(&name, |config| {
+                Build::queued(config, BuildCause::User, Some(commit.clone()), now())
+            })
+            .await
+            .map_err(client_error)?;
+        let builds = self
+            .api
+            .list_builds(Some(&name))
+            .await
+            .map_err(client_error)?;
+        let queued_behind = match policy::queue_status(&builds, &build.name) {
+            QueueStatus::Behind { build, .. } => Some(build),
+            _ => None,
+        };
+        Ok(Submitted {
+            build,
+            queued_behind,
+            warnings: facts.warnings,
+        })
+    }
+
+    async fn get_build(&self, name: &str) -> Result<Build> {
+        self.api.get_build(name).await.map_err(client_error)
+    }
+
+    async fn list_builds(&self, filter: &BuildFilter) -> Result<Vec<Build>> {
+        let mut builds = self
+            .api
+            .list_builds(filter.build_config.as_deref())
+            .await
+            .map_err(client_error)?;
+        if filter.running {
+            builds.retain(|b| !b.phase.is_finished());
+        }
+        builds.sort_by(|a, b| {
+            b.created
+                .cmp(&a.created)
+                .then_with(|| b.number.cmp(&a.number))
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        Ok(builds)
+    }
+
+    async fn watch_build(
+        &self,
+        name: &str,
+        on_change: &mut (dyn FnMut(&Build) + Send),
+    ) -> Result<Build> {
+        let api = self.api.builds();
+        let resource = self
+            .api
+            .get_build_resource(name)
+            .await
+            .map_err(client_error)?;
+        let mut current = resource.to_model().map_err(client_error)?;
+        let mut version = resource
+            .metadata
+            .resource_version
+            .clone()
+            .unwrap_or_default();
+        on_change(&current);
+        loop {
+            if current.phase.is_finished() {
+                return Ok(current);
+            }
+            let params = WatchParams::default()
+                .fields(&format!("metadata.name={name}"))
+                .timeout(290);
+            let stream = api.watch(&params, &version).await.map_err(|e| {
+                client_error(self.api.error(
+                    "watch",
+                    "builds.osbs.example.dev",
+                    "build",
+                    name,
+                )(e))
+            })?;
+            futures_util::pin_mut!(stream);
+            loop {
+                let event = stream.try_next().await.map_err(|e| {
+                    client_error(self.api.error(
+                        "watch",
+                        "builds.osbs.example.dev",
+                        "build",
+                        name,
+                    )(e))
+                })?;
+                let Some(event) = event else { break };
+                let changed = match event {
+                    WatchEvent::Added(b) | WatchEvent::Modified(b) => {
+                        version = b.metadata.resource_version.clone().unwrap_or_default();
+                        b.to_model().map_err(client_error)?
+                    }
+                    WatchEvent::Deleted(_) => {
+                        return Err(ClientError::NotFound {
+                            kind: "build",
+                            name: name.to_owned(),
+                        });
+                    }
+                    WatchEvent::Bookmark(bookmark) => {
+                        version = bookmark.metadata.resource_version;
+                        continue;
+                    }
+                    WatchEvent::Error(status) if status.code == 410 => {
+                        // Our resourceVersion is too old: read the object again and watch on
+                        // from there.
+                        let fresh = self
+                            .api
+                            .get_build_resource(name)
+                            .await
+                            .map_err(client_error)?;
+                        version = fresh.metadata.resource_version.clone().unwrap_or_default();
+                        let build = fresh.to_model().map_err(client_error)?;
+                        if build.phase != current.phase {
+                            on_change(&build);
+                        }
+                        current = build;
+                        break;
+                    }
+                    WatchEvent::Error(status) => {
+                        return Err(client_error(self.api.error(
+                            "watch",
+                            "builds.osbs.example.dev",
+                            "build",
+                            name,
+                        )(kube::Error::Api(
+                            status,
+                        ))));
+                    }
+                };
+                if changed.phase != current.phase {
+                    on_change(&changed);
+                }
+                current = changed;
+                if current.phase.is_finished() {
+                    return Ok(current);
+                }
+            }
+        }
+    }
+
+    async fn build_logs(
+        &self,
+        name: &str,
+        follow: bool,
+        on_event: &mut (dyn FnMut(LogEvent) + Send),
+    ) -> Result<()> {
+        let pod = osbs_kube::pod_name(name);
+        let mut seen = 0;
+        loop {
+            let build = self.get_build(name).await?;
+            let finished = build.phase.is_finished();
+            seen += self
+                .log_chunk(&pod, follow && !finished, seen, on_event)
+                .await?;
+            if !follow {
+                return Ok(());
+            }
+            if finished {
+                on_event(LogEvent::Finished(Box::new(build)));
+                return Ok(());
+            }
+            // The stream ended (Pod not started yet, or the connection dropped): reconnect,
+            // skipping the lines already shown.
+            tokio::time::sleep(LOG_RECONNECT).await;
+        }
+    }
+
+    async fn cancel_build(&self, name: &str) -> Result<Build> {
+        let build = self.get_build(name).await?;
+        match policy::cancel(&build) {
+            CancelDecision::Now(action) => self
+                .api
+                .update_build(name, |b| action.apply(b, now()))
+                .await
+                .map_err(client_error),
+            CancelDecision::StopRunner => self.api.request_cancel(name).await.map_err(client_error),
+            CancelDecision::AlreadyFinished(_) => Ok(build),
+        }
+    }
+
+    async fn list_build_configs(&self) -> Result<Vec<BuildConfig>> {
+        self.api.list_build_configs().await.map_err(client_error)
+    }
+
+    async fn get_build_config(&self, name: &str) -> Result<BuildConfig> {
+        self.api.get_build_config(name).await.map_err(client_error)
+    }
+
+    async fn list_image_streams(&self) -> Result<Vec<ImageStream>> {
+        self.api.list_image_streams().await.map_err(client_error)
+    }
+
+    async fn get_image_stream(&self, name: &str) -> Result<ImageStream> {
+        self.api.get_image_stream(name).await.map_err(client_error)
+    }
+
+    async fn import_image(
+        &self,
+        name: &str,
+        tag: Option<&str>,
+    ) -> Result<(ImageStream, Vec<Build>)> {
+        let stream = self.get_image_stream(name).await?;
+        let Some(image) = stream.docker_image_repository.clone() else {
+            return Err(ClientError::Usage(format!(
+                "image stream {name:?} does not know its image repository yet; build it first"
+            )));
+        };
+        let (registry, repository) = image.split_once('/').ok_or_else(|| {
+            ClientError::Usage(format!(
+                "image stream {name:?} has no registry in {image:?}"
+            ))
+        })?;
+        let endpoint = RegistryEndpoint::parse(registry)
+            .map_err(|e| ClientError::Usage(format!("invalid registry {registry:?}: {e}")))?;
+        let client =
+            RegistryClient::new(endpoint, None, &ClientOptions::default()).map_err(|e| {
+                ClientError::Backend {
+                    context: format!("cannot set up a client for registry {registry}"),
+                    source: Box::new(e),
+                }
+            })?;
+        let repo = client.repository(repository);
+        let unreachable = |e: osbs_registry_sync::Error| ClientError::Unreachable {
+            what: format!("registry {registry}"),
+            source: Box::new(e),
+        };
+        let tags: Vec<String> = match tag {
+            Some(tag) => vec![tag.to_owned()],
+            None if stream.tags.is_empty() => repo.tags().await.map_err(unreachable)?,
+            None => stream.tags.keys().cloned().collect(),
+        };
+        let mut found = Vec::new();
+        for tag in tags {
+            if let Some(digest) = repo.manifest_digest(&tag).await.map_err(unreachable)? {
+                found.push((tag, digest));
+            }
+        }
+        let imported = self
+            .api
+            .import(
+                &ImageImport {
+                    image_stream: stream.name.clone(),
+                    docker_image_repository: image.clone(),
+                    tags: found,
+                },
+                None,
+                now(),
+            )
+            .await
+            .map_err(client_error)?;
+        // The controller fans the recorded changes out; the builds appear asynchronously
+        // (`osbs list-builds --running`).
+        Ok((imported.stream, Vec::new()))
+    }
+
+    async fn rebuild_plan(&self, stream: &str, tag: &str) -> Result<RebuildPlan> {
+        let configs = self.list_build_configs().await?;
+        Ok(TriggerGraph::new(&configs).rebuild_plan(stream, tag))
+    }
+
+    async fn triggered_by(&self, build: &Build) -> Result<Vec<Build>> {
+        let builds = self.api.list_builds(None).await.map_err(client_error)?;
+        Ok(builds
+            .into_iter()
+            .filter(|b| match &b.cause {
+                BuildCause::ImageChange { digest, chain, .. } => {
+                    chain.last() == Some(&build.build_config)
+                        && build.digests.iter().any(|d| &d.digest == digest)
+                }
+                BuildCause::User => false,
+            })
+            .collect())
+    }
+
+    fn state_location(&self) -> Option<PathBuf> {
+        None
+    }
+}

@@ -1,0 +1,620 @@
+//! The embedded local backend: state in SQLite under the state directory, every build run by a
+//! detached `osbs __run-build` process through the reactor against this machine's Docker
+//! Engine, autorebuilds cascading on the same machine.
+//!
+//! - `store`: the database (BuildConfigs, Builds, ImageStreams as `osbs_core::model` JSON,
+//!   runner bookkeeping) and the build log files.
+//! - `submit`: git URL/ref validation, the commit, Dockerfile and repo config of a submission.
+//! - `runner`: [`run_build_process`] (the runner's entry point), spawning runners, and the
+//!   reconciliation that applies `osbs_core::policy::schedule` with liveness read from `/proc`.
+//! - `host`: `LocalHost`, the reactor's `BuildHost` over the database, and the import +
+//!   trigger fan-out.
+//!
+//! Every call first reconciles, so a runner that died (`kill -9`) is noticed by the next
+//! command: its build ends `Error` and the queue moves on.
+
+mod host;
+mod runner;
+mod store;
+mod submit;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use osbs_core::build::{BuildPhase, ImageImport, SyncTarget};
+use osbs_core::model::{
+    Build, BuildCause, BuildConfig, ImageStream, ImageStreamTag, UserSubmission,
+};
+use osbs_core::naming;
+use osbs_core::policy::{self, CancelDecision, QueueStatus, StaleRules};
+use osbs_core::trigger::{RebuildPlan, TriggerGraph};
+use osbs_registry_sync::{ClientOptions, RegistryClient, RegistryEndpoint};
+
+pub use runner::RUN_BUILD_SUBCOMMAND;
+
+use self::host::import_and_fan_out;
+use self::runner::{RunnerCommand, now, reconcile, spawn_runner};
+use self::store::{RunSettings, Store};
+use crate::backend::{
+    Backend, BuildFilter, BuildSubmission, ClientError, LogEvent, Result, SubmissionFacts,
+    Submitted,
+};
+use crate::config::Instance;
+
+/// How often `watch_build` and `build_logs --follow` look for changes.
+const WATCH_POLL: Duration = Duration::from_millis(200);
+
+/// The state directory when `state_dir` is not configured: `$XDG_DATA_HOME/osbs`, else
+/// `~/.local/share/osbs`.
+pub fn default_state_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local").join("share")))
+        .map(|d| d.join("osbs"))
+}
+
+/// `uri` with an explicit scheme, so the runner reads it exactly as the config meant.
+fn registry_uri(endpoint: &RegistryEndpoint) -> String {
+    let scheme = if endpoint.is_plain_http() {
+        "http"
+    } else {
+        "https"
+    };
+    format!("{scheme}://{}", endpoint.name())
+}
+
+/// The embedded local backend (see the module documentation).
+pub struct LocalBackend {
+    store: Mutex<Store>,
+    state_dir: PathBuf,
+    settings: RunSettings,
+    repo_config_file: String,
+    runner_exe: Option<PathBuf>,
+    runner_args: Vec<String>,
+    rules: StaleRules,
+}
+
+impl std::fmt::Debug for LocalBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalBackend")
+            .field("state_dir", &self.state_dir)
+            .field("runner_exe", &self.runner_exe)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalBackend {
+    /// Opens the local backend of `instance`: its `state_dir` (or [`default_state_dir`]),
+    /// creating the database on first use.
+    ///
+    /// Builds are run by runner processes, `osbs RUNNER_ARGS... __run-build BUILD`:
+    /// `runner_args` are the global flags that make the runner find the same instance
+    /// (`--config PATH --instance NAME`), and the runner calls
+    /// [`LocalBackend::run_build_process`]. The executable is the running one (the `osbs`
+    /// binary) unless [`LocalBackend::with_runner_exe`] says otherwise.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Usage`] when no state directory can be determined,
+    /// [`ClientError::Backend`] when the database cannot be opened.
+    pub fn open(instance: &Instance, runner_args: Vec<String>) -> Result<LocalBackend> {
+        let dir = match &instance.state_dir {
+            Some(dir) => dir.clone(),
+            None => default_state_dir().ok_or_else(|| {
+                ClientError::Usage(
+                    "no state directory: set state_dir in osbs.conf, or HOME or XDG_DATA_HOME"
+                        .to_owned(),
+                )
+            })?,
+        };
+        std::fs::create_dir_all(&dir).map_err(|source| ClientError::Backend {
+            context: format!("cannot create the state directory {}", dir.display()),
+            source: Box::new(source),
+        })?;
+        let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
+        let store = Store::open(&dir)?;
+        let settings = RunSettings {
+            registry_uri: registry_uri(&instance.registry),
+            registry_secret: instance.registry_secret.clone(),
+            sync_target: instance.sync.as_ref().map(|s| SyncTarget {
+                name: s.name.clone(),
+                registry_uri: registry_uri(&s.registry),
+                registry_secret: s.secret.clone(),
+            }),
+        };
+        Ok(LocalBackend {
+            store: Mutex::new(store),
+            state_dir: dir,
+            settings,
+            repo_config_file: instance.repo_config_file.clone(),
+            runner_exe: None,
+            runner_args,
+            rules: StaleRules::default(),
+        })
+    }
+
+    /// Starts runners from `exe` (an `osbs` binary) instead of the running executable.
+    pub fn with_runner_exe(mut self, exe: impl Into<PathBuf>) -> Self {
+        self.runner_exe = Some(exe.into());
+        self
+    }
+
+    /// Uses `rules` to decide when a silent runner is gone.
+    pub fn with_stale_rules(mut self, rules: StaleRules) -> Self {
+        self.rules = rules;
+        self
+    }
+
+    /// The state directory in use.
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    /// The pid of the process that runs (or waits to run) `build`, if one registered.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::NotFound`] for an unknown build.
+    pub fn runner_pid(&self, build: &str) -> Result<Option<u32>> {
+        let store = self.store();
+        let row = store::get_row(store.conn(), build)?.ok_or_else(|| ClientError::NotFound {
+            kind: "build",
+            name: build.to_owned(),
+        })?;
+        Ok(row.owner.map(|o| o.pid))
+    }
+
+    /// The path of `build`'s log file.
+    pub fn log_path(&self, build: &str) -> PathBuf {
+        store::log_path(&self.state_dir, build)
+    }
+
+    fn store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn runner(&self) -> Result<RunnerCommand> {
+        let exe = match &self.runner_exe {
+            Some(exe) => exe.clone(),
+            None => std::env::current_exe().map_err(|source| ClientError::Backend {
+                context: "cannot find the osbs executable to run builds with".to_owned(),
+                source: Box::new(source),
+            })?,
+        };
+        Ok(RunnerCommand {
+            exe,
+            args: self.runner_args.clone(),
+        })
+    }
+
+    /// The runner's work, what `osbs __run-build BUILD` calls: registers this process as the
+    /// runner of `build`, waits while the run policy keeps it queued, runs it through the
+    /// reactor against the local Docker Engine, stores the outcome and lets the next queued
+    /// build go. Returns at once when the build is finished or another live runner owns it;
+    /// the build's own phase (not this result) says how it ended.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError`] when the state database cannot be used or the build does not exist.
+    pub async fn run_build_process(&self, build: &str) -> Result<()> {
+        runner::run_build(&self.state_dir, build, &self.rules, self.runner()?).await
+    }
+
+    /// Applies the run policy everywhere (stale runners, superseded autorebuilds, starts).
+    fn reconcile_all(&self) -> Result<()> {
+        reconcile(&mut self.store(), None, &self.rules).map(drop)
+    }
+
+    fn spawn(&self, builds: &[Build]) -> Result<()> {
+        let runner = self.runner()?;
+        for build in builds {
+            spawn_runner(&runner, &self.state_dir, &build.name)?;
+        }
+        Ok(())
+    }
+
+    /// SPEC §3 steps 3–5 for a resolved submission: the BuildConfig found or created and
+    /// updated, the build queued (one transaction), its runner started.
+    fn queue_user_build(
+        &self,
+        submission: &BuildSubmission,
+        resolved: submit::Resolved,
+    ) -> Result<Submitted> {
+        let image_name = resolved
+            .dockerfile
+            .name()
+            .map(str::to_owned)
+            .or_else(|| submission.component.clone());
+        if image_name.is_none() {
+            return Err(ClientError::Usage(
+                "the Dockerfile has no `name` label; give the image name with -c/--component"
+                    .to_owned(),
+            ));
+        }
+        let trigger = resolved
+            .base_image
+            .as_ref()
+            .and_then(ImageStreamTag::for_base_image);
+        let mut store = self.store();
+        let tx = store.immediate()?;
+        let now = now();
+        let name = naming::build_config_name(&submission.git_url, &submission.git_branch);
+        let mut config = store::get_config(&tx, &name)?
+            .unwrap_or_else(|| BuildConfig::new(&submission.git_url, &submission.git_branch));
+        config.record_user_build(UserSubmission {
+            commit: resolved.commit.clone(),
+            trigger: trigger.clone(),
+            repo_config_name: self.repo_config_file.clone(),
+            image_name,
+        });
+        let build = Build::queued(
+            &mut config,
+            BuildCause::User,
+            Some(resolved.commit.clone()),
+            now,
+        );
+        store::put_config(&tx, &config)?;
+        store::insert_build(&tx, &build, &self.settings, now)?;
+        // An external base gets its ImageStream (without tags) so that `import-image` knows
+        // where to look for it.
+        if let (Some(trigger), Some(base)) = (&trigger, &resolved.base_image)
+            && store::get_stream(&tx, &trigger.stream)?.is_none()
+        {
+            let mut stream = ImageStream::new(trigger.stream.clone());
+            stream.docker_image_repository =
+                Some(format!("{}/{}", base.registry(), base.repository()));
+            store::put_stream(&tx, &stream)?;
+        }
+        let builds: Vec<Build> = store::unfinished_rows(&tx, Some(&config.name))?
+            .into_iter()
+            .map(|r| r.build)
+            .collect();
+        tx.commit()
+            .map_err(store::db_error("cannot commit the submission"))?;
+        let queued_behind = match policy::queue_status(&builds, &build.name) {
+            QueueStatus::Behind { build, .. } => Some(build),
+            _ => None,
+        };
+        drop(store);
+        self.spawn(std::slice::from_ref(&build))?;
+        Ok(Submitted {
+            build,
+            queued_behind,
+            warnings: resolved.warnings,
+        })
+    }
+
+    /// Fails with [`ClientError::Unreachable`] (exit code 3) when the push registry does not
+    /// answer at all, before anything is queued; other answers (auth, missing repository) are
+    /// left to the build.
+    async fn check_push_registry(&self) -> Result<()> {
+        let options = ClientOptions {
+            retry: osbs_registry_sync::RetryPolicy::none(),
+            connect_timeout: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(10),
+            ..ClientOptions::default()
+        };
+        let uri = &self.settings.registry_uri;
+        let client = self.registry_client(uri, &options)?;
+        match client.repository("osbs/ping").tags().await {
+            Err(e) if e.is_unreachable() => Err(ClientError::Unreachable {
+                what: format!("registry {}", client.endpoint().name()),
+                source: Box::new(e),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The registry client for `registry`, with the instance's credentials for it.
+    fn registry_client(&self, registry: &str, options: &ClientOptions) -> Result<RegistryClient> {
+        let endpoint = RegistryEndpoint::parse(registry)
+            .map_err(|e| ClientError::Usage(format!("invalid registry {registry:?}: {e}")))?;
+        let config = match &self.settings.registry_secret {
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| ClientError::Backend {
+                        context: format!("cannot read registry_secret {path}"),
+                        source: Box::new(source),
+                    })?;
+                Some(
+                    osbs_core::auth::DockerConfig::parse(&text).map_err(|source| {
+                        ClientError::Usage(format!("registry_secret {path}: {source}"))
+                    })?,
+                )
+            }
+            None => None,
+        };
+        RegistryClient::new(endpoint, config.as_ref(), options).map_err(|e| ClientError::Backend {
+            context: format!("cannot set up a client for registry {registry}"),
+            source: Box::new(e),
+        })
+    }
+}
+
+impl Backend for LocalBackend {
+    async fn create_build(&self, submission: &BuildSubmission) -> Result<Submitted> {
+        self.reconcile_all()?;
+        let resolved = submit::resolve(&self.state_dir, submission, &self.repo_config_file)?;
+        self.check_push_registry().await?;
+        self.queue_user_build(submission, resolved)
+    }
+
+    async fn get_build(&self, name: &str) -> Result<Build> {
+        self.reconcile_all()?;
+        store::require_build(self.store().conn(), name)
+    }
+
+    async fn list_builds(&self, filter: &BuildFilter) -> Result<Vec<Build>> {
+        self.reconcile_all()?;
+        store::list_builds(self.store().conn(), filter)
+    }
+
+    async fn watch_build(
+        &self,
+        name: &str,
+        on_change: &mut (dyn FnMut(&Build) + Send),
+    ) -> Result<Build> {
+        let mut last: Option<BuildPhase> = None;
+        loop {
+            let build = {
+                let mut store = self.store();
+                let build = store::require_build(store.conn(), name)?;
+                reconcile(&mut store, Some(&build.build_config), &self.rules)?;
+                store::require_build(store.conn(), name)?
+            };
+            if last != Some(build.phase) {
+                last = Some(build.phase);
+                on_change(&build);
+            }
+            if build.phase.is_finished() {
+                return Ok(build);
+            }
+            tokio::time::sleep(WATCH_POLL).await;
+        }
+    }
+
+    async fn build_logs(
+        &self,
+        name: &str,
+        follow: bool,
+        on_event: &mut (dyn FnMut(LogEvent) + Send),
+    ) -> Result<()> {
+        use std::io::{Read as _, Seek as _, SeekFrom};
+
+        let first = store::require_build(self.store().conn(), name)?;
+        let path = self.log_path(name);
+        let mut offset = 0u64;
+        let mut pending: Vec<u8> = Vec::new();
+        let read_more = |pending: &mut Vec<u8>, offset: &mut u64| -> Result<()> {
+            let Ok(mut file) = std::fs::File::open(&path) else {
+                return Ok(());
+            };
+            file.seek(SeekFrom::Start(*offset))
+                .and_then(|_| file.read_to_end(pending))
+                .map(|n| *offset += n as u64)
+                .map_err(|source| ClientError::Backend {
+                    context: format!("cannot read {}", path.display()),
+                    source: Box::new(source),
+                })
+        };
+        let emit_lines = |pending: &mut Vec<u8>, on_event: &mut dyn FnMut(LogEvent), all: bool| {
+            while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                let text =
+                    String::from_utf8_lossy(line.strip_suffix(b"\n").unwrap_or(&line)).into_owned();
+                on_event(LogEvent::Line(text));
+            }
+            if all && !pending.is_empty() {
+                on_event(LogEvent::Line(
+                    String::from_utf8_lossy(pending).into_owned(),
+                ));
+                pending.clear();
+            }
+        };
+        if !follow {
+            read_more(&mut pending, &mut offset)?;
+            emit_lines(&mut pending, on_event, true);
+            return Ok(());
+        }
+        loop {
+            let build = {
+                let mut store = self.store();
+                reconcile(&mut store, Some(&first.build_config), &self.rules)?;
+                store::require_build(store.conn(), name)?
+            };
+            read_more(&mut pending, &mut offset)?;
+            let done = build.phase.is_finished();
+            emit_lines(&mut pending, on_event, done);
+            if done {
+                // A runner may write its last lines just after the phase changed.
+                tokio::time::sleep(WATCH_POLL).await;
+                read_more(&mut pending, &mut offset)?;
+                emit_lines(&mut pending, on_event, true);
+                on_event(LogEvent::Finished(Box::new(build)));
+                return Ok(());
+            }
+            tokio::time::sleep(WATCH_POLL).await;
+        }
+    }
+
+    async fn cancel_build(&self, name: &str) -> Result<Build> {
+        self.reconcile_all()?;
+        let mut store = self.store();
+        let tx = store.immediate()?;
+        let mut build = store::require_build(&tx, name)?;
+        match policy::cancel(&build) {
+            CancelDecision::Now(action) => {
+                if action.apply(&mut build, now()) {
+                    store::update_build(&tx, &build)?;
+                }
+            }
+            CancelDecision::StopRunner => store::request_cancel(&tx, name)?,
+            CancelDecision::AlreadyFinished(_) => {}
+        }
+        tx.commit()
+            .map_err(store::db_error("cannot commit the cancel"))?;
+        drop(store);
+        // A cancelled queued build may free the way for the next one.
+        self.reconcile_all()?;
+        Ok(build)
+    }
+
+    async fn list_build_configs(&self) -> Result<Vec<BuildConfig>> {
+        store::list_configs(self.store().conn())
+    }
+
+    async fn get_build_config(&self, name: &str) -> Result<BuildConfig> {
+        store::require_config(self.store().conn(), name)
+    }
+
+    async fn list_image_streams(&self) -> Result<Vec<ImageStream>> {
+        store::list_streams(self.store().conn())
+    }
+
+    async fn get_image_stream(&self, name: &str) -> Result<ImageStream> {
+        store::require_stream(self.store().conn(), name)
+    }
+
+    async fn import_image(
+        &self,
+        name: &str,
+        tag: Option<&str>,
+    ) -> Result<(ImageStream, Vec<Build>)> {
+        self.reconcile_all()?;
+        let stream = store::require_stream(self.store().conn(), name)?;
+        let Some(image) = stream.docker_image_repository.clone() else {
+            return Err(ClientError::Usage(format!(
+                "image stream {name:?} does not know its image repository yet; build it first"
+            )));
+        };
+        let (registry, repository) = image.split_once('/').ok_or_else(|| {
+            ClientError::Usage(format!(
+                "image stream {name:?} has no registry in its repository {image:?}"
+            ))
+        })?;
+        let client = self.registry_client(registry, &ClientOptions::default())?;
+        let repo = client.repository(repository);
+        let unreachable = |e: osbs_registry_sync::Error| {
+            if e.is_unreachable() {
+                ClientError::Unreachable {
+                    what: format!("registry {registry}"),
+                    source: Box::new(e),
+                }
+            } else {
+                ClientError::Backend {
+                    context: format!("cannot read {image} from registry {registry}"),
+                    source: Box::new(e),
+                }
+            }
+        };
+        // One tag, or every tag the registry has now (tags gone from the registry are kept
+        // in the stream with their last digest, like `oc import-image`).
+        let tags: Vec<String> = match tag {
+            Some(tag) => vec![tag.to_owned()],
+            None => repo.tags().await.map_err(unreachable)?,
+        };
+        let mut found = Vec::new();
+        for tag in tags {
+            match repo.manifest_digest(&tag).await.map_err(unreachable)? {
+                Some(digest) => found.push((tag, digest)),
+                None => {
+                    return Err(ClientError::NotFound {
+                        kind: "image",
+                        name: format!("{image}:{tag}"),
+                    });
+                }
+            }
+        }
+        let import = ImageImport {
+            image_stream: stream.name.clone(),
+            docker_image_repository: image.clone(),
+            tags: found,
+        };
+        let imported = import_and_fan_out(&mut self.store(), &import, None, &self.settings)?;
+        self.spawn(&imported.queued)?;
+        Ok((imported.stream, imported.queued))
+    }
+
+    async fn rebuild_plan(&self, stream: &str, tag: &str) -> Result<RebuildPlan> {
+        let configs = store::triggered_configs(self.store().conn())?;
+        Ok(TriggerGraph::new(&configs).rebuild_plan(stream, tag))
+    }
+
+    async fn triggered_by(&self, build: &Build) -> Result<Vec<Build>> {
+        let candidates = store::builds_caused_by(self.store().conn(), &build.build_config)?;
+        Ok(candidates
+            .into_iter()
+            .filter(|b| match &b.cause {
+                BuildCause::ImageChange { digest, chain, .. } => {
+                    chain.last() == Some(&build.build_config)
+                        && build.digests.iter().any(|d| &d.digest == digest)
+                }
+                BuildCause::User => false,
+            })
+            .collect())
+    }
+
+    fn state_location(&self) -> Option<PathBuf> {
+        Some(self.state_dir.clone())
+    }
+}
+
+/// Resolves a submission the way the local backend does — the commit, the Dockerfile and the
+/// repo config at it, read through a git mirror under `state_dir/git/` — without queueing
+/// anything. The Kubernetes backend uses it at submission, so both read repositories alike.
+///
+/// # Errors
+///
+/// Usage errors for a bad URL, branch, commit, Dockerfile or repo config (naming file, line and
+/// value); unreachable errors when git cannot reach the repository.
+pub fn resolve_submission(
+    state_dir: &Path,
+    submission: &BuildSubmission,
+    repo_config_file: &str,
+) -> Result<SubmissionFacts> {
+    let resolved = submit::resolve(state_dir, submission, repo_config_file)?;
+    Ok(SubmissionFacts {
+        image_name: resolved
+            .dockerfile
+            .name()
+            .map(str::to_owned)
+            .or_else(|| submission.component.clone()),
+        commit: resolved.commit,
+        base_image: resolved.base_image,
+        warnings: resolved.warnings,
+    })
+}
+
+/// Loads records into the state directory `state_dir` in one transaction: BuildConfigs and
+/// ImageStreams are written as given (replacing ones of the same name), builds are added as
+/// finished or queued records without a runner. For restoring saved state and for the
+/// `cargo xtask bench cli` fixtures; a queued build loaded this way waits for a runner that
+/// never comes, so load only finished builds into a live state directory.
+///
+/// # Errors
+///
+/// A state store that cannot be opened or written.
+pub fn bulk_load(
+    state_dir: &Path,
+    configs: &[BuildConfig],
+    builds: &[Build],
+    streams: &[ImageStream],
+) -> Result<()> {
+    let mut store = Store::open(state_dir)?;
+    let tx = store.immediate()?;
+    for config in configs {
+        store::put_config(&tx, config)?;
+    }
+    for stream in streams {
+        store::put_stream(&tx, stream)?;
+    }
+    let settings = RunSettings::default();
+    for build in builds {
+        store::insert_build(&tx, build, &settings, build.created)?;
+    }
+    tx.commit()
+        .map_err(store::db_error("cannot commit the loaded records"))?;
+    Ok(())
+}

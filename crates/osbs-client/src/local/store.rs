@@ -1,0 +1,798 @@
+//! The local backend's state: one SQLite database (`state_dir/osbs.db`, WAL mode) holding the
+//! BuildConfigs, Builds and ImageStreams as the JSON of their `osbs_core::model` structs, plus
+//! the runner bookkeeping of each build (owner process, heartbeat, cancel flag).
+//!
+//! Columns beside the JSON exist only to find rows (`build_config`, `phase`, `created`, the
+//! trigger's stream, the BuildConfig whose image change caused a build); the JSON is the
+//! truth. A build's two bulky fields (`dockerfile`, `plugins_metadata`, half its size) live in
+//! a `details` column beside it, so that listing 10,000 builds decodes only what a list shows. Every change that reads and
+//! writes goes through an `IMMEDIATE` transaction, so two `osbs` processes never lose each
+//! other's updates.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use osbs_core::build::{PluginsMetadata, SyncTarget};
+use osbs_core::model::{Build, BuildCause, BuildConfig, ImageStream};
+use osbs_core::time::Timestamp;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{BuildFilter, ClientError};
+
+/// The schema this version writes (`PRAGMA user_version`).
+const SCHEMA_VERSION: i64 = 1;
+
+/// The database file inside the state directory.
+pub(crate) const DB_FILE: &str = "osbs.db";
+
+/// How long a statement waits for another process's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Version 1 of the schema.
+const SCHEMA_V1: &str = "
+CREATE TABLE build_configs (
+    name TEXT PRIMARY KEY NOT NULL,
+    trigger_stream TEXT,
+    json TEXT NOT NULL
+);
+CREATE INDEX build_configs_trigger ON build_configs (trigger_stream);
+CREATE TABLE builds (
+    name TEXT PRIMARY KEY NOT NULL,
+    build_config TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    phase TEXT NOT NULL,
+    created TEXT NOT NULL,
+    cause_from TEXT,
+    json TEXT NOT NULL,
+    details TEXT,
+    settings TEXT NOT NULL,
+    owner_pid INTEGER,
+    owner_start INTEGER,
+    heartbeat INTEGER,
+    cancel_requested INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX builds_config ON builds (build_config, number);
+CREATE INDEX builds_phase ON builds (phase);
+CREATE INDEX builds_created ON builds (created, number);
+CREATE INDEX builds_cause_from ON builds (cause_from);
+CREATE TABLE image_streams (
+    name TEXT PRIMARY KEY NOT NULL,
+    json TEXT NOT NULL
+);
+";
+
+/// Where a build pushes and syncs: the instance's settings when it was queued, so that a
+/// runner needs nothing but the state directory and the build's name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct RunSettings {
+    /// `registry_uri`, with an explicit scheme.
+    pub registry_uri: String,
+    /// `registry_secret`: the path of a dockercfg.
+    #[serde(default)]
+    pub registry_secret: Option<String>,
+    /// Where `registry_sync` copies the pushed tags; no sync when absent.
+    #[serde(default)]
+    pub sync_target: Option<SyncTarget>,
+}
+
+/// The process that runs (or waits to run) a build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Owner {
+    /// Its pid.
+    pub pid: u32,
+    /// Its start time (clock ticks after boot, `/proc/PID/stat` field 22): with the pid, it
+    /// names the process even after the pid is reused.
+    pub start: u64,
+}
+
+/// A build with its runner bookkeeping.
+#[derive(Debug, Clone)]
+pub(crate) struct BuildRow {
+    /// The build.
+    pub build: Build,
+    /// Its runner, once one registered.
+    pub owner: Option<Owner>,
+    /// Unix milliseconds of the runner's last heartbeat (or of the build's start).
+    pub heartbeat: Option<i64>,
+    /// Where it pushes.
+    pub settings: RunSettings,
+}
+
+/// Maps a SQLite error to a [`ClientError`] that says what was being done.
+pub(crate) fn db_error(context: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> ClientError {
+    let context = context.into();
+    move |source| ClientError::Backend {
+        context,
+        source: Box::new(source),
+    }
+}
+
+/// Maps a JSON error of a stored object to a [`ClientError`].
+fn json_error(what: &str, name: &str) -> impl FnOnce(serde_json::Error) -> ClientError {
+    let context = format!("the stored {what} {name:?} is not valid");
+    move |source| ClientError::Backend {
+        context,
+        source: Box::new(source),
+    }
+}
+
+/// The state database of one state directory.
+pub(crate) struct Store {
+    conn: Connection,
+    dir: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in `dir`, in WAL mode, and brings its schema
+    /// up to date.
+    pub fn open(dir: &Path) -> Result<Store, ClientError> {
+        let io = |what: &str, path: &Path| {
+            let context = format!("cannot {what} {}", path.display());
+            move |source: std::io::Error| ClientError::Backend {
+                context,
+                source: Box::new(source),
+            }
+        };
+        let logs = dir.join("logs");
+        std::fs::create_dir_all(&logs).map_err(io("create the state directory", &logs))?;
+        let path = dir.join(DB_FILE);
+        let context = format!("cannot open the state database {}", path.display());
+        let conn = Connection::open(&path).map_err(db_error(context.clone()))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(db_error(context.clone()))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db_error(context.clone()))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(db_error(context.clone()))?;
+        let mut store = Store {
+            conn,
+            dir: dir.to_path_buf(),
+        };
+        store.migrate().map_err(|e| match e {
+            ClientError::Backend { source, .. } => ClientError::Backend { context, source },
+            other => other,
+        })?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> Result<(), ClientError> {
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(db_error("read the schema version"))?;
+        if version == SCHEMA_VERSION {
+            return Ok(());
+        }
+        let db = self.dir.join(DB_FILE);
+        let tx = self.immediate()?;
+        let version: i64 = tx
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(db_error("read the schema version"))?;
+        match version {
+            0 => {
+                tx.execute_batch(SCHEMA_V1)
+                    .map_err(db_error("create the schema"))?;
+                tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+                    .map_err(db_error("record the schema version"))?;
+            }
+            SCHEMA_VERSION => {}
+            newer => {
+                return Err(ClientError::Usage(format!(
+                    "the state database {} has schema version {newer}; this osbs knows \
+                     version {SCHEMA_VERSION} (upgrade osbs)",
+                    db.display()
+                )));
+            }
+        }
+        tx.commit().map_err(db_error("commit the schema"))
+    }
+
+    /// The state directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The connection, for reads.
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Starts an `IMMEDIATE` transaction: it holds the write lock from its first statement, so
+    /// what it reads stays true until it commits.
+    pub fn immediate(&mut self) -> Result<Transaction<'_>, ClientError> {
+        self.conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_error("begin a transaction on the state database"))
+    }
+}
+
+/// The phases that are not final, as stored.
+const UNFINISHED: &str = "('New', 'Pending', 'Running')";
+
+fn decode_build(name: &str, json: &str) -> Result<Build, ClientError> {
+    serde_json::from_str(json).map_err(json_error("build", name))
+}
+
+/// The bulky fields of a build, stored apart from the rest.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Details {
+    #[serde(default)]
+    dockerfile: Option<String>,
+    #[serde(default)]
+    plugins_metadata: PluginsMetadata,
+}
+
+/// A build with its details put back.
+fn decode_full(name: &str, json: &str, details: Option<&str>) -> Result<Build, ClientError> {
+    let mut build = decode_build(name, json)?;
+    if let Some(details) = details {
+        let details: Details =
+            serde_json::from_str(details).map_err(json_error("build details", name))?;
+        build.dockerfile = details.dockerfile;
+        build.plugins_metadata = details.plugins_metadata;
+    }
+    Ok(build)
+}
+
+/// The stored forms of a build: its JSON without the details, and the details.
+fn encode_build(build: &Build) -> Result<(String, String), ClientError> {
+    let mut light = build.clone();
+    let details = Details {
+        dockerfile: light.dockerfile.take(),
+        plugins_metadata: std::mem::take(&mut light.plugins_metadata),
+    };
+    let encode_error = |source: serde_json::Error| ClientError::Backend {
+        context: format!("cannot store build {:?}", build.name),
+        source: Box::new(source),
+    };
+    Ok((
+        serde_json::to_string(&light).map_err(encode_error)?,
+        serde_json::to_string(&details).map_err(encode_error)?,
+    ))
+}
+
+/// One build.
+pub(crate) fn get_build(conn: &Connection, name: &str) -> Result<Option<Build>, ClientError> {
+    let row: Option<(String, Option<String>)> = conn
+        .query_row(
+            "SELECT json, details FROM builds WHERE name = ?1",
+            [name],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(db_error(format!("cannot read build {name:?}")))?;
+    row.map(|(json, details)| decode_full(name, &json, details.as_deref()))
+        .transpose()
+}
+
+/// One build, or [`ClientError::NotFound`].
+pub(crate) fn require_build(conn: &Connection, name: &str) -> Result<Build, ClientError> {
+    get_build(conn, name)?.ok_or_else(|| ClientError::NotFound {
+        kind: "build",
+        name: name.to_owned(),
+    })
+}
+
+/// Builds matching `filter`, newest first: one query, one JSON decode per row, straight from
+/// SQLite's buffer. The builds come without their details (`dockerfile` is `None`,
+/// `plugins_metadata` empty); [`get_build`] has them.
+pub(crate) fn list_builds(
+    conn: &Connection,
+    filter: &BuildFilter,
+) -> Result<Vec<Build>, ClientError> {
+    let mut sql = String::from("SELECT json FROM builds");
+    if filter.build_config.is_some() {
+        sql.push_str(" WHERE build_config = ?1");
+        if filter.running {
+            sql.push_str(" AND phase IN ");
+            sql.push_str(UNFINISHED);
+        }
+    } else if filter.running {
+        sql.push_str(" WHERE phase IN ");
+        sql.push_str(UNFINISHED);
+    }
+    sql.push_str(" ORDER BY created DESC, number DESC, name DESC");
+    let mut stmt = conn.prepare(&sql).map_err(db_error("cannot list builds"))?;
+    let rows = match &filter.build_config {
+        Some(config) => stmt.query([config]),
+        None => stmt.query([]),
+    };
+    decode_light(rows)
+}
+
+/// Decodes the `json` column (the first) of every row.
+fn decode_light(rows: rusqlite::Result<rusqlite::Rows<'_>>) -> Result<Vec<Build>, ClientError> {
+    let context = "cannot list builds";
+    let mut rows = rows.map_err(db_error(context))?;
+    let mut builds = Vec::new();
+    while let Some(row) = rows.next().map_err(db_error(context))? {
+        let json = row
+            .get_ref(0)
+            .and_then(|v| v.as_str().map_err(rusqlite::Error::from))
+            .map_err(db_error(context))?;
+        builds.push(
+            serde_json::from_str(json).map_err(json_error("build", &builds.len().to_string()))?,
+        );
+    }
+    Ok(builds)
+}
+
+const ROW_COLUMNS: &str = "name, json, owner_pid, owner_start, heartbeat, settings, details";
+
+fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, RawRunner)> {
+    // Columns as in ROW_COLUMNS.
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        RawRunner {
+            pid: r.get(2)?,
+            start: r.get(3)?,
+            heartbeat: r.get(4)?,
+            settings: r.get(5)?,
+            details: r.get(6)?,
+        },
+    ))
+}
+
+struct RawRunner {
+    pid: Option<i64>,
+    start: Option<i64>,
+    heartbeat: Option<i64>,
+    settings: String,
+    details: Option<String>,
+}
+
+fn to_row(name: &str, json: &str, raw: RawRunner) -> Result<BuildRow, ClientError> {
+    let owner = match (raw.pid, raw.start) {
+        (Some(pid), Some(start)) => Some(Owner {
+            pid: u32::try_from(pid).unwrap_or(0),
+            start: u64::try_from(start).unwrap_or(0),
+        }),
+        _ => None,
+    };
+    Ok(BuildRow {
+        build: decode_full(name, json, raw.details.as_deref())?,
+        owner,
+        heartbeat: raw.heartbeat,
+        settings: serde_json::from_str(&raw.settings).map_err(json_error("run settings", name))?,
+    })
+}
+
+/// One build with its runner bookkeeping.
+pub(crate) fn get_row(conn: &Connection, name: &str) -> Result<Option<BuildRow>, ClientError> {
+    let sql = format!("SELECT {ROW_COLUMNS} FROM builds WHERE name = ?1");
+    let row = conn
+        .query_row(&sql, [name], read_row)
+        .optional()
+        .map_err(db_error(format!("cannot read build {name:?}")))?;
+    row.map(|(n, j, raw)| to_row(&n, &j, raw)).transpose()
+}
+
+/// The unfinished builds (`New`, `Pending`, `Running`) of one BuildConfig, or of all.
+pub(crate) fn unfinished_rows(
+    conn: &Connection,
+    build_config: Option<&str>,
+) -> Result<Vec<BuildRow>, ClientError> {
+    let mut sql = format!("SELECT {ROW_COLUMNS} FROM builds WHERE phase IN {UNFINISHED}");
+    if build_config.is_some() {
+        sql.push_str(" AND build_config = ?1");
+    }
+    let context = "cannot read the unfinished builds";
+    let mut stmt = conn.prepare(&sql).map_err(db_error(context))?;
+    let rows = match build_config {
+        Some(config) => stmt.query_map([config], read_row),
+        None => stmt.query_map([], read_row),
+    }
+    .map_err(db_error(context))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (name, json, raw) = row.map_err(db_error(context))?;
+        out.push(to_row(&name, &json, raw)?);
+    }
+    Ok(out)
+}
+
+/// The build config whose builds an image change was produced by (the last of the chain).
+fn cause_from(build: &Build) -> Option<&str> {
+    match &build.cause {
+        BuildCause::User => None,
+        BuildCause::ImageChange { chain, .. } => chain.last().map(String::as_str),
+    }
+}
+
+/// Inserts a new build with the settings it runs with; its heartbeat starts now.
+pub(crate) fn insert_build(
+    conn: &Connection,
+    build: &Build,
+    settings: &RunSettings,
+    now: Timestamp,
+) -> Result<(), ClientError> {
+    let context = format!("cannot store build {:?}", build.name);
+    let (json, details) = encode_build(build)?;
+    let settings = serde_json::to_string(settings).map_err(|source| ClientError::Backend {
+        context: context.clone(),
+        source: Box::new(source),
+    })?;
+    conn.execute(
+        "INSERT INTO builds (name, build_config, number, phase, created, cause_from, json, \
+         details, settings, heartbeat) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            build.name,
+            build.build_config,
+            i64::try_from(build.number).unwrap_or(i64::MAX),
+            build.phase.as_str(),
+            build.created.to_string(),
+            cause_from(build),
+            json,
+            details,
+            settings,
+            now.unix_millis(),
+        ],
+    )
+    .map_err(db_error(context))?;
+    Ok(())
+}
+
+/// Writes a changed build (its JSON, details and phase); runner bookkeeping is kept. The build
+/// must have been read whole ([`get_build`], [`get_row`]), never from [`list_builds`].
+pub(crate) fn update_build(conn: &Connection, build: &Build) -> Result<(), ClientError> {
+    let context = format!("cannot store build {:?}", build.name);
+    let (json, details) = encode_build(build)?;
+    conn.execute(
+        "UPDATE builds SET phase = ?2, json = ?3, details = ?4 WHERE name = ?1",
+        params![build.name, build.phase.as_str(), json, details],
+    )
+    .map_err(db_error(context))?;
+    Ok(())
+}
+
+/// Records `owner` as the build's runner, with a fresh heartbeat.
+pub(crate) fn set_owner(
+    conn: &Connection,
+    build: &str,
+    owner: Owner,
+    now: Timestamp,
+) -> Result<(), ClientError> {
+    conn.execute(
+        "UPDATE builds SET owner_pid = ?2, owner_start = ?3, heartbeat = ?4 WHERE name = ?1",
+        params![
+            build,
+            i64::from(owner.pid),
+            i64::try_from(owner.start).unwrap_or(i64::MAX),
+            now.unix_millis()
+        ],
+    )
+    .map_err(db_error(format!(
+        "cannot record the runner of build {build:?}"
+    )))?;
+    Ok(())
+}
+
+/// Refreshes the heartbeat of a build `owner` runs; `false` when it no longer owns it.
+pub(crate) fn heartbeat(
+    conn: &Connection,
+    build: &str,
+    owner: Owner,
+    now: Timestamp,
+) -> Result<bool, ClientError> {
+    let changed = conn
+        .execute(
+            "UPDATE builds SET heartbeat = ?3 WHERE name = ?1 AND owner_pid = ?2",
+            params![build, i64::from(owner.pid), now.unix_millis()],
+        )
+        .map_err(db_error(format!(
+            "cannot record the heartbeat of build {build:?}"
+        )))?;
+    Ok(changed > 0)
+}
+
+/// Resets the heartbeat clock of a build (when it takes the run slot).
+pub(crate) fn touch(conn: &Connection, build: &str, now: Timestamp) -> Result<(), ClientError> {
+    conn.execute(
+        "UPDATE builds SET heartbeat = ?2 WHERE name = ?1",
+        params![build, now.unix_millis()],
+    )
+    .map_err(db_error(format!("cannot update build {build:?}")))?;
+    Ok(())
+}
+
+/// Asks the runner of `build` to stop.
+pub(crate) fn request_cancel(conn: &Connection, build: &str) -> Result<(), ClientError> {
+    conn.execute(
+        "UPDATE builds SET cancel_requested = 1 WHERE name = ?1",
+        [build],
+    )
+    .map_err(db_error(format!(
+        "cannot request the cancel of build {build:?}"
+    )))?;
+    Ok(())
+}
+
+/// Whether someone asked to cancel `build`.
+pub(crate) fn cancel_requested(conn: &Connection, build: &str) -> Result<bool, ClientError> {
+    conn.query_row(
+        "SELECT cancel_requested FROM builds WHERE name = ?1",
+        [build],
+        |r| r.get(0),
+    )
+    .optional()
+    .map(Option::unwrap_or_default)
+    .map_err(db_error(format!("cannot read build {build:?}")))
+}
+
+/// The builds an image change produced by `build_config` caused, without their details.
+pub(crate) fn builds_caused_by(
+    conn: &Connection,
+    build_config: &str,
+) -> Result<Vec<Build>, ClientError> {
+    let mut stmt = conn
+        .prepare("SELECT json FROM builds WHERE cause_from = ?1 ORDER BY created, number")
+        .map_err(db_error("cannot read the triggered builds"))?;
+    decode_light(stmt.query([build_config]))
+}
+
+/// One BuildConfig.
+pub(crate) fn get_config(
+    conn: &Connection,
+    name: &str,
+) -> Result<Option<BuildConfig>, ClientError> {
+    let json: Option<String> = conn
+        .query_row(
+            "SELECT json FROM build_configs WHERE name = ?1",
+            [name],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db_error(format!("cannot read build config {name:?}")))?;
+    json.map(|j| serde_json::from_str(&j).map_err(json_error("build config", name)))
+        .transpose()
+}
+
+/// One BuildConfig, or [`ClientError::NotFound`].
+pub(crate) fn require_config(conn: &Connection, name: &str) -> Result<BuildConfig, ClientError> {
+    get_config(conn, name)?.ok_or_else(|| ClientError::NotFound {
+        kind: "build config",
+        name: name.to_owned(),
+    })
+}
+
+/// Inserts or replaces a BuildConfig.
+pub(crate) fn put_config(conn: &Connection, config: &BuildConfig) -> Result<(), ClientError> {
+    let context = format!("cannot store build config {:?}", config.name);
+    let json = serde_json::to_string(config).map_err(|source| ClientError::Backend {
+        context: context.clone(),
+        source: Box::new(source),
+    })?;
+    conn.execute(
+        "INSERT INTO build_configs (name, trigger_stream, json) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (name) DO UPDATE SET trigger_stream = excluded.trigger_stream, \
+         json = excluded.json",
+        params![
+            config.name,
+            config.trigger.as_ref().map(|t| t.stream.as_str()),
+            json
+        ],
+    )
+    .map_err(db_error(context))?;
+    Ok(())
+}
+
+fn configs_where(
+    conn: &Connection,
+    condition: &str,
+    param: Option<&str>,
+) -> Result<Vec<BuildConfig>, ClientError> {
+    let context = "cannot read the build configs";
+    let sql = format!("SELECT name, json FROM build_configs {condition} ORDER BY name");
+    let mut stmt = conn.prepare(&sql).map_err(db_error(context))?;
+    let map = |r: &rusqlite::Row<'_>| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?));
+    let rows = match param {
+        Some(p) => stmt.query_map([p], map),
+        None => stmt.query_map([], map),
+    }
+    .map_err(db_error(context))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (name, json) = row.map_err(db_error(context))?;
+        out.push(serde_json::from_str(&json).map_err(json_error("build config", &name))?);
+    }
+    Ok(out)
+}
+
+/// All BuildConfigs, by name.
+pub(crate) fn list_configs(conn: &Connection) -> Result<Vec<BuildConfig>, ClientError> {
+    configs_where(conn, "", None)
+}
+
+/// The BuildConfigs with a trigger, by name.
+pub(crate) fn triggered_configs(conn: &Connection) -> Result<Vec<BuildConfig>, ClientError> {
+    configs_where(conn, "WHERE trigger_stream IS NOT NULL", None)
+}
+
+/// The BuildConfigs triggered on a tag of `stream`.
+pub(crate) fn configs_triggered_on(
+    conn: &Connection,
+    stream: &str,
+) -> Result<Vec<BuildConfig>, ClientError> {
+    configs_where(conn, "WHERE trigger_stream = ?1", Some(stream))
+}
+
+/// One ImageStream.
+pub(crate) fn get_stream(
+    conn: &Connection,
+    name: &str,
+) -> Result<Option<ImageStream>, ClientError> {
+    let json: Option<String> = conn
+        .query_row(
+            "SELECT json FROM image_streams WHERE name = ?1",
+            [name],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db_error(format!("cannot read image stream {name:?}")))?;
+    json.map(|j| serde_json::from_str(&j).map_err(json_error("image stream", name)))
+        .transpose()
+}
+
+/// One ImageStream, or [`ClientError::NotFound`].
+pub(crate) fn require_stream(conn: &Connection, name: &str) -> Result<ImageStream, ClientError> {
+    get_stream(conn, name)?.ok_or_else(|| ClientError::NotFound {
+        kind: "image stream",
+        name: name.to_owned(),
+    })
+}
+
+/// Inserts or replaces an ImageStream.
+pub(crate) fn put_stream(conn: &Connection, stream: &ImageStream) -> Result<(), ClientError> {
+    let context = format!("cannot store image stream {:?}", stream.name);
+    let json = serde_json::to_string(stream).map_err(|source| ClientError::Backend {
+        context: context.clone(),
+        source: Box::new(source),
+    })?;
+    conn.execute(
+        "INSERT INTO image_streams (name, json) VALUES (?1, ?2) \
+         ON CONFLICT (name) DO UPDATE SET json = excluded.json",
+        params![stream.name, json],
+    )
+    .map_err(db_error(context))?;
+    Ok(())
+}
+
+/// All ImageStreams, by name.
+pub(crate) fn list_streams(conn: &Connection) -> Result<Vec<ImageStream>, ClientError> {
+    let context = "cannot read the image streams";
+    let mut stmt = conn
+        .prepare("SELECT name, json FROM image_streams ORDER BY name")
+        .map_err(db_error(context))?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .map_err(db_error(context))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (name, json) = row.map_err(db_error(context))?;
+        out.push(serde_json::from_str(&json).map_err(json_error("image stream", &name))?);
+    }
+    Ok(out)
+}
+
+/// The log file of a build.
+pub(crate) fn log_path(dir: &Path, build: &str) -> PathBuf {
+    dir.join("logs").join(format!("{build}.log"))
+}
+
+/// The file a runner's own stdout and stderr go to.
+pub(crate) fn runner_log_path(dir: &Path, build: &str) -> PathBuf {
+    dir.join("logs").join(format!("{build}.runner.log"))
+}
+
+#[cfg(test)]
+mod tests {
+    use osbs_core::build::BuildPhase;
+    use osbs_core::model::{BuildCause, BuildConfig};
+
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn schema_is_versioned_and_reopens() {
+        let (dir, store) = store();
+        let version: i64 = store
+            .conn()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        drop(store);
+        let again = Store::open(dir.path()).unwrap();
+        again
+            .conn()
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        drop(again);
+        let Err(err) = Store::open(dir.path()) else {
+            panic!("a newer schema must be refused");
+        };
+        assert!(err.to_string().contains("schema version 2"), "{err}");
+    }
+
+    #[test]
+    fn list_builds_is_one_query_newest_first() {
+        let (_dir, mut store) = store();
+        let mut a = BuildConfig::new("https://h/ns/a.git", "main");
+        let mut b = BuildConfig::new("https://h/ns/b.git", "main");
+        let tx = store.immediate().unwrap();
+        let settings = RunSettings::default();
+        for i in 0..10_000i64 {
+            let config = if i % 2 == 0 { &mut a } else { &mut b };
+            let mut build = Build::queued(
+                config,
+                BuildCause::User,
+                Some("0123abcd".into()),
+                Timestamp::from_unix_millis(1_700_000_000_000 + i),
+            );
+            if i < 9_990 {
+                build.phase = BuildPhase::Complete;
+            }
+            insert_build(&tx, &build, &settings, Timestamp::UNIX_EPOCH).unwrap();
+        }
+        put_config(&tx, &a).unwrap();
+        put_config(&tx, &b).unwrap();
+        tx.commit().unwrap();
+
+        let started = std::time::Instant::now();
+        let all = list_builds(store.conn(), &BuildFilter::default()).unwrap();
+        let took = started.elapsed();
+        assert_eq!(all.len(), 10_000);
+        assert!(all.windows(2).all(|w| w[0].created >= w[1].created));
+        eprintln!("list_builds of 10,000 builds: {took:?} (debug build)");
+
+        let running = list_builds(
+            store.conn(),
+            &BuildFilter {
+                build_config: Some(a.name.clone()),
+                running: true,
+            },
+        )
+        .unwrap();
+        assert_eq!(running.len(), 5);
+        assert!(running.iter().all(|b| b.build_config == a.name));
+        assert_eq!(unfinished_rows(store.conn(), None).unwrap().len(), 10);
+        assert_eq!(list_configs(store.conn()).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn details_are_stored_apart_and_put_back() {
+        let (_dir, mut store) = store();
+        let mut config = BuildConfig::new("https://h/ns/a.git", "main");
+        let mut build = Build::queued(&mut config, BuildCause::User, None, Timestamp::UNIX_EPOCH);
+        build.dockerfile = Some("FROM scratch\n".to_owned());
+        build
+            .plugins_metadata
+            .durations
+            .insert("docker_api".to_owned(), 1.5);
+        let tx = store.immediate().unwrap();
+        insert_build(&tx, &build, &RunSettings::default(), Timestamp::UNIX_EPOCH).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(
+            get_build(store.conn(), &build.name).unwrap(),
+            Some(build.clone())
+        );
+        let row = get_row(store.conn(), &build.name).unwrap().unwrap();
+        assert_eq!(row.build, build);
+
+        build.phase = BuildPhase::Running;
+        update_build(store.conn(), &build).unwrap();
+        assert_eq!(require_build(store.conn(), &build.name).unwrap(), build);
+
+        let listed = list_builds(store.conn(), &BuildFilter::default()).unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].dockerfile, None);
+        assert!(listed[0].plugins_metadata.durations.is_empty());
+        assert_eq!(listed[0].phase, BuildPhase::Running);
+    }
+}

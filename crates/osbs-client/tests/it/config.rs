@@ -1,0 +1,175 @@
+//! `osbs.conf` fixtures, one snapshot per file: what a valid file yields, or the error (with
+//! file and line) an invalid one gives at start.
+
+use std::error::Error as _;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use osbs_client::config::{self, ConfigError, Instance};
+
+fn fixtures(kind: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/osbs-conf")
+        .join(kind);
+    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+        .expect("fixture dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5, "too few fixtures in {}", dir.display());
+    files
+}
+
+/// Loads a fixture under the stable name `osbs.conf` so snapshots do not carry paths.
+fn load(path: &Path, instance: &str) -> Result<Instance, ConfigError> {
+    let text = fs::read_to_string(path).expect("fixture readable");
+    config::parse(&text, Path::new("osbs.conf"), instance)
+}
+
+fn render(i: &Instance) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "instance: {}", i.name);
+    let _ = writeln!(out, "backend: {}", i.backend);
+    let _ = writeln!(out, "state_dir: {:?}", i.state_dir);
+    let _ = writeln!(out, "namespace: {}", i.namespace);
+    let _ = writeln!(
+        out,
+        "registry: {} ({})",
+        i.registry.name(),
+        i.registry.base_url()
+    );
+    let _ = writeln!(out, "registry_secret: {:?}", i.registry_secret);
+    match &i.sync {
+        Some(s) => {
+            let _ = writeln!(
+                out,
+                "sync: {} -> {} ({}), secret {:?}",
+                s.name,
+                s.registry.name(),
+                s.registry.base_url(),
+                s.secret
+            );
+        }
+        None => out.push_str("sync: none\n"),
+    }
+    let _ = writeln!(out, "verify_ssl: {}", i.verify_ssl);
+    let _ = writeln!(out, "repo_config_file: {}", i.repo_config_file);
+    for w in &i.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    out
+}
+
+fn chain(err: &ConfigError) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let _ = write!(out, "\n  caused by: {s}");
+        source = s.source();
+    }
+    out
+}
+
+#[test]
+fn valid_files() {
+    for path in fixtures("valid") {
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        let instance = load(&path, "default").unwrap_or_else(|e| panic!("{name}: {}", chain(&e)));
+        insta::assert_snapshot!(format!("valid-{name}"), render(&instance));
+    }
+}
+
+#[test]
+fn invalid_files() {
+    for path in fixtures("invalid") {
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        let err = load(&path, "default").expect_err(&name);
+        let text = chain(&err);
+        assert!(text.starts_with("osbs.conf"), "{name}: {text}");
+        insta::assert_snapshot!(format!("invalid-{name}"), text);
+    }
+}
+
+#[test]
+fn other_instances_and_unknown_ones() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/osbs-conf/valid");
+    let other = load(&dir.join("default-section.conf"), "other").expect("other instance");
+    assert_eq!(other.registry.name(), "other.example.com");
+    assert!(other.verify_ssl, "verify_ssl defaults to true");
+    let err = load(&dir.join("default-section.conf"), "prod").expect_err("prod is unknown");
+    assert_eq!(
+        err.to_string(),
+        "osbs.conf: unknown instance \"prod\"; instances in this file: default, other"
+    );
+    // A registry section is not an instance.
+    let err = load(&dir.join("sync-fallback.conf"), "registry prod").expect_err("not an instance");
+    assert!(matches!(err, ConfigError::UnknownInstance { .. }), "{err}");
+}
+
+#[test]
+fn no_file_means_local_defaults_and_only_the_default_instance() {
+    let defaults = config::load(None, "default").expect("defaults");
+    assert_eq!(defaults, Instance::defaults());
+    assert_eq!(defaults.registry.base_url(), "http://127.0.0.1:5000");
+    let err = config::load(None, "prod").expect_err("no such instance");
+    assert!(
+        err.to_string()
+            .starts_with("unknown instance \"prod\": no config file found ("),
+        "{err}"
+    );
+}
+
+#[test]
+fn locate_follows_the_documented_order() {
+    let dir = std::env::temp_dir().join(format!("osbs-config-locate-{}", std::process::id()));
+    let user = dir.join("user");
+    fs::create_dir_all(user.join("osbs")).expect("mkdir");
+    let user_file = user.join("osbs/osbs.conf");
+    let explicit = dir.join("explicit.conf");
+    fs::write(&explicit, "[default]\n").expect("write");
+
+    // Nothing exists in the user dir: falls through to /etc/osbs.conf if present, else none.
+    let found = config::locate(None, None, Some(&user)).expect("no error");
+    assert_eq!(
+        found.as_deref(),
+        Path::new(config::SYSTEM_CONFIG)
+            .is_file()
+            .then(|| Path::new(config::SYSTEM_CONFIG))
+    );
+    fs::write(&user_file, "[default]\n").expect("write");
+    assert_eq!(
+        config::locate(None, None, Some(&user)).expect("ok"),
+        Some(user_file.clone())
+    );
+    let env = explicit.as_os_str();
+    assert_eq!(
+        config::locate(None, Some(env), Some(&user)).expect("ok"),
+        Some(explicit.clone())
+    );
+    assert_eq!(
+        config::locate(Some(&user_file), Some(env), Some(&user)).expect("ok"),
+        Some(user_file.clone())
+    );
+    let missing = dir.join("missing.conf");
+    let err = config::locate(None, Some(missing.as_os_str()), Some(&user)).expect_err("missing");
+    assert!(
+        err.to_string()
+            .contains("(from $OSBS_CONFIG) does not exist"),
+        "{err}"
+    );
+    let err = config::locate(Some(&missing), None, Some(&user)).expect_err("missing");
+    assert!(
+        err.to_string().contains("(from --config) does not exist"),
+        "{err}"
+    );
+    fs::remove_dir_all(&dir).expect("cleanup");
+}

@@ -1,0 +1,86 @@
+//! Measuring commands for the `cargo xtask bench` tasks: wall time and peak RSS of one run
+//! (VmHWM sampled from `/proc` every 20 ms on a second thread), and medians.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// One timed run of a program: wall time and peak RSS.
+pub struct Sample {
+    /// Wall-clock time from spawn to exit.
+    pub wall: Duration,
+    /// Peak resident set size in KiB.
+    pub peak_rss_kib: u64,
+}
+
+/// Runs `program args` and fails unless it exits 0. The wall time is taken when `wait`
+/// returns; a second thread samples the child's VmHWM every 20 ms meanwhile.
+pub fn measure(program: &Path, args: &[String]) -> Result<Sample> {
+    let display = format!("{} {}", program.display(), args.join(" "));
+    let start = Instant::now();
+    let child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot start `{display}`"))?;
+    let pid = child.id();
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let done = Arc::clone(&done);
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while !done.load(Ordering::Relaxed) {
+                if let Some(kib) = vm_hwm_kib(pid) {
+                    peak = peak.max(kib);
+                }
+                sleep(Duration::from_millis(if peak == 0 { 1 } else { 20 }));
+            }
+            peak
+        })
+    };
+    let output = child.wait_with_output();
+    let wall = start.elapsed();
+    done.store(true, Ordering::Relaxed);
+    let peak_rss_kib = sampler.join().unwrap_or(0);
+    let output = output.with_context(|| format!("cannot wait for `{display}`"))?;
+    if !output.status.success() {
+        bail!(
+            "`{display}` failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(Sample { wall, peak_rss_kib })
+}
+
+/// Peak resident set size (VmHWM) of a running process, in KiB.
+pub fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The median of `values` (the mean of the middle two for an even count).
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    }
+}
