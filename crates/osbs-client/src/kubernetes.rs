@@ -491,13 +491,7 @@ impl Backend for KubeBackend {
         let builds = self.api.list_builds(None).await.map_err(client_error)?;
         Ok(builds
             .into_iter()
-            .filter(|b| match &b.cause {
-                BuildCause::ImageChange { digest, chain, .. } => {
-                    chain.last() == Some(&build.build_config)
-                        && build.digests.iter().any(|d| &d.digest == digest)
-                }
-                BuildCause::User => false,
-            })
+            .filter(|b| b.was_triggered_by(build))
             .collect())
     }
 

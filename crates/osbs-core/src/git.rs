@@ -11,6 +11,25 @@ use thiserror::Error;
 /// The transports a git URL may use.
 pub const ALLOWED_SCHEMES: &[&str] = &["https", "http", "ssh", "git", "file"];
 
+/// Options every git invocation gets before its subcommand: no `ext::` or `fd::` transports,
+/// whatever the user's git config says.
+pub const SAFE_ARGS: [&str; 4] = [
+    "-c",
+    "protocol.ext.allow=never",
+    "-c",
+    "protocol.fd.allow=never",
+];
+
+/// Environment every git invocation gets: no prompts (a build never waits for a password),
+/// and only the [`ALLOWED_SCHEMES`] as transports.
+pub fn safe_env() -> [(&'static str, String); 3] {
+    [
+        ("GIT_TERMINAL_PROMPT", "0".to_owned()),
+        ("GIT_PROTOCOL_FROM_USER", "0".to_owned()),
+        ("GIT_ALLOW_PROTOCOL", ALLOWED_SCHEMES.join(":")),
+    ]
+}
+
 /// A git URL, branch or commit that is refused, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum GitInputError {

@@ -395,6 +395,19 @@ impl Build {
         }
     }
 
+    /// Whether this build was queued by an import of `upstream`'s image: its cause is an image
+    /// change whose chain ends in `upstream`'s BuildConfig and whose digest `upstream` pushed.
+    /// What `osbs build` reports as "triggered".
+    pub fn was_triggered_by(&self, upstream: &Build) -> bool {
+        match &self.cause {
+            BuildCause::ImageChange { digest, chain, .. } => {
+                chain.last() == Some(&upstream.build_config)
+                    && upstream.digests.iter().any(|d| &d.digest == digest)
+            }
+            BuildCause::User => false,
+        }
+    }
+
     /// Whether the build holds its BuildConfig's single run slot (`Pending` or `Running`).
     pub fn is_active(&self) -> bool {
         matches!(self.phase, BuildPhase::Pending | BuildPhase::Running)

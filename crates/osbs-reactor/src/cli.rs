@@ -7,9 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use osbs_core::build::{BuildPhase, BuildRequest};
-use tokio_util::sync::CancellationToken;
 
-use crate::{StandaloneHost, run_build};
+use crate::{StandaloneHost, run_build_until_signal};
 
 /// The environment variable that may hold the build request (JSON) instead of a file.
 pub const REQUEST_ENV: &str = "OSBS_BUILD_REQUEST";
@@ -63,38 +62,14 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
+    let host = StandaloneHost::new(request);
+    let outcome = match run_build_until_signal(&host, "osbs-reactor") {
+        Ok(outcome) => outcome,
         Err(e) => {
             eprintln!("osbs-reactor: error: cannot start the async runtime: {e}");
             return ExitCode::from(2);
         }
     };
-    let outcome = runtime.block_on(async {
-        let cancel = CancellationToken::new();
-        let signals = cancel.clone();
-        tokio::spawn(async move {
-            use tokio::signal::unix::{SignalKind, signal};
-            let (Ok(mut term), Ok(mut int)) = (
-                signal(SignalKind::terminate()),
-                signal(SignalKind::interrupt()),
-            ) else {
-                return;
-            };
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-            eprintln!("osbs-reactor: signal received, cancelling the build");
-            signals.cancel();
-        });
-        let host = StandaloneHost::new(request);
-        run_build(&host, cancel).await
-    });
     match serde_json::to_string_pretty(&outcome) {
         Ok(json) => println!("{json}"),
         Err(e) => eprintln!("osbs-reactor: error: cannot print the results: {e}"),

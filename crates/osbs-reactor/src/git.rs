@@ -8,7 +8,7 @@ use tokio::process::Command;
 
 use crate::error::ReactorError;
 
-pub(crate) use osbs_core::git::{ALLOWED_SCHEMES, redact_url};
+pub(crate) use osbs_core::git::redact_url;
 
 /// Checks a git URL ([`osbs_core::git::validate_url`]).
 pub(crate) fn validate_url(url: &str) -> Result<(), ReactorError> {
@@ -30,15 +30,8 @@ pub(crate) fn validate_commit(commit: &str) -> Result<(), ReactorError> {
 fn git(dir: &Path) -> Command {
     let mut cmd = Command::new("git");
     cmd.current_dir(dir)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_PROTOCOL_FROM_USER", "0")
-        .env("GIT_ALLOW_PROTOCOL", ALLOWED_SCHEMES.join(":"))
-        .args([
-            "-c",
-            "protocol.ext.allow=never",
-            "-c",
-            "protocol.fd.allow=never",
-        ])
+        .envs(osbs_core::git::safe_env())
+        .args(osbs_core::git::SAFE_ARGS)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -29,5 +29,5 @@ mod time;
 
 pub use error::ReactorError;
 pub use host::{BuildHost, HostError, StandaloneHost};
-pub use pipeline::{PluginOutcome, run_build};
+pub use pipeline::{PluginOutcome, run_build, run_build_until_signal};
 pub use plugins::{Phase, PluginSpec, all as all_plugins};

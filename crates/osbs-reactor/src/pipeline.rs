@@ -197,6 +197,45 @@ fn not_started(phase: BuildPhase, error: String) -> BuildOutcome {
     }
 }
 
+/// Runs the Build the host serves to its end on a new two-thread runtime, the way the
+/// `osbs-reactor` and `osbs-reactor-pod` binaries do: SIGTERM or SIGINT cancels the build (the
+/// exit plugins still run, the outcome is `Cancelled`). `program` prefixes the message printed
+/// when a signal arrives.
+///
+/// # Errors
+///
+/// The runtime cannot start.
+pub fn run_build_until_signal(
+    host: &dyn BuildHost,
+    program: &str,
+) -> std::io::Result<BuildOutcome> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let program = program.to_owned();
+    Ok(runtime.block_on(async {
+        let cancel = CancellationToken::new();
+        let signals = cancel.clone();
+        tokio::spawn(async move {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut term), Ok(mut int)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) else {
+                return;
+            };
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            eprintln!("{program}: signal received, cancelling the build");
+            signals.cancel();
+        });
+        run_build(host, cancel).await
+    }))
+}
+
 /// Runs the Build the host serves and returns how it ended. Cancelling `cancel` (or the host
 /// reporting a cancel request) stops the current plugin promptly, runs the exit plugins and
 /// ends the build `Cancelled`.

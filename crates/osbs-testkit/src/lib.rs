@@ -2,6 +2,8 @@
 //! that `cargo xtask services up` starts, and a check that fails a test loudly when they are
 //! missing instead of letting it pass or skip.
 
+pub mod fixture;
+
 use std::env;
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -546,13 +546,7 @@ impl Backend for LocalBackend {
         let candidates = store::builds_caused_by(self.store().conn(), &build.build_config)?;
         Ok(candidates
             .into_iter()
-            .filter(|b| match &b.cause {
-                BuildCause::ImageChange { digest, chain, .. } => {
-                    chain.last() == Some(&build.build_config)
-                        && build.digests.iter().any(|d| &d.digest == digest)
-                }
-                BuildCause::User => false,
-            })
+            .filter(|b| b.was_triggered_by(build))
             .collect())
     }
 

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 
 use osbs_core::ImageReference;
 use osbs_core::dockerfile::{self, Dockerfile};
-use osbs_core::git::{ALLOWED_SCHEMES, GitInputError, redact_url, validate_ref, validate_url};
+use osbs_core::git::{GitInputError, redact_url, validate_ref, validate_url};
 use osbs_repo_config::RepoConfig;
 use sha2::{Digest as _, Sha256};
 
@@ -42,15 +42,8 @@ pub(crate) struct Resolved {
 fn git(dir: &Path) -> Command {
     let mut cmd = Command::new("git");
     cmd.current_dir(dir)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_PROTOCOL_FROM_USER", "0")
-        .env("GIT_ALLOW_PROTOCOL", ALLOWED_SCHEMES.join(":"))
-        .args([
-            "-c",
-            "protocol.ext.allow=never",
-            "-c",
-            "protocol.fd.allow=never",
-        ])
+        .envs(osbs_core::git::safe_env())
+        .args(osbs_core::git::SAFE_ARGS)
         .stdin(Stdio::null());
     cmd
 }

@@ -70,24 +70,10 @@ impl Home {
 
     /// Makes a git repository (branch `main`) from `fixtures/cli/NAME` and returns its URL.
     fn repo(&mut self, name: &str) -> String {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../fixtures/cli")
-            .join(name);
+        let src = osbs_testkit::fixture::fixtures_dir().join("cli").join(name);
         let dir = self.path().join("repos").join(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        for entry in std::fs::read_dir(&src).unwrap() {
-            let entry = entry.unwrap();
-            let text = std::fs::read_to_string(entry.path()).unwrap();
-            std::fs::write(
-                dir.join(entry.file_name()),
-                text.replace("@PREFIX@", &self.prefix),
-            )
-            .unwrap();
-        }
-        git(&dir, &["init", "-q", "-b", "main"]);
-        git(&dir, &["add", "-A"]);
-        git(&dir, &["commit", "-q", "-m", "initial"]);
-        let commit = git(&dir, &["rev-parse", "HEAD"]);
+        let commit =
+            osbs_testkit::fixture::git_repo_from_fixture(&src, &dir, &[("@PREFIX@", &self.prefix)]);
         let url = format!("file://{}", dir.display());
         self.filter(&commit, "[COMMIT]");
         self.filter(&commit[..12], "[COMMIT12]");
@@ -157,24 +143,6 @@ fn regex_escape(text: &str) -> String {
         out.push(c);
     }
     out
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "OSBS test")
-        .env("GIT_AUTHOR_EMAIL", "test@osbs.invalid")
-        .env("GIT_COMMITTER_NAME", "OSBS test")
-        .env("GIT_COMMITTER_EMAIL", "test@osbs.invalid")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 /// Every command's `--help`, so a change in what users read is a reviewed change.

@@ -9,8 +9,7 @@ use std::process::ExitCode;
 
 use osbs_core::build::BuildPhase;
 use osbs_kube::KubeHost;
-use osbs_reactor::run_build;
-use tokio_util::sync::CancellationToken;
+use osbs_reactor::run_build_until_signal;
 
 fn var(name: &str) -> Result<String, String> {
     std::env::var(name).map_err(|_| format!("${name} is not set"))
@@ -33,37 +32,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
+    let outcome = match run_build_until_signal(&host, "osbs-reactor-pod") {
+        Ok(outcome) => outcome,
         Err(e) => {
             eprintln!("osbs-reactor-pod: error: cannot start the async runtime: {e}");
             return ExitCode::from(2);
         }
     };
-    let outcome = runtime.block_on(async {
-        let cancel = CancellationToken::new();
-        let signals = cancel.clone();
-        tokio::spawn(async move {
-            use tokio::signal::unix::{SignalKind, signal};
-            let (Ok(mut term), Ok(mut int)) = (
-                signal(SignalKind::terminate()),
-                signal(SignalKind::interrupt()),
-            ) else {
-                return;
-            };
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-            eprintln!("osbs-reactor-pod: signal received, cancelling the build");
-            signals.cancel();
-        });
-        run_build(&host, cancel).await
-    });
     if let Some(error) = &outcome.error {
         eprintln!("osbs-reactor-pod: {}: {error}", outcome.phase);
     }

@@ -4,9 +4,8 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use osbs_core::build::{BuildOutcome, BuildRequest, ImageImport};
 use osbs_reactor::{BuildHost, HostError, StandaloneHost, run_build};
@@ -15,46 +14,14 @@ use tokio_util::sync::CancellationToken;
 /// The base image string the fixtures are written with.
 const FIXTURE_BASE: &str = "127.0.0.1:5000/osbs/busybox:latest";
 
-/// The workspace's `fixtures/` directory.
-pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
-}
+pub use osbs_testkit::fixture::fixtures_dir as fixtures;
 
 /// A name unique to this test process and call, for repositories and tags.
 pub fn unique(prefix: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    format!(
-        "{prefix}-{}-{nanos:x}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst)
-    )
+    osbs_testkit::fixture::unique(&format!("{prefix}-"))
 }
 
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("command starts");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &dest);
-        } else {
-            std::fs::copy(entry.path(), &dest).unwrap();
-        }
-    }
-}
+use osbs_testkit::fixture::run;
 
 /// A git repository made from `fixtures/repos/NAME` (base image pointed at this machine's).
 pub struct FixtureRepo {
@@ -70,28 +37,12 @@ pub struct FixtureRepo {
 pub fn fixture_repo(name: &str) -> FixtureRepo {
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join(name);
-    copy_dir(&fixtures().join("repos").join(name), &repo);
-    let dockerfile = repo.join("Dockerfile");
-    if let Ok(text) = std::fs::read_to_string(&dockerfile) {
-        std::fs::write(
-            &dockerfile,
-            text.replace(FIXTURE_BASE, &osbs_testkit::base_image()),
-        )
-        .unwrap();
-    }
-    let git = |args: &[&str]| {
-        run(Command::new("git")
-            .args(args)
-            .current_dir(&repo)
-            .env("GIT_AUTHOR_NAME", "OSBS Test")
-            .env("GIT_AUTHOR_EMAIL", "osbs@example.com")
-            .env("GIT_COMMITTER_NAME", "OSBS Test")
-            .env("GIT_COMMITTER_EMAIL", "osbs@example.com"))
-    };
-    git(&["init", "--quiet", "--initial-branch=main"]);
-    git(&["add", "--all"]);
-    git(&["commit", "--quiet", "-m", "fixture"]);
-    let commit = git(&["rev-parse", "HEAD"]);
+    let base = osbs_testkit::base_image();
+    let commit = osbs_testkit::fixture::git_repo_from_fixture(
+        &fixtures().join("repos").join(name),
+        &repo,
+        &[(FIXTURE_BASE, &base)],
+    );
     let url = format!("file://{}", repo.display());
     FixtureRepo {
         _dir: dir,

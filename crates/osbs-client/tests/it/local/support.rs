@@ -7,10 +7,9 @@
     reason = "test support fails loudly on a broken set-up, like the tests themselves"
 )]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use osbs_client::backend::Backend as _;
 use osbs_client::backend::{BuildSubmission, ClientError};
@@ -29,39 +28,10 @@ pub fn osbs_exe() -> PathBuf {
 
 /// A lowercase name unique to this process and call (for registry repositories).
 pub fn unique() -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    format!(
-        "t{}x{nanos:x}x{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst)
-    )
+    osbs_testkit::fixture::unique("t")
 }
 
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("command starts");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &dest);
-        } else {
-            std::fs::copy(entry.path(), &dest).unwrap();
-        }
-    }
-}
+use osbs_testkit::fixture::run;
 
 /// One test's world: a temp dir with the state directory and `osbs.conf`, and a name prefix
 /// unique to the test.
@@ -129,23 +99,20 @@ impl World {
     /// A git repository made from `fixtures/local/FIXTURE`, committed on `main`.
     pub fn repo(&self, fixture: &str) -> Repo {
         let dir = self.tmp.path().join("repos").join(fixture);
-        let source = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../fixtures/local")
+        let source = osbs_testkit::fixture::fixtures_dir()
+            .join("local")
             .join(fixture);
-        copy_dir(&source, &dir);
-        let dockerfile = dir.join("Dockerfile");
-        let text = std::fs::read_to_string(&dockerfile).unwrap();
-        let text = text
-            .replace("osbs/local-", &format!("osbs/{}-", self.prefix))
-            .replace(FIXTURE_REGISTRY, &osbs_testkit::push_registry());
-        std::fs::write(&dockerfile, text).unwrap();
-        let repo = Repo {
+        let prefix = format!("osbs/{}-", self.prefix);
+        let registry = osbs_testkit::push_registry();
+        osbs_testkit::fixture::git_repo_from_fixture(
+            &source,
+            &dir,
+            &[("osbs/local-", &prefix), (FIXTURE_REGISTRY, &registry)],
+        );
+        Repo {
             url: format!("file://{}", dir.display()),
             dir,
-        };
-        repo.git(&["init", "--quiet", "--initial-branch=main"]);
-        repo.commit_all("fixture");
-        repo
+        }
     }
 
     /// Pushes a tiny image FROM the busybox base as `osbs/PREFIX-NAME:latest`, distinct for
@@ -200,13 +167,7 @@ pub struct Repo {
 
 impl Repo {
     fn git(&self, args: &[&str]) -> String {
-        run(Command::new("git")
-            .args(args)
-            .current_dir(&self.dir)
-            .env("GIT_AUTHOR_NAME", "OSBS Test")
-            .env("GIT_AUTHOR_EMAIL", "osbs@example.com")
-            .env("GIT_COMMITTER_NAME", "OSBS Test")
-            .env("GIT_COMMITTER_EMAIL", "osbs@example.com"))
+        osbs_testkit::fixture::git(&self.dir, args)
     }
 
     /// Commits everything; returns the new head.
