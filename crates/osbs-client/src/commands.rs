@@ -226,6 +226,9 @@ fn phase_outcome(build: &Build) -> Outcome {
 }
 
 fn report_triggered(io: &mut Io<'_>, triggered: &[Build]) -> Result<(), ClientError> {
+    if triggered.is_empty() {
+        say!(io, "no autorebuild triggered");
+    }
     for t in triggered {
         say!(
             io,

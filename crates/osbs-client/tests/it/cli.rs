@@ -385,6 +385,31 @@ fn build_read_and_autorebuild() {
             let run = home.expect(0, &args);
             insta::assert_snapshot!(name, run.stdout);
         }
+        for (name, args) in [
+            (
+                "watch-finished-build-text",
+                vec!["watch-build", app1.as_str()],
+            ),
+            (
+                "list-image-streams-json",
+                vec!["list-image-streams", "--output", "json"],
+            ),
+            (
+                "get-image-stream-json",
+                vec!["get-image-stream", base_stream.as_str(), "--output", "json"],
+            ),
+            (
+                "import-image-text",
+                vec!["import-image", base_stream.as_str(), "--tag", "latest"],
+            ),
+            (
+                "cancel-finished-build-json",
+                vec!["cancel-build", app1.as_str(), "--output", "json"],
+            ),
+        ] {
+            let run = home.expect(0, &args);
+            insta::assert_snapshot!(name, run.stdout);
+        }
         let logs = home.expect(0, &["build-logs", app1.as_str()]);
         assert!(
             logs.stdout.contains("running plugin tag_and_push"),
@@ -420,6 +445,7 @@ fn build_read_and_autorebuild() {
                 "json",
             ],
         );
+        insta::assert_snapshot!("list-builds-json", run.stdout);
         let builds: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
         assert_eq!(builds.len(), 2);
         assert_eq!(builds[0]["name"], app2.as_str());
