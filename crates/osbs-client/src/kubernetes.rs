@@ -23,7 +23,7 @@ use osbs_core::naming;
 use osbs_core::policy::{self, CancelDecision, QueueStatus};
 use osbs_core::time::Timestamp;
 use osbs_core::trigger::{RebuildPlan, TriggerGraph};
-use osbs_kube::{BuildConfigResource, KubeError, OsbsApi};
+use osbs_kube::{BuildConfigResource, KubeError, OsbsApi, SyncSpec};
 use osbs_registry_sync::{ClientOptions, RegistryClient, RegistryEndpoint};
 
 use crate::backend::{
@@ -45,6 +45,7 @@ pub struct KubeBackend {
     pods: Api<Pod>,
     registry_uri: String,
     registry_secret: Option<String>,
+    sync: Option<SyncSpec>,
     repo_config_file: String,
     resolver: Resolver,
 }
@@ -108,17 +109,25 @@ impl KubeBackend {
 
     /// The backend over an existing client (tests point it at a fake API server).
     pub fn new(client: Client, instance: &Instance, resolver: Resolver) -> Self {
-        let endpoint = &instance.registry;
-        let scheme = if endpoint.is_plain_http() {
-            "http"
-        } else {
-            "https"
+        let uri = |endpoint: &RegistryEndpoint| {
+            let scheme = if endpoint.is_plain_http() {
+                "http"
+            } else {
+                "https"
+            };
+            format!("{scheme}://{}", endpoint.name())
         };
+        let endpoint = &instance.registry;
         KubeBackend {
             pods: Api::namespaced(client.clone(), &instance.namespace),
             api: OsbsApi::new(client, &instance.namespace),
-            registry_uri: format!("{scheme}://{}", endpoint.name()),
+            registry_uri: uri(endpoint),
             registry_secret: instance.registry_secret.clone(),
+            sync: instance.sync.as_ref().map(|target| SyncSpec {
+                name: target.name.clone(),
+                registry_uri: uri(&target.registry),
+                registry_secret: target.secret.clone(),
+            }),
             repo_config_file: instance.repo_config_file.clone(),
             resolver,
         }
@@ -201,8 +210,11 @@ impl Backend for KubeBackend {
             repo_config_name: self.repo_config_file.clone(),
             image_name: Some(image_name),
         };
-        let (registry_uri, registry_secret) =
-            (self.registry_uri.clone(), self.registry_secret.clone());
+        let (registry_uri, registry_secret, sync) = (
+            self.registry_uri.clone(),
+            self.registry_secret.clone(),
+            self.sync.clone(),
+        );
         self.api
             .update_build_config(&name, |resource| {
                 let mut config = resource.to_model();
@@ -211,6 +223,7 @@ impl Backend for KubeBackend {
                 resource.apply_model(&config);
                 resource.spec.registry_uri = Some(registry_uri.clone());
                 resource.spec.registry_secret.clone_from(&registry_secret);
+                resource.spec.sync.clone_from(&sync);
                 resource.spec != before.spec
             })
             .await

@@ -15,7 +15,7 @@ pub mod runtime;
 mod triggers;
 
 pub use cli::main;
-pub use pod::{DockerMode, PodSettings, render_pod};
+pub use pod::{DockerMode, PodSecrets, PodSettings, render_pod};
 pub use reconcile::{Change, Effect, PodPhase, PodView, Settings, reconcile};
 pub use triggers::{TriggerPlan, plan_triggers};
 

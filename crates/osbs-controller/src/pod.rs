@@ -70,13 +70,23 @@ fn env(name: &str, value: &str) -> EnvVar {
     }
 }
 
-/// The Pod that runs `build` (of `build_config`), owned by `owner`, with the registry Secret
-/// `registry_secret` (if any) mounted for the reactor.
+/// The Secrets a build Pod mounts for the reactor: the push registry's and the sync
+/// registry's (each optional).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PodSecrets<'a> {
+    /// The push registry's dockerconfigjson Secret.
+    pub registry: Option<&'a str>,
+    /// The sync registry's dockerconfigjson Secret.
+    pub sync: Option<&'a str>,
+}
+
+/// The Pod that runs `build` (of `build_config`), owned by `owner`, with the registry Secrets
+/// (if any) mounted for the reactor.
 pub fn render_pod(
     build: &str,
     build_config: &str,
     owner: Option<OwnerReference>,
-    registry_secret: Option<&str>,
+    secrets: PodSecrets<'_>,
     settings: &PodSettings,
 ) -> Pod {
     let labels = BTreeMap::from([
@@ -181,9 +191,17 @@ pub fn render_pod(
             });
         }
     }
-    if let Some(secret) = registry_secret {
+    for (volume, secret, mount) in [
+        (
+            "registry-secret",
+            secrets.registry,
+            "/var/run/secrets/osbs/registry",
+        ),
+        ("sync-secret", secrets.sync, "/var/run/secrets/osbs/sync"),
+    ] {
+        let Some(secret) = secret else { continue };
         volumes.push(Volume {
-            name: "registry-secret".to_owned(),
+            name: volume.to_owned(),
             secret: Some(SecretVolumeSource {
                 secret_name: Some(secret.to_owned()),
                 default_mode: Some(0o400),
@@ -192,8 +210,8 @@ pub fn render_pod(
             ..Volume::default()
         });
         mounts.push(VolumeMount {
-            name: "registry-secret".to_owned(),
-            mount_path: "/var/run/secrets/osbs/registry".to_owned(),
+            name: volume.to_owned(),
+            mount_path: mount.to_owned(),
             read_only: Some(true),
             ..VolumeMount::default()
         });

@@ -24,7 +24,7 @@ use osbs_kube::{
 };
 
 use crate::ControllerError;
-use crate::pod::{PodSettings, render_pod};
+use crate::pod::{PodSecrets, PodSettings, render_pod};
 use crate::reconcile::{Effect, PodPhase, PodView, Settings, reconcile};
 use crate::triggers::plan_triggers;
 
@@ -187,7 +187,14 @@ async fn apply(
                 &build,
                 &config.name_any(),
                 owner,
-                config.spec.registry_secret.as_deref(),
+                PodSecrets {
+                    registry: config.spec.registry_secret.as_deref(),
+                    sync: config
+                        .spec
+                        .sync
+                        .as_ref()
+                        .and_then(|s| s.registry_secret.as_deref()),
+                },
                 &ctx.settings.pod,
             );
             match ctx.pods.create(&PostParams::default(), &pod).await {

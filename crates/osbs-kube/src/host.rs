@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use kube::{Client, Config};
-use osbs_core::build::{BuildOutcome, BuildPhase, BuildRequest, ImageImport};
+use osbs_core::build::{BuildOutcome, BuildPhase, BuildRequest, ImageImport, SyncTarget};
 use osbs_core::time::Timestamp;
 use osbs_reactor::{BuildHost, HostError};
 
@@ -22,6 +22,9 @@ use crate::{KubeError, OsbsApi};
 
 /// Where the build Pod mounts the registry Secret's `.dockerconfigjson`.
 pub const REGISTRY_SECRET_MOUNT: &str = "/var/run/secrets/osbs/registry/.dockerconfigjson";
+
+/// Where the build Pod mounts the sync registry Secret's `.dockerconfigjson`.
+pub const SYNC_SECRET_MOUNT: &str = "/var/run/secrets/osbs/sync/.dockerconfigjson";
 
 /// How often the host looks for a cancel request.
 pub const CANCEL_POLL: Duration = Duration::from_secs(2);
@@ -212,9 +215,15 @@ impl BuildHost for KubeHost {
                 || osbs_core::build::DEFAULT_REPO_CONFIG_NAME.to_owned(),
                 |s| s.repo_config_name.clone(),
             ),
-            // The sync target is not part of the BuildConfig resource yet: on Kubernetes,
-            // builds are not synced to a second registry.
-            sync_target: None,
+            sync_target: spec.and_then(|s| s.sync.as_ref()).map(|sync| SyncTarget {
+                name: sync.name.clone(),
+                registry_uri: sync.registry_uri.clone(),
+                registry_secret: sync
+                    .registry_secret
+                    .as_ref()
+                    .filter(|_| Path::new(SYNC_SECRET_MOUNT).exists())
+                    .map(|_| SYNC_SECRET_MOUNT.to_owned()),
+            }),
             no_cache: false,
             plugins: Default::default(),
         })

@@ -25,11 +25,11 @@ pub mod results;
 
 pub use api::{CONFLICT_RETRIES, Imported, OsbsApi};
 pub use error::KubeError;
-pub use host::{KubeHost, REGISTRY_SECRET_MOUNT};
+pub use host::{KubeHost, REGISTRY_SECRET_MOUNT, SYNC_SECRET_MOUNT};
 pub use resources::{
     BuildConfigResource, BuildConfigSpec, BuildConfigStatus, BuildResource, BuildSpec, BuildStatus,
     CauseSpec, ImageStreamResource, ImageStreamSpec, ImageStreamStatus, PendingTrigger, Phase,
-    TagEventSpec, TagStatus, TriggerSpec, all_crds, crds_yaml,
+    SyncSpec, TagEventSpec, TagStatus, TriggerSpec, all_crds, crds_yaml,
 };
 
 /// The API group of every OSBS custom resource.

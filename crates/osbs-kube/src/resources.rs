@@ -88,6 +88,22 @@ pub struct BuildConfigSpec {
     /// The Secret (type `kubernetes.io/dockerconfigjson`) with the registry credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry_secret: Option<String>,
+    /// Where its builds sync their images to (SPEC §6); no sync when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync: Option<SyncSpec>,
+}
+
+/// A BuildConfig's sync target: a named registry every pushed tag is copied to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncSpec {
+    /// The registry's name (`pulp_sync_registry_name`).
+    pub name: String,
+    /// Its URI (`[registry NAME] uri`).
+    pub registry_uri: String,
+    /// The Secret (type `kubernetes.io/dockerconfigjson`) with its credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_secret: Option<String>,
 }
 
 fn serial() -> String {
@@ -447,6 +463,7 @@ impl BuildConfigResource {
                 image_name: None,
                 registry_uri,
                 registry_secret,
+                sync: None,
             },
         );
         resource.apply_model(config);
