@@ -61,7 +61,8 @@ pub fn build_config(name: &str, last_version: i64, rv: &str) -> Value {
             "trigger": {"stream": "osbs-busybox", "tag": "latest"},
             "imageName": "osbs/app",
             "registryUri": "registry.osbs.svc:5000",
-            "registrySecret": "push-secret"
+            "registrySecret": "push-secret",
+            "sync": {"name": "stage", "registryUri": "http://stage.osbs.svc:5000", "registrySecret": "stage-secret"}
         },
         "status": {"lastVersion": last_version}
     })

@@ -73,6 +73,15 @@ fn host_reads_the_request_marks_running_and_stores_results() -> anyhow::Result<(
         request.registry_secret, None,
         "the secret is not mounted here"
     );
+    assert_eq!(
+        request.sync_target,
+        Some(osbs_core::build::SyncTarget {
+            name: "stage".to_owned(),
+            registry_uri: "http://stage.osbs.svc:5000".to_owned(),
+            registry_secret: None,
+        }),
+        "the sync target comes from the BuildConfig; its secret is not mounted here"
+    );
     assert!(!host.cancel_requested());
     host.store_results(&BuildOutcome {
         phase: BuildPhase::Complete,
