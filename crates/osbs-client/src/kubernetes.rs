@@ -60,10 +60,7 @@ impl std::fmt::Debug for KubeBackend {
 }
 
 fn now() -> Timestamp {
-    let millis = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    Timestamp::from_unix_millis(millis)
+    Timestamp::from_system_time(std::time::SystemTime::now())
 }
 
 /// Maps an API error to the client's error (and so to SPEC §7's exit codes): a 403 is a usage

@@ -115,10 +115,7 @@ impl std::fmt::Debug for LeaderElector {
 }
 
 fn now() -> Timestamp {
-    let millis = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    Timestamp::from_unix_millis(millis)
+    Timestamp::from_system_time(std::time::SystemTime::now())
 }
 
 impl LeaderElector {

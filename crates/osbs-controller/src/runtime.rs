@@ -48,10 +48,7 @@ struct Ctx {
 
 /// The current time.
 pub fn now() -> Timestamp {
-    let millis = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    Timestamp::from_unix_millis(millis)
+    Timestamp::from_system_time(std::time::SystemTime::now())
 }
 
 /// What the controller sees of a Pod.

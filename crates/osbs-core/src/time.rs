@@ -48,6 +48,16 @@ impl Timestamp {
         Timestamp(millis.clamp(MIN_MILLIS, MAX_MILLIS))
     }
 
+    /// The instant a [`SystemTime`](std::time::SystemTime) names (before 1970: the epoch).
+    /// Converting is pure; callers read the clock (`SystemTime::now()`) themselves, so this
+    /// crate never does.
+    pub fn from_system_time(time: std::time::SystemTime) -> Self {
+        let millis = time
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        Self::from_unix_millis(millis)
+    }
+
     /// Milliseconds since the Unix epoch (negative before 1970).
     pub fn unix_millis(self) -> i64 {
         self.0
@@ -250,6 +260,15 @@ fn parse_rfc3339(s: &[u8]) -> Result<Timestamp, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn system_times_convert_without_reading_the_clock() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let t = Timestamp::from_system_time(UNIX_EPOCH + Duration::from_millis(1_500));
+        assert_eq!(t.unix_millis(), 1_500);
+        let before = Timestamp::from_system_time(UNIX_EPOCH - Duration::from_secs(10));
+        assert_eq!(before, Timestamp::UNIX_EPOCH);
+    }
 
     #[test]
     fn formats_with_fixed_width() {

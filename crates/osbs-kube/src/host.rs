@@ -31,10 +31,7 @@ pub const CANCEL_POLL: Duration = Duration::from_secs(2);
 
 /// The current time.
 pub(crate) fn now() -> Timestamp {
-    let millis = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    Timestamp::from_unix_millis(millis)
+    Timestamp::from_system_time(std::time::SystemTime::now())
 }
 
 /// The reactor's host for one Build, over the API (see the module documentation).

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use osbs_core::build::{BuildOutcome, BuildPhase};
 use osbs_core::policy::{self, Action, Liveness, StaleRules};
@@ -35,10 +35,7 @@ const HEARTBEAT: Duration = Duration::from_secs(2);
 
 /// Now, as a [`Timestamp`].
 pub(crate) fn now() -> Timestamp {
-    let millis = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    Timestamp::from_unix_millis(millis)
+    Timestamp::from_system_time(std::time::SystemTime::now())
 }
 
 /// The state (third field) and start time (22nd field) of process `pid`, from
