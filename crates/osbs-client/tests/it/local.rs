@@ -418,3 +418,67 @@ async fn queue_cancel_coalesce_and_kill_recovery() {
         .unwrap();
     assert!(running.is_empty(), "{running:#?}");
 }
+
+/// A runner that is alive but hangs (stopped with SIGSTOP, so its heartbeat stops too) is
+/// declared gone once its heartbeat is older than the limit: the next command ends its build
+/// `Error`, and the BuildConfig is free again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_runner_is_noticed_by_its_stale_heartbeat() {
+    osbs_testkit::require_services();
+    let world = World::new(false);
+    world.push_base("base", 0).await;
+    let backend = world.backend();
+    let slow = world.repo("slow");
+    let build = backend
+        .create_build(&slow.submission())
+        .await
+        .unwrap()
+        .build;
+    wait_for(
+        &backend,
+        &build.name,
+        Duration::from_secs(120),
+        "sleeping",
+        |b| {
+            b.phase == BuildPhase::Running
+                && std::fs::read_to_string(backend.log_path(&b.name))
+                    .is_ok_and(|log| log.contains("sleeping"))
+        },
+    )
+    .await;
+    let pid = backend.runner_pid(&build.name).unwrap().expect("a runner");
+    let signal = |sig: &str| {
+        let status = std::process::Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill {sig} {pid}");
+    };
+    signal("-STOP");
+    // The default limit is a minute; a short one makes the test quick, the rule is the same.
+    let impatient = world
+        .backend()
+        .with_stale_rules(osbs_core::policy::StaleRules {
+            heartbeat_timeout_ms: 4_000,
+        });
+    let hung = wait_for(
+        &impatient,
+        &build.name,
+        Duration::from_secs(30),
+        "errored",
+        |b| b.phase.is_finished(),
+    )
+    .await;
+    signal("-KILL");
+    assert_eq!(hung.phase, BuildPhase::Error, "{hung:#?}");
+    let error = hung.error.clone().unwrap_or_default();
+    assert!(error.contains("no heartbeat for"), "{error}");
+
+    // Not blocked: the next build of the BuildConfig starts.
+    let next = impatient.create_build(&slow.submission()).await.unwrap();
+    assert_eq!(next.queued_behind, None);
+    wait_running(&impatient, &next.build.name).await;
+    impatient.cancel_build(&next.build.name).await.unwrap();
+    let next = wait_finished(&impatient, &next.build.name).await;
+    assert_eq!(next.phase, BuildPhase::Cancelled, "{next:#?}");
+}
