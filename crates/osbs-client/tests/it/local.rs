@@ -9,7 +9,10 @@ use std::time::Duration;
 use osbs_client::backend::{Backend as _, BuildFilter, BuildSubmission, LogEvent};
 use osbs_core::build::BuildPhase;
 use osbs_core::model::BuildCause;
-use support::{World, build, registry_digest, submit_err, wait_finished, wait_for, wait_running};
+use support::{
+    World, build, registry_digest, start_sleeping, submit_err, wait_finished, wait_for,
+    wait_running,
+};
 
 /// A malformed `.osbs-repo-config` fails the submission, naming file, line and value; nothing
 /// is queued. A missing branch, commit or repository is a usage error (exit code 2), a push
@@ -314,23 +317,7 @@ async fn queue_cancel_coalesce_and_kill_recovery() {
     let backend = world.backend();
     let slow = world.repo("slow");
 
-    let s1 = backend
-        .create_build(&slow.submission())
-        .await
-        .unwrap()
-        .build;
-    wait_for(
-        &backend,
-        &s1.name,
-        Duration::from_secs(120),
-        "sleeping",
-        |b| {
-            b.phase == BuildPhase::Running
-                && std::fs::read_to_string(backend.log_path(&b.name))
-                    .is_ok_and(|log| log.contains("sleeping"))
-        },
-    )
-    .await;
+    let s1 = start_sleeping(&backend, &slow).await;
 
     let s2 = backend.create_build(&slow.submission()).await.unwrap();
     assert_eq!(s2.queued_behind.as_deref(), Some(s1.name.as_str()));
@@ -429,23 +416,7 @@ async fn a_hung_runner_is_noticed_by_its_stale_heartbeat() {
     world.push_base("base", 0).await;
     let backend = world.backend();
     let slow = world.repo("slow");
-    let build = backend
-        .create_build(&slow.submission())
-        .await
-        .unwrap()
-        .build;
-    wait_for(
-        &backend,
-        &build.name,
-        Duration::from_secs(120),
-        "sleeping",
-        |b| {
-            b.phase == BuildPhase::Running
-                && std::fs::read_to_string(backend.log_path(&b.name))
-                    .is_ok_and(|log| log.contains("sleeping"))
-        },
-    )
-    .await;
+    let build = start_sleeping(&backend, &slow).await;
     let pid = backend.runner_pid(&build.name).unwrap().expect("a runner");
     let signal = |sig: &str| {
         let status = std::process::Command::new("kill")

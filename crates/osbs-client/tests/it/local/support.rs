@@ -275,3 +275,25 @@ pub async fn submit_err(backend: &LocalBackend, submission: BuildSubmission) -> 
         Err(e) => e,
     }
 }
+
+/// Submits `repo` (the `slow` fixture) and waits until its build runs the long step
+/// (`sleeping` in the build log): a build that holds the run slot for a while.
+pub async fn start_sleeping(backend: &LocalBackend, repo: &Repo) -> Build {
+    let build = backend
+        .create_build(&repo.submission())
+        .await
+        .unwrap()
+        .build;
+    wait_for(
+        backend,
+        &build.name,
+        Duration::from_secs(120),
+        "sleeping",
+        |b| {
+            b.phase == BuildPhase::Running
+                && std::fs::read_to_string(backend.log_path(&b.name))
+                    .is_ok_and(|log| log.contains("sleeping"))
+        },
+    )
+    .await
+}
