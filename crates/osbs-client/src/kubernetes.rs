@@ -298,6 +298,14 @@ impl Backend for KubeBackend {
             .clone()
             .unwrap_or_default();
         on_change(&current);
+        let watch_error = |e: kube::Error| {
+            client_error(self.api.error(
+                "watch",
+                "builds.osbs.example.dev",
+                "build",
+                name,
+            )(e))
+        };
         loop {
             if current.phase.is_finished() {
                 return Ok(current);
@@ -305,24 +313,10 @@ impl Backend for KubeBackend {
             let params = WatchParams::default()
                 .fields(&format!("metadata.name={name}"))
                 .timeout(290);
-            let stream = api.watch(&params, &version).await.map_err(|e| {
-                client_error(self.api.error(
-                    "watch",
-                    "builds.osbs.example.dev",
-                    "build",
-                    name,
-                )(e))
-            })?;
+            let stream = api.watch(&params, &version).await.map_err(watch_error)?;
             futures_util::pin_mut!(stream);
             loop {
-                let event = stream.try_next().await.map_err(|e| {
-                    client_error(self.api.error(
-                        "watch",
-                        "builds.osbs.example.dev",
-                        "build",
-                        name,
-                    )(e))
-                })?;
+                let event = stream.try_next().await.map_err(watch_error)?;
                 let Some(event) = event else { break };
                 let changed = match event {
                     WatchEvent::Added(b) | WatchEvent::Modified(b) => {
@@ -439,17 +433,9 @@ impl Backend for KubeBackend {
         tag: Option<&str>,
     ) -> Result<(ImageStream, Vec<Build>)> {
         let stream = self.get_image_stream(name).await?;
-        let Some(image) = stream.docker_image_repository.clone() else {
-            return Err(ClientError::Usage(format!(
-                "image stream {name:?} does not know its image repository yet; build it first"
-            )));
-        };
-        let (registry, repository) = image.split_once('/').ok_or_else(|| {
-            ClientError::Usage(format!(
-                "image stream {name:?} has no registry in {image:?}"
-            ))
-        })?;
-        let endpoint = RegistryEndpoint::parse(registry)
+        let (registry, repository) = crate::backend::stream_image(&stream)?;
+        let image = format!("{registry}/{repository}");
+        let endpoint = RegistryEndpoint::parse(&registry)
             .map_err(|e| ClientError::Usage(format!("invalid registry {registry:?}: {e}")))?;
         let client =
             RegistryClient::new(endpoint, None, &ClientOptions::default()).map_err(|e| {
@@ -458,7 +444,7 @@ impl Backend for KubeBackend {
                     source: Box::new(e),
                 }
             })?;
-        let repo = client.repository(repository);
+        let repo = client.repository(&repository);
         let unreachable = |e: osbs_registry_sync::Error| ClientError::Unreachable {
             what: format!("registry {registry}"),
             source: Box::new(e),

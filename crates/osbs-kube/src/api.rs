@@ -251,15 +251,21 @@ impl OsbsApi {
         ))
     }
 
+    /// The error for a missing object of `kind` (`build config`, `image stream`) in this
+    /// namespace.
+    fn not_found(&self, kind: &'static str, name: &str) -> KubeError {
+        KubeError::NotFound {
+            kind,
+            name: name.to_owned(),
+            namespace: self.namespace.clone(),
+        }
+    }
+
     /// One BuildConfig.
     pub async fn get_build_config(&self, name: &str) -> Result<model::BuildConfig, KubeError> {
         match self.get_build_config_resource(name).await? {
             Some(resource) => Ok(resource.to_model()),
-            None => Err(KubeError::NotFound {
-                kind: "build config",
-                name: name.to_owned(),
-                namespace: self.namespace.clone(),
-            }),
+            None => Err(self.not_found("build config", name)),
         }
     }
 
@@ -308,11 +314,7 @@ impl OsbsApi {
     ) -> Result<BuildConfigResource, KubeError> {
         for _ in 0..CONFLICT_RETRIES {
             let Some(mut resource) = self.get_build_config_resource(name).await? else {
-                return Err(KubeError::NotFound {
-                    kind: "build config",
-                    name: name.to_owned(),
-                    namespace: self.namespace.clone(),
-                });
+                return Err(self.not_found("build config", name));
             };
             if !change(&mut resource) {
                 return Ok(resource);
@@ -346,11 +348,7 @@ impl OsbsApi {
     ) -> Result<model::Build, KubeError> {
         for _ in 0..CONFLICT_RETRIES {
             let Some(mut resource) = self.get_build_config_resource(name).await? else {
-                return Err(KubeError::NotFound {
-                    kind: "build config",
-                    name: name.to_owned(),
-                    namespace: self.namespace.clone(),
-                });
+                return Err(self.not_found("build config", name));
             };
             let mut config = resource.to_model();
             let build = make(&mut config);
@@ -399,11 +397,7 @@ impl OsbsApi {
     pub async fn get_image_stream(&self, name: &str) -> Result<ImageStream, KubeError> {
         match self.get_image_stream_resource(name).await? {
             Some(resource) => resource.to_model(),
-            None => Err(KubeError::NotFound {
-                kind: "image stream",
-                name: name.to_owned(),
-                namespace: self.namespace.clone(),
-            }),
+            None => Err(self.not_found("image stream", name)),
         }
     }
 

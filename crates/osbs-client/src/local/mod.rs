@@ -484,18 +484,10 @@ impl Backend for LocalBackend {
     ) -> Result<(ImageStream, Vec<Build>)> {
         self.reconcile_all()?;
         let stream = store::require_stream(self.store().conn(), name)?;
-        let Some(image) = stream.docker_image_repository.clone() else {
-            return Err(ClientError::Usage(format!(
-                "image stream {name:?} does not know its image repository yet; build it first"
-            )));
-        };
-        let (registry, repository) = image.split_once('/').ok_or_else(|| {
-            ClientError::Usage(format!(
-                "image stream {name:?} has no registry in its repository {image:?}"
-            ))
-        })?;
-        let client = self.registry_client(registry, &ClientOptions::default())?;
-        let repo = client.repository(repository);
+        let (registry, repository) = crate::backend::stream_image(&stream)?;
+        let image = format!("{registry}/{repository}");
+        let client = self.registry_client(&registry, &ClientOptions::default())?;
+        let repo = client.repository(&repository);
         let unreachable = |e: osbs_registry_sync::Error| {
             if e.is_unreachable() {
                 ClientError::Unreachable {
