@@ -1,7 +1,7 @@
 //! Reads what OSBS needs from a Dockerfile, without building it: the base image (the last
 //! `FROM` of the final stage, with `ARG` defaults substituted; `None` for `FROM scratch`) and the
 //! final image's labels (`name`, `version`, `release`, …). Also writes labels back
-//! ([`with_labels`]). Pure functions over text.
+//! ([`with_labels`]) and pins the base image ([`with_base_image`]). Pure functions over text.
 
 use std::collections::BTreeMap;
 
@@ -82,6 +82,8 @@ impl Dockerfile {
 /// One instruction with its arguments and the line it starts on.
 struct Instruction {
     line: usize,
+    /// 1-based line the instruction ends on (after its continuation lines).
+    end_line: usize,
     keyword: String,
     args: String,
 }
@@ -124,6 +126,7 @@ fn instructions(content: &str, escape: char) -> Vec<Instruction> {
         };
         match current.as_mut() {
             Some(instruction) => {
+                instruction.end_line = index + 1;
                 instruction.args.push(' ');
                 instruction.args.push_str(text.trim());
             }
@@ -132,6 +135,7 @@ fn instructions(content: &str, escape: char) -> Vec<Instruction> {
                 let (keyword, args) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
                 current = Some(Instruction {
                     line: index + 1,
+                    end_line: index + 1,
                     keyword: keyword.to_ascii_uppercase(),
                     args: args.trim().to_owned(),
                 });
@@ -432,6 +436,35 @@ pub fn with_labels(content: &str, labels: &BTreeMap<String, String>) -> String {
     out
 }
 
+/// The Dockerfile with the image of the `FROM` instruction starting on `line` replaced by
+/// `image`, keeping its flags and stage name. The instruction becomes one line and its
+/// continuation lines become empty, so every other instruction keeps its line number. `None`
+/// when no `FROM` naming an image starts on `line`.
+pub fn with_base_image(content: &str, line: usize, image: &str) -> Option<String> {
+    let escape = escape_directive(content);
+    let from = instructions(content, escape)
+        .into_iter()
+        .find(|i| i.line == line && i.keyword == "FROM")?;
+    let mut words: Vec<&str> = from.args.split_whitespace().collect();
+    let position = words.iter().position(|w| !w.starts_with("--"))?;
+    words[position] = image;
+    let mut out = String::with_capacity(content.len() + image.len());
+    for (index, raw) in content.split_inclusive('\n').enumerate() {
+        let number = index + 1;
+        if number < from.line || number > from.end_line {
+            out.push_str(raw);
+            continue;
+        }
+        let ending = &raw[raw.trim_end_matches(['\n', '\r']).len()..];
+        if number == from.line {
+            out.push_str("FROM ");
+            out.push_str(&words.join(" "));
+        }
+        out.push_str(ending);
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -556,5 +589,44 @@ mod tests {
                 ("version", "1")
             ]
         );
+    }
+
+    #[test]
+    fn base_image_is_pinned_in_place() {
+        let id = "sha256:0123";
+        let table: &[(&str, usize, Option<&str>)] = &[
+            ("FROM a\nRUN x\n", 1, Some("FROM sha256:0123\nRUN x\n")),
+            (
+                "ARG BASE=a\nFROM $BASE\nLABEL version=1",
+                2,
+                Some("ARG BASE=a\nFROM sha256:0123\nLABEL version=1"),
+            ),
+            (
+                "FROM a AS build\nRUN x\nfrom --platform=$P \\\n  b \\\n  as final\nRUN y\r\n",
+                3,
+                Some(
+                    "FROM a AS build\nRUN x\nFROM --platform=$P sha256:0123 as final\n\n\nRUN y\r\n",
+                ),
+            ),
+            (
+                "# escape=`\nFROM `\n# inside\n a\nRUN x\n",
+                2,
+                Some("# escape=`\nFROM sha256:0123\n\n\nRUN x\n"),
+            ),
+            ("FROM a\nRUN x\n", 2, None),
+            ("FROM a\nRUN x\n", 9, None),
+            ("FROM --platform=x\n", 1, None),
+        ];
+        for (content, line, want) in table {
+            let got = with_base_image(content, *line, id);
+            assert_eq!(got.as_deref(), *want, "{content:?} at line {line}");
+            if let Some(got) = got {
+                let before = parse(content).unwrap();
+                let after = parse(&got).unwrap();
+                assert_eq!(after.base_image.as_deref(), Some(id), "{got:?}");
+                assert_eq!(after.base_image_line, before.base_image_line);
+                assert_eq!(after.labels, before.labels);
+            }
+        }
     }
 }
