@@ -84,6 +84,8 @@ pub(crate) struct Context<'h> {
     /// Tags to push: primary first, then the unique one.
     pub(crate) primary_tags: Vec<String>,
     pub(crate) unique_tag: Option<String>,
+    /// This build's own tag on its base image (`pull_base_image`), dropped at the end.
+    pub(crate) base_hold: Option<String>,
     pub(crate) results: BuildResults,
     docker: Option<Docker>,
 }
@@ -287,6 +289,7 @@ pub async fn run_build(host: &dyn BuildHost, cancel: CancellationToken) -> Build
         image_id: None,
         primary_tags: Vec::new(),
         unique_tag: None,
+        base_hold: None,
         results: BuildResults::default(),
         docker: None,
     };

@@ -1,17 +1,27 @@
-//! `pull_base_image` and `docker_api`: make sure the base image is there, then build through
-//! the Docker Engine API with the context streamed as a tar and the log streamed by line.
+//! `pull_base_image` and `docker_api`: make sure the base image is there (held and pinned for
+//! this build), then build through the Docker Engine API with the context streamed as a tar
+//! and the log streamed by line.
 
+use std::time::SystemTime;
+
+use bollard::Docker;
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, CreateImageOptionsBuilder, RemoveContainerOptionsBuilder,
+    TagImageOptionsBuilder,
 };
 use futures_util::StreamExt;
 use osbs_core::ImageReference;
+use osbs_core::dockerfile::with_base_image;
 
+use super::push::unique_tag;
 use super::{PluginFuture, Step};
 use crate::context_tar::{self, DockerIgnore};
 use crate::error::{ReactorError, chain};
 use crate::pipeline::Context;
 use crate::registry::Registry;
+
+/// The local repository of the tags that hold each running build's base image.
+pub(crate) const BASE_HOLD_REPOSITORY: &str = "localhost/osbs-reactor/base-hold";
 
 /// The reason a cancelled plugin gives.
 const CANCELLED: &str = "build cancelled";
@@ -25,77 +35,146 @@ fn has_digest(repo_digests: &[String], base: &ImageReference, digest: &str) -> b
     })
 }
 
-/// Pulls the base image unless the local one already has the digest the registry serves for
-/// the referenced tag (or the digest the FROM names).
+/// How often the base image is made present again when it vanishes before it is held.
+const HOLD_ATTEMPTS: u32 = 3;
+
+/// The base image, present locally.
+enum Present {
+    /// The image id, and whether it had to be pulled.
+    Image { id: String, pulled: bool },
+    /// The build was cancelled during the pull.
+    Cancelled,
+}
+
+/// Makes the base image present: pulls it unless the local one already has the digest the
+/// registry serves for the referenced tag (or the digest the FROM names).
+async fn make_present(
+    cx: &mut Context<'_>,
+    docker: &Docker,
+    base: &ImageReference,
+) -> Result<Present, ReactorError> {
+    let local_name = base.to_string();
+    let local = docker.inspect_image(&local_name).await.ok();
+    let wanted = match base.digest() {
+        Some(digest) => Ok(digest.to_owned()),
+        None => match Registry::from_uri(base.registry(), &cx.auth) {
+            Ok(registry) => {
+                registry
+                    .manifest_digest(base.repository(), base.tag_or_latest())
+                    .await
+            }
+            Err(err) => Err(err),
+        },
+    };
+    let wanted = match (wanted, &local) {
+        (Ok(digest), _) => digest,
+        (Err(err), Some(_)) => {
+            cx.log(&format!(
+                "warning: cannot check {local_name} in its registry ({}); using the local image",
+                chain(&err)
+            ));
+            String::new()
+        }
+        (Err(err), None) => return Err(err),
+    };
+    let present = local.as_ref().is_some_and(|image| {
+        wanted.is_empty() || has_digest(image.repo_digests.as_deref().unwrap_or(&[]), base, &wanted)
+    });
+    if let Some(id) = local.and_then(|image| image.id).filter(|_| present) {
+        cx.log(&format!("{local_name} is present with digest {wanted}"));
+        return Ok(Present::Image { id, pulled: false });
+    }
+    cx.log(&format!("pulling {local_name}"));
+    let reference = base.digest().or(base.tag()).unwrap_or("latest").to_owned();
+    let options = CreateImageOptionsBuilder::default()
+        .from_image(&base.name())
+        .tag(&reference)
+        .build();
+    let credentials = cx.auth.docker_credentials(base.registry());
+    let mut pull = docker.create_image(Some(options), None, credentials);
+    loop {
+        let item = tokio::select! {
+            item = pull.next() => item,
+            () = cx.cancel.cancelled() => return Ok(Present::Cancelled),
+        };
+        match item {
+            None => break,
+            Some(Ok(_)) => {}
+            Some(Err(err)) => {
+                return Err(ReactorError::Pull {
+                    image: local_name,
+                    message: chain(&err),
+                });
+            }
+        }
+    }
+    let image = docker
+        .inspect_image(&local_name)
+        .await
+        .map_err(ReactorError::docker("inspect of the base image"))?;
+    let id = image.id.ok_or(ReactorError::Missing {
+        what: "the id of the pulled base image",
+    })?;
+    Ok(Present::Image { id, pulled: true })
+}
+
+/// Makes the base image present, holds it with a tag of this build's own (so no other build's
+/// clean-up can remove it, and no later push can move it, while this build runs) and pins the
+/// Dockerfile's `FROM` to its id, so the build uses exactly the image recorded as
+/// `base-image-id`. `remove_built_image` drops the hold.
 pub(crate) fn pull_base_image<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
     Box::pin(async move {
         let Some(base) = cx.base_image.clone() else {
             return Ok(Step::Skipped("FROM scratch has no base image".to_owned()));
         };
         let docker = cx.docker().await?;
-        let local_name = base.to_string();
-        let local = docker.inspect_image(&local_name).await.ok();
-        let wanted = match base.digest() {
-            Some(digest) => Ok(digest.to_owned()),
-            None => match Registry::from_uri(base.registry(), &cx.auth) {
-                Ok(registry) => {
-                    registry
-                        .manifest_digest(base.repository(), base.tag_or_latest())
-                        .await
-                }
-                Err(err) => Err(err),
-            },
-        };
-        let wanted = match (wanted, &local) {
-            (Ok(digest), _) => digest,
-            (Err(err), Some(_)) => {
-                cx.log(&format!(
-                    "warning: cannot check {local_name} in its registry ({}); using the local image",
-                    chain(&err)
-                ));
-                String::new()
-            }
-            (Err(err), None) => return Err(err),
-        };
-        let present = local.as_ref().is_some_and(|image| {
-            wanted.is_empty()
-                || has_digest(image.repo_digests.as_deref().unwrap_or(&[]), &base, &wanted)
-        });
-        if present {
-            cx.results.base_image_id = local.and_then(|image| image.id);
-            return Ok(Step::Skipped(format!(
-                "{local_name} is present with digest {wanted}"
-            )));
-        }
-        cx.log(&format!("pulling {local_name}"));
-        let reference = base.digest().or(base.tag()).unwrap_or("latest").to_owned();
-        let options = CreateImageOptionsBuilder::default()
-            .from_image(&base.name())
-            .tag(&reference)
-            .build();
-        let credentials = cx.auth.docker_credentials(base.registry());
-        let mut pull = docker.create_image(Some(options), None, credentials);
-        loop {
-            let item = tokio::select! {
-                item = pull.next() => item,
-                () = cx.cancel.cancelled() => return Ok(Step::Cancel(CANCELLED.to_owned())),
+        let hold_tag = unique_tag(&cx.request.build_name, SystemTime::now());
+        let hold = format!("{BASE_HOLD_REPOSITORY}:{hold_tag}");
+        let mut attempt = 0;
+        let (id, pulled) = loop {
+            attempt += 1;
+            let (id, pulled) = match make_present(cx, &docker, &base).await? {
+                Present::Image { id, pulled } => (id, pulled),
+                Present::Cancelled => return Ok(Step::Cancel(CANCELLED.to_owned())),
             };
-            match item {
-                None => break,
-                Some(Ok(_)) => {}
-                Some(Err(err)) => {
-                    return Err(ReactorError::Pull {
-                        image: local_name,
-                        message: chain(&err),
-                    });
+            let options = TagImageOptionsBuilder::default()
+                .repo(BASE_HOLD_REPOSITORY)
+                .tag(&hold_tag)
+                .build();
+            match docker.tag_image(&id, Some(options)).await {
+                Ok(()) => break (id, pulled),
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) if attempt < HOLD_ATTEMPTS => {
+                    cx.log(&format!(
+                        "the base image {id} was removed before this build could hold it; again"
+                    ));
                 }
+                Err(err) => return Err(ReactorError::docker("tag of the base image")(err)),
             }
-        }
-        let image = docker
-            .inspect_image(&local_name)
+        };
+        cx.base_hold = Some(hold.clone());
+        cx.results.base_image_id = Some(id.clone());
+        let line = cx.dockerfile()?.base_image_line;
+        let original = cx.results.dockerfile.clone().ok_or(ReactorError::Missing {
+            what: "the Dockerfile",
+        })?;
+        let pinned = with_base_image(&original, line, &id).ok_or(ReactorError::Missing {
+            what: "the FROM instruction of the base image",
+        })?;
+        let path = cx.source_dir()?.join("Dockerfile");
+        tokio::fs::write(&path, &pinned)
             .await
-            .map_err(ReactorError::docker("inspect of the base image"))?;
-        cx.results.base_image_id = image.id;
+            .map_err(|source| ReactorError::Io {
+                action: "write",
+                path,
+                source,
+            })?;
+        cx.results.dockerfile = Some(pinned);
+        cx.log(&format!(
+            "{} {base} as {id}, held as {hold}; FROM on line {line} pinned to it",
+            if pulled { "pulled" } else { "using" }
+        ));
         Ok(Step::Done)
     })
 }
@@ -114,7 +193,7 @@ fn complete_lines(buffer: &mut String, text: &str) -> Vec<String> {
 /// Removes the container of the step that was running when the build was cancelled, and
 /// waits (at most about 2.5 s) until it is gone. Dropping the build request already makes the
 /// daemon stop it; this makes sure, and makes it observable.
-async fn remove_step_container(docker: &bollard::Docker, id: &str) {
+async fn remove_step_container(docker: &Docker, id: &str) {
     for _ in 0..25 {
         let options = RemoveContainerOptionsBuilder::default().force(true).build();
         let _ = docker.remove_container(id, Some(options)).await;

@@ -1,5 +1,6 @@
 //! `import_image` (postbuild) and the exit plugins `store_metadata` and `remove_built_image`.
 
+use bollard::Docker;
 use bollard::query_parameters::RemoveImageOptionsBuilder;
 use osbs_core::build::ImageImport;
 
@@ -44,18 +45,68 @@ pub(crate) fn store_metadata<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
     })
 }
 
-/// Removes the built image and all its tags from the Docker Engine.
+/// What the removal of one reference or image came to.
+enum Removal {
+    /// Removed or untagged.
+    Done,
+    /// Already gone.
+    Gone,
+    /// Kept by the daemon, with its reason (still tagged or used by someone else).
+    Kept(String),
+}
+
+/// Removes `reference` (a tag or an image id) without force and without pruning its untagged
+/// parents: those may be the layer cache another build is resolving at this moment.
+async fn remove(docker: &Docker, reference: &str) -> Result<Removal, bollard::errors::Error> {
+    let options = RemoveImageOptionsBuilder::default()
+        .force(false)
+        .noprune(true)
+        .build();
+    match docker.remove_image(reference, Some(options), None).await {
+        Ok(_) => Ok(Removal::Done),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(Removal::Gone),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 409,
+            message,
+        }) => Ok(Removal::Kept(message)),
+        Err(err) => Err(err),
+    }
+}
+
+/// Drops what this build put into the Docker Engine: its tags (pushed and unique), its hold on
+/// the base image, then the built image itself unless something else still uses it. Only this
+/// build's own references are removed, never by force, and untagged parents are kept, so a
+/// build running beside this one keeps its base image and layer cache.
 pub(crate) fn remove_built_image<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
     Box::pin(async move {
-        let (Some(id), Some(docker)) = (cx.image_id.clone(), cx.connected_docker()) else {
-            return Ok(Step::Skipped("no image was built".to_owned()));
+        let Some(docker) = cx.connected_docker() else {
+            return Ok(Step::Skipped("the Docker Engine was not used".to_owned()));
         };
-        let options = RemoveImageOptionsBuilder::default().force(true).build();
-        docker
-            .remove_image(&id, Some(options), None)
-            .await
-            .map_err(ReactorError::docker("image removal"))?;
-        cx.log(&format!("removed image {id}"));
+        let references: Vec<String> = cx
+            .results
+            .repositories
+            .primary
+            .iter()
+            .chain(&cx.results.repositories.unique)
+            .chain(&cx.base_hold)
+            .chain(&cx.image_id)
+            .cloned()
+            .collect();
+        if references.is_empty() {
+            return Ok(Step::Skipped("no image was built or held".to_owned()));
+        }
+        for reference in &references {
+            match remove(&docker, reference)
+                .await
+                .map_err(ReactorError::docker("image removal"))?
+            {
+                Removal::Done => cx.log(&format!("removed {reference}")),
+                Removal::Gone => {}
+                Removal::Kept(reason) => cx.log(&format!("kept {reference}: {reason}")),
+            }
+        }
         Ok(Step::Done)
     })
 }

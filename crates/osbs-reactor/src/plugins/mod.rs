@@ -129,7 +129,8 @@ pub fn all() -> &'static [PluginSpec] {
             sync::registry_sync,
         ),
         plugin("import_image", Postbuild, false, false, exit::import_image),
-        plugin("store_metadata", Exit, true, false, exit::store_metadata),
+        // Clean-up comes before the results are stored: storing them finishes the Build and
+        // lets the next build of its BuildConfig start, which must not race this clean-up.
         plugin(
             "remove_built_image",
             Exit,
@@ -137,6 +138,7 @@ pub fn all() -> &'static [PluginSpec] {
             true,
             exit::remove_built_image,
         ),
+        plugin("store_metadata", Exit, true, false, exit::store_metadata),
     ];
     ALL
 }

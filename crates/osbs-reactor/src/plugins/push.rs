@@ -27,7 +27,7 @@ fn tag_safe(s: &str) -> String {
 }
 
 /// The unique tag of a build: its name and the time, e.g. `app-main-1a2b3-4-20261127100500`.
-fn unique_tag(build_name: &str, at: SystemTime) -> String {
+pub(crate) fn unique_tag(build_name: &str, at: SystemTime) -> String {
     let mut tag = format!("{}-{}", tag_safe(build_name), compact(at));
     if tag.starts_with(['.', '-']) {
         tag.insert(0, 'b');

@@ -309,3 +309,99 @@ fn registry_sync_copies_every_pushed_tag_with_its_digest() {
     assert_eq!(outcome.phase, BuildPhase::Complete, "{}", summary(&outcome));
     assert!(outcome.results.sync.is_empty());
 }
+
+/// The id of the local image `reference`.
+fn local_image_id(reference: &str) -> String {
+    osbs_testkit::fixture::run(
+        std::process::Command::new("docker")
+            .args(["image", "inspect", "--format", "{{.Id}}", reference]),
+    )
+    .trim()
+    .to_owned()
+}
+
+/// The tags this build left in the base-hold repository.
+fn holds_of(build_name: &str) -> Vec<String> {
+    osbs_testkit::fixture::run(std::process::Command::new("docker").args([
+        "images",
+        "--format",
+        "{{.Tag}}",
+        "localhost/osbs-reactor/base-hold",
+    ]))
+    .lines()
+    .filter(|tag| tag.starts_with(build_name))
+    .map(str::to_owned)
+    .collect()
+}
+
+#[test]
+fn the_base_image_is_held_and_pinned_and_clean_up_spares_other_builds() {
+    require_services();
+    let registry = push_registry();
+    // A base image of this test's own, so removing its tag cannot disturb other tests.
+    let name = unique("held-base");
+    let base = format!("{registry}/osbs-test/{name}:latest");
+    let dockerfile = format!(
+        "FROM {}\nLABEL osbs-test-base={name}\n",
+        osbs_testkit::base_image()
+    );
+    let mut docker_build = std::process::Command::new("docker");
+    docker_build
+        .args(["build", "--quiet", "--tag", &base, "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut child = docker_build.spawn().unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), dockerfile.as_bytes()).unwrap();
+    assert!(child.wait_with_output().unwrap().status.success());
+    osbs_testkit::fixture::run(std::process::Command::new("docker").args(["push", &base]));
+    let base_id = local_image_id(&base);
+
+    // While the build runs, another build's clean-up untags the base image's only name (as a
+    // finished base build does in an autorebuild cascade). The hold keeps the image.
+    let repo = fixture_repo_from("small", &base);
+    let image = format!("osbs-test/{}", unique("held"));
+    let untag = base.clone();
+    let host = TestHost::new(request(&repo.url, &registry, &image)).on_line(move |line| {
+        if line.contains("held as") {
+            osbs_testkit::fixture::run(std::process::Command::new("docker").args(["rmi", &untag]));
+        }
+    });
+    let outcome = build(&host);
+    assert_eq!(outcome.phase, BuildPhase::Complete, "{}", summary(&outcome));
+    let results = &outcome.results;
+    assert_eq!(results.base_image_id.as_deref(), Some(base_id.as_str()));
+    let built_from = results
+        .dockerfile
+        .as_deref()
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("FROM "))
+        .unwrap()
+        .to_owned();
+    assert_eq!(built_from, format!("FROM {base_id}"));
+    let labels = image_labels(&registry, &image, "latest");
+    assert_eq!(labels["osbs-test-base"], name.as_str(), "{labels}");
+
+    // Its own references are gone: the built image and the hold on the base.
+    let build_name = format!("{}-1", image.replace('/', "-"));
+    assert!(!image_exists(results.image_id.as_deref().unwrap()));
+    assert_eq!(holds_of(&build_name), Vec::<String>::new());
+    assert!(
+        host.log_text().contains(&format!(
+            "removed localhost/osbs-reactor/base-hold:{build_name}"
+        )),
+        "{}",
+        host.log_text()
+    );
+
+    // The layer cache it made was not pruned with it: the next build of the same source uses it.
+    let again = format!("osbs-test/{}", unique("held-again"));
+    let host = TestHost::new(request(&repo.url, &registry, &again));
+    let outcome = build(&host);
+    assert_eq!(outcome.phase, BuildPhase::Complete, "{}", summary(&outcome));
+    assert!(
+        host.log_text().contains("Using cache"),
+        "{}",
+        host.log_text()
+    );
+}

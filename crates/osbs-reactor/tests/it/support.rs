@@ -35,13 +35,17 @@ pub struct FixtureRepo {
 
 /// Copies `fixtures/repos/NAME` into a temp dir and commits it on branch `main`.
 pub fn fixture_repo(name: &str) -> FixtureRepo {
+    fixture_repo_from(name, &osbs_testkit::base_image())
+}
+
+/// [`fixture_repo`] with the fixture's base image replaced by `base`.
+pub fn fixture_repo_from(name: &str, base: &str) -> FixtureRepo {
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join(name);
-    let base = osbs_testkit::base_image();
     let commit = osbs_testkit::fixture::git_repo_from_fixture(
         &fixtures().join("repos").join(name),
         &repo,
-        &[(FIXTURE_BASE, &base)],
+        &[(FIXTURE_BASE, base)],
     );
     let url = format!("file://{}", repo.display());
     FixtureRepo {
