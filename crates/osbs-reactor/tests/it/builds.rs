@@ -188,7 +188,12 @@ fn cancel_during_the_build_step_ends_cancelled_within_5s() {
             .contains_key("docker_api")
     );
     assert_exit_plugins_ran(&outcome);
-    // The daemon-side build really stopped.
+    // The daemon-side build really stopped: its step container goes away (a loaded daemon may
+    // still be finishing the removal when the build has already ended).
+    let deadline = Instant::now() + std::time::Duration::from_secs(15);
+    while container_commands().contains("sleeping && sleep 60") && Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
     assert!(
         !container_commands().contains("sleeping && sleep 60"),
         "{}",
