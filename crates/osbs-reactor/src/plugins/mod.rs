@@ -156,4 +156,16 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), plugins.len());
     }
+
+    #[test]
+    fn results_are_stored_last_after_the_clean_up() {
+        // Storing the results finishes the Build and lets the next build of its BuildConfig
+        // start; nothing of this build may still be touching the Docker Engine by then.
+        let names: Vec<_> = all().iter().map(|p| p.name).collect();
+        assert_eq!(names.last(), Some(&"store_metadata"));
+        let [.., clean_up, _] = names[..] else {
+            panic!("too few plugins: {names:?}");
+        };
+        assert_eq!(clean_up, "remove_built_image");
+    }
 }
