@@ -15,6 +15,10 @@
 //! - `rss`: peak RSS of copying a 1 GB single-layer image to a fresh repository, sampled from
 //!   `/proc/PID/status` (VmHWM) every 20 ms; skopeo is measured the same way for reference.
 //!
+//! The `floor` column is what the registries themselves need for the fewest requests the job
+//! takes, sent over connections opened beforehand from a running process (the
+//! `registry_floor` example of osbs-registry-sync): no client can beat it on these registries.
+//!
 //! The fixture images are made once with `docker build`/`docker import` and `docker push`
 //! and reused while they are in the push registry.
 
@@ -221,6 +225,8 @@ struct Row {
     target: String,
     /// Whether the target is met, given the medians.
     ok: bool,
+    /// The registries' floor for the job, in seconds (see the module docs).
+    floor: Vec<f64>,
 }
 
 /// Runs `pairs` interleaved pairs (alternating who goes first) and returns wall seconds.
@@ -264,10 +270,36 @@ pub fn run(root: &Path, args: &[&str]) -> Result<()> {
     Cmd::new(
         root,
         &cargo,
-        ["build", "--release", "--quiet", "-p", "osbs-registry-sync"],
+        [
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "osbs-registry-sync",
+            "--bin",
+            "osbs-registry-sync",
+            "--example",
+            "registry_floor",
+        ],
     )
     .run()?;
     let ours = root.join("target/release/osbs-registry-sync");
+    let floor_program = root.join("target/release/examples/registry_floor");
+    let floor = |args: &[&str]| -> Result<Vec<f64>> {
+        let out = Cmd::new(
+            root,
+            floor_program.to_string_lossy().as_ref(),
+            args.iter().copied(),
+        )
+        .read()?;
+        out.lines()
+            .map(|l| {
+                l.trim()
+                    .parse::<f64>()
+                    .context("registry_floor printed a non-number")
+            })
+            .collect()
+    };
     let skopeo = PathBuf::from("skopeo");
     let push = kit::push_registry();
     let sync = kit::sync_registry();
@@ -335,7 +367,13 @@ pub fn run(root: &Path, args: &[&str]) -> Result<()> {
                         measure(&skopeo, &skopeo_copy_args(&big, &dst))
                     },
                 )?;
-                rows.push(row(label, &a, &b, 0.1));
+                let (repository, tag) = big
+                    .strip_prefix(&format!("{push}/"))
+                    .and_then(|r| r.rsplit_once(':'))
+                    .context("the promotion image is in the push registry")?;
+                let mut row = row(label, &a, &b, 0.1);
+                row.floor = floor(&["promote", &push, repository, tag, &pairs.to_string()])?;
+                rows.push(row);
             }
         }
     }
@@ -373,7 +411,12 @@ pub fn run(root: &Path, args: &[&str]) -> Result<()> {
             |_| measure(&ours, &ours_args),
             |_| measure(&skopeo, &skopeo_args),
         )?;
-        rows.push(row("re-sync of 100 unchanged tags", &a, &b, 0.2));
+        let repository = many
+            .strip_prefix(&format!("{push}/"))
+            .context("the re-sync repository is in the push registry")?;
+        let mut row = row("re-sync of 100 unchanged tags", &a, &b, 0.2);
+        row.floor = floor(&["resync", &push, &sync, repository, "16", &pairs.to_string()])?;
+        rows.push(row);
     }
 
     if wanted("rss") {
@@ -406,6 +449,7 @@ pub fn run(root: &Path, args: &[&str]) -> Result<()> {
             skopeo: skopeo_mib,
             unit: "MiB",
             target: "ours ≤ 64 MiB".to_owned(),
+            floor: Vec::new(),
         });
         rows.push(row("  (wall time of those copies)", &a, &b, 1.0));
     }
@@ -427,14 +471,15 @@ fn row(name: &str, ours: &[Sample], skopeo: &[Sample], target: f64) -> Row {
         skopeo: b,
         unit: "s",
         target: format!("ratio ≤ {target}"),
+        floor: Vec::new(),
     }
 }
 
 fn print_table(rows: &[Row]) {
     println!();
     println!(
-        "{:<60} {:>12} {:>12} {:>8}  {:<16} met",
-        "scenario", "ours", "skopeo", "ratio", "target"
+        "{:<60} {:>12} {:>12} {:>8}  {:<16} {:<4} {:>12} {:>12}",
+        "scenario", "ours", "skopeo", "ratio", "target", "met", "floor", "floor ratio"
     );
     for row in rows {
         let (a, b) = (median(&row.ours), median(&row.skopeo));
@@ -443,18 +488,31 @@ fn print_table(rows: &[Row]) {
             "s" => format!("{v:.3} s"),
             unit => format!("{v:.1} {unit}"),
         };
+        let (floor, floor_ratio) = if row.floor.is_empty() {
+            (String::new(), String::new())
+        } else {
+            let f = median(&row.floor);
+            (fmt(f), format!("{:.3}", f / b))
+        };
         println!(
-            "{:<60} {:>12} {:>12} {:>8.3}  {:<16} {}",
+            "{:<60} {:>12} {:>12} {:>8.3}  {:<16} {:<4} {:>12} {:>12}",
             row.name,
             fmt(a),
             fmt(b),
             a / b,
             row.target,
-            if row.ok { "yes" } else { "NO" }
+            if row.ok { "yes" } else { "NO" },
+            floor,
+            floor_ratio
         );
     }
     println!();
-    println!("samples (ours | skopeo):");
+    println!(
+        "floor: the registries alone, fewest requests, connections already open (no client can beat it);"
+    );
+    println!("floor ratio: floor / skopeo, the best ratio any client could reach here.");
+    println!();
+    println!("samples (ours | skopeo [| floor]):");
     for row in rows {
         let list = |v: &[f64]| {
             v.iter()
@@ -462,11 +520,17 @@ fn print_table(rows: &[Row]) {
                 .collect::<Vec<_>>()
                 .join(" ")
         };
+        let floor = if row.floor.is_empty() {
+            String::new()
+        } else {
+            format!(" | {}", list(&row.floor))
+        };
         println!(
-            "  {}: {} | {} ({})",
+            "  {}: {} | {}{} ({})",
             row.name.trim(),
             list(&row.ours),
             list(&row.skopeo),
+            floor,
             row.unit
         );
     }
