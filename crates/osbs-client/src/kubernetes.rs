@@ -12,9 +12,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use futures_util::{AsyncBufReadExt, TryStreamExt};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{LogParams, WatchEvent, WatchParams};
 use kube::{Api, Client, Config};
+use osbs_core::auth::DockerConfig;
 use osbs_core::build::ImageImport;
 use osbs_core::model::{
     Build, BuildCause, BuildConfig, ImageStream, ImageStreamTag, UserSubmission,
@@ -128,6 +129,46 @@ impl KubeBackend {
             repo_config_file: instance.repo_config_file.clone(),
             resolver,
         }
+    }
+
+    /// The credentials in the instance's `registry_secret`, read through the API as the build
+    /// Pod mounts them: a `kubernetes.io/dockerconfigjson` Secret (`.dockerconfigjson`) or a
+    /// legacy `kubernetes.io/dockercfg` one (`.dockercfg`). `None` without a secret.
+    ///
+    /// # Errors
+    ///
+    /// Not found or forbidden as for any resource; a usage error naming the Secret (never its
+    /// content) when it holds no docker config or an invalid one.
+    pub async fn registry_credentials(&self) -> Result<Option<DockerConfig>> {
+        let Some(name) = &self.registry_secret else {
+            return Ok(None);
+        };
+        let namespace = self.api.namespace();
+        let secrets: Api<Secret> = Api::namespaced(self.api.client().clone(), namespace);
+        let secret = secrets
+            .get(name)
+            .await
+            .map_err(|e| client_error(self.api.error("get", "secrets", "secret", name)(e)))?;
+        let data = secret.data.unwrap_or_default();
+        let Some((key, bytes)) = [".dockerconfigjson", ".dockercfg"]
+            .into_iter()
+            .find_map(|key| data.get(key).map(|bytes| (key, bytes)))
+        else {
+            return Err(ClientError::Usage(format!(
+                "secret {name:?} in namespace {namespace:?} (registry_secret) has no \
+                 .dockerconfigjson or .dockercfg key"
+            )));
+        };
+        let invalid = |problem: String| {
+            ClientError::Usage(format!(
+                "secret {name:?} in namespace {namespace:?} (registry_secret), key {key}: {problem}"
+            ))
+        };
+        let text =
+            std::str::from_utf8(&bytes.0).map_err(|_| invalid("not UTF-8 text".to_owned()))?;
+        DockerConfig::parse(text)
+            .map(Some)
+            .map_err(|e| invalid(e.to_string()))
     }
 
     /// The resources this backend works on.
@@ -437,12 +478,13 @@ impl Backend for KubeBackend {
         let image = format!("{registry}/{repository}");
         let endpoint = RegistryEndpoint::parse(&registry)
             .map_err(|e| ClientError::Usage(format!("invalid registry {registry:?}: {e}")))?;
-        let client =
-            RegistryClient::new(endpoint, None, &ClientOptions::default()).map_err(|e| {
-                ClientError::Backend {
-                    context: format!("cannot set up a client for registry {registry}"),
-                    source: Box::new(e),
-                }
+        // The registry of the stream is normally the push registry, whose Secret this is; the
+        // client sends a credential to its own registry only.
+        let credentials = self.registry_credentials().await?;
+        let client = RegistryClient::new(endpoint, credentials.as_ref(), &ClientOptions::default())
+            .map_err(|e| ClientError::Backend {
+                context: format!("cannot set up a client for registry {registry}"),
+                source: Box::new(e),
             })?;
         let repo = client.repository(&repository);
         let unreachable = |e: osbs_registry_sync::Error| ClientError::Unreachable {

@@ -1,6 +1,7 @@
 //! The kubernetes backend against a wiremock API server (no cluster here): get/list, create
 //! through the conflict-retried writes, watch with a 410 Gone → re-read, cancel of a queued
-//! build, and a 403 that names verb and resource with exit code 2.
+//! build, a 403 that names verb and resource with exit code 2, and `import-image` reading the
+//! registry with the instance's registry Secret.
 
 use osbs_client::backend::SubmissionFacts;
 use osbs_client::backend::{Backend, BuildFilter, BuildSubmission, ClientError};
@@ -8,7 +9,7 @@ use osbs_client::config::Instance;
 use osbs_client::kubernetes::KubeBackend;
 use osbs_core::build::BuildPhase;
 use serde_json::{Value, json};
-use wiremock::matchers::{body_partial_json, method, path, query_param};
+use wiremock::matchers::{body_partial_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const NS: &str = "osbs";
@@ -40,12 +41,17 @@ fn build_config(last: i64, rv: &str) -> Value {
 }
 
 fn backend(server: &MockServer) -> KubeBackend {
+    backend_with_secret(server, None)
+}
+
+fn backend_with_secret(server: &MockServer, registry_secret: Option<&str>) -> KubeBackend {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut config = kube::Config::new(server.uri().parse().expect("uri"));
     config.default_namespace = NS.to_owned();
     let client = kube::Client::try_from(config).expect("client");
     let mut instance = Instance::defaults();
     instance.namespace = NS.to_owned();
+    instance.registry_secret = registry_secret.map(str::to_owned);
     KubeBackend::new(
         client,
         &instance,
@@ -292,5 +298,116 @@ async fn create_build_records_the_user_build_and_queues_it() -> anyhow::Result<(
         submitted.queued_behind.as_deref(),
         Some(format!("{BC}-4").as_str())
     );
+    Ok(())
+}
+
+/// A `kubernetes.io/dockerconfigjson` Secret named `name` with `data`.
+fn secret(name: &str, data: Value) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+        "metadata": {"name": name, "namespace": NS}, "data": data
+    })
+}
+
+#[tokio::test]
+async fn import_image_reads_the_registry_with_the_instance_secret() -> anyhow::Result<()> {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let (api_server, registry) = (MockServer::start().await, MockServer::start().await);
+    let registry_host = registry.address().to_string();
+    let digest = format!("sha256:{}", "ab".repeat(32));
+
+    // The registry wants Basic auth: it answers the manifest only with the right header.
+    let manifest = "/v2/osbs/app/manifests/latest";
+    Mock::given(method("HEAD"))
+        .and(path(manifest))
+        .and(header(
+            "authorization",
+            format!("Basic {}", b64("builder:s3cret")).as_str(),
+        ))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("Docker-Content-Digest", digest.as_str())
+                .insert_header(
+                    "Content-Type",
+                    "application/vnd.docker.distribution.manifest.v2+json",
+                ),
+        )
+        .with_priority(1)
+        .expect(1)
+        .mount(&registry)
+        .await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(
+            ResponseTemplate::new(401).insert_header("WWW-Authenticate", r#"Basic realm="test""#),
+        )
+        .with_priority(10)
+        .mount(&registry)
+        .await;
+
+    let dockerconfig = format!(
+        r#"{{"auths":{{"{registry_host}":{{"auth":"{}"}}}}}}"#,
+        b64("builder:s3cret")
+    );
+    Mock::given(method("GET"))
+        .and(path(format!("/api/v1/namespaces/{NS}/secrets/push-creds")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(secret(
+            "push-creds",
+            json!({".dockerconfigjson": b64(&dockerconfig)}),
+        )))
+        .mount(&api_server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/api/v1/namespaces/{NS}/secrets/empty")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(secret("empty", json!({}))))
+        .mount(&api_server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(api("imagestreams/osbs-app")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "apiVersion": "osbs.example.dev/v1alpha1", "kind": "ImageStream",
+            "metadata": {"name": "osbs-app", "namespace": NS, "resourceVersion": "7"},
+            "spec": {},
+            "status": {"dockerImageRepository": format!("{registry_host}/osbs/app"), "tags": {}}
+        })))
+        .mount(&api_server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path(api("imagestreams/osbs-app/status")))
+        .and(body_partial_json(
+            json!({"status": {"tags": {"latest": {"digest": digest}}}}),
+        ))
+        .respond_with(|request: &wiremock::Request| {
+            ResponseTemplate::new(200).set_body_bytes(request.body.clone())
+        })
+        .expect(1)
+        .mount(&api_server)
+        .await;
+
+    let (stream, _) = backend_with_secret(&api_server, Some("push-creds"))
+        .import_image("osbs-app", Some("latest"))
+        .await?;
+    assert_eq!(stream.tags["latest"].digest, digest);
+
+    // A Secret without a docker config is a usage error naming it, with nothing imported.
+    let err = backend_with_secret(&api_server, Some("empty"))
+        .import_image("osbs-app", Some("latest"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "secret \"empty\" in namespace \"{NS}\" (registry_secret) has no .dockerconfigjson or \
+             .dockercfg key"
+        )
+    );
+    // Without the Secret the registry refuses, and the error names it.
+    let err = backend(&api_server)
+        .import_image("osbs-app", Some("latest"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains(&registry_host), "{err}");
+    assert!(!format!("{err:?}").contains("s3cret"));
     Ok(())
 }
