@@ -85,9 +85,16 @@ pub fn next_spec(
     match decision {
         Decision::Follow { .. } => return None,
         Decision::Acquire => {
+            // As client-go counts them: a new Lease starts at 0, each change of holder adds 1.
+            let changed = current.is_some_and(|c| {
+                c.holder_identity
+                    .as_deref()
+                    .is_some_and(|h| !h.is_empty() && h != identity)
+            });
+            let transitions = spec.lease_transitions.unwrap_or(0);
+            spec.lease_transitions = Some(transitions + i32::from(changed));
             spec.holder_identity = Some(identity.to_owned());
             spec.acquire_time = Some(to_micro_time(now));
-            spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
         }
         Decision::Renew => {}
     }
