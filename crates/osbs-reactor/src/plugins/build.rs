@@ -44,6 +44,8 @@ enum Present {
     Image { id: String, pulled: bool },
     /// The build was cancelled during the pull.
     Cancelled,
+    /// Another build's clean-up removed the name right after the pull.
+    Vanished,
 }
 
 /// Makes the base image present: pulls it unless the local one already has the digest the
@@ -108,10 +110,13 @@ async fn make_present(
             }
         }
     }
-    let image = docker
-        .inspect_image(&local_name)
-        .await
-        .map_err(ReactorError::docker("inspect of the base image"))?;
+    let image = match docker.inspect_image(&local_name).await {
+        Ok(image) => image,
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => return Ok(Present::Vanished),
+        Err(err) => return Err(ReactorError::docker("inspect of the base image")(err)),
+    };
     let id = image.id.ok_or(ReactorError::Missing {
         what: "the id of the pulled base image",
     })?;
@@ -136,6 +141,21 @@ pub(crate) fn pull_base_image<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
             let (id, pulled) = match make_present(cx, &docker, &base).await? {
                 Present::Image { id, pulled } => (id, pulled),
                 Present::Cancelled => return Ok(Step::Cancel(CANCELLED.to_owned())),
+                Present::Vanished if attempt < HOLD_ATTEMPTS => {
+                    cx.log(&format!(
+                        "{base} was removed right after the pull (another build's clean-up); again"
+                    ));
+                    continue;
+                }
+                Present::Vanished => {
+                    return Err(ReactorError::Pull {
+                        image: base.to_string(),
+                        message: format!(
+                            "removed right after each of {HOLD_ATTEMPTS} pulls by other builds' \
+                             clean-up"
+                        ),
+                    });
+                }
             };
             let options = TagImageOptionsBuilder::default()
                 .repo(BASE_HOLD_REPOSITORY)
