@@ -118,7 +118,7 @@ impl KubeBackend {
         let endpoint = &instance.registry;
         KubeBackend {
             pods: Api::namespaced(client.clone(), &instance.namespace),
-            api: OsbsApi::new(client, &instance.namespace),
+            api: OsbsApi::new(client, &instance.namespace).reporting_events_as("osbs", None),
             registry_uri: uri(endpoint),
             registry_secret: instance.registry_secret.clone(),
             sync: instance.sync.as_ref().map(|target| SyncSpec {

@@ -147,6 +147,7 @@ async fn run(args: Box<RunArgs>) -> Result<(), ControllerError> {
             pending_timeout_ms: args.pending_timeout.saturating_mul(1000),
             cancel_grace_seconds: args.cancel_grace,
         },
+        identity: args.identity.clone(),
     };
     if args.no_leader_election {
         return runtime::run(client, settings).await;

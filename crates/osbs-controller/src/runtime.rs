@@ -37,6 +37,8 @@ pub struct ControllerSettings {
     pub pod: PodSettings,
     /// Timeouts of the reconcile rules.
     pub reconcile: Settings,
+    /// This replica's name (its Pod's) as the reporting instance of the Events it records.
+    pub identity: String,
 }
 
 struct Ctx {
@@ -80,7 +82,8 @@ pub fn pod_view(pod: &Pod) -> PodView {
 /// [`ControllerError`] when the controllers cannot start.
 pub async fn run(client: Client, settings: ControllerSettings) -> Result<(), ControllerError> {
     let namespace = settings.namespace.clone();
-    let api = OsbsApi::new(client.clone(), &namespace);
+    let api = OsbsApi::new(client.clone(), &namespace)
+        .reporting_events_as("osbs-controller", Some(settings.identity.clone()));
     let pods: Api<Pod> = Api::namespaced(client, &namespace);
     let configs_controller = Controller::new(api.build_configs(), watcher::Config::default());
     let ctx = Arc::new(Ctx {

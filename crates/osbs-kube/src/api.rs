@@ -5,7 +5,8 @@
 //! changes are idempotent (`Action::apply`, `record_outcome`), reapplying is always safe.
 
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use kube::{Api, Client, ResourceExt};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::{Api, Client, Resource, ResourceExt};
 use osbs_core::build::ImageImport;
 use osbs_core::import::{TagChange, apply_import};
 use osbs_core::model::{self, ImageStream};
@@ -42,6 +43,8 @@ pub struct Imported {
 pub struct OsbsApi {
     client: Client,
     namespace: String,
+    /// Publishes the Events of Build phase changes; `None` publishes none.
+    events: Option<Recorder>,
 }
 
 impl std::fmt::Debug for OsbsApi {
@@ -65,6 +68,43 @@ impl OsbsApi {
         OsbsApi {
             client,
             namespace: namespace.into(),
+            events: None,
+        }
+    }
+
+    /// Also publishes an Event ([`crate::events::phase_event`]) on every Build this API stores
+    /// entering a new phase, reported by `component` (e.g. `osbs-controller`) from `instance`
+    /// (e.g. its Pod's name). Needs `create` and `patch` on `events.k8s.io` events.
+    #[must_use]
+    pub fn reporting_events_as(mut self, component: &str, instance: Option<String>) -> Self {
+        let reporter = Reporter {
+            controller: component.to_owned(),
+            instance,
+        };
+        self.events = Some(Recorder::new(self.client.clone(), reporter));
+        self
+    }
+
+    /// Publishes the Event of `stored` having entered its phase, if it has one. Best effort:
+    /// a refused Event is logged, never an error of the update that caused it.
+    async fn publish_phase_event(&self, stored: &BuildResource, build: &model::Build) {
+        let (Some(recorder), Some(event)) = (&self.events, crate::events::phase_event(build))
+        else {
+            return;
+        };
+        let event = Event {
+            type_: if event.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: event.reason.to_owned(),
+            note: Some(event.note),
+            action: "UpdatePhase".to_owned(),
+            secondary: None,
+        };
+        if let Err(e) = recorder.publish(&event, &stored.object_ref(&())).await {
+            tracing::warn!(build = %build.name, reason = %event.reason, "cannot publish the event: {e}");
         }
     }
 
@@ -162,6 +202,7 @@ impl OsbsApi {
         for _ in 0..CONFLICT_RETRIES {
             let mut resource = self.get_build_resource(name).await?;
             let mut build = resource.to_model()?;
+            let phase_before = build.phase;
             if !change(&mut build) {
                 return Ok(build);
             }
@@ -188,7 +229,13 @@ impl OsbsApi {
                 .replace_status(name, &post_params(), &resource)
                 .await
             {
-                Ok(stored) => return stored.to_model(),
+                Ok(stored) => {
+                    let build = stored.to_model()?;
+                    if build.phase != phase_before {
+                        self.publish_phase_event(&stored, &build).await;
+                    }
+                    return Ok(build);
+                }
                 Err(e) if is_conflict(&e) => continue,
                 Err(e) => return Err(self.error("update", BUILD_STATUS, "build", name)(e)),
             }

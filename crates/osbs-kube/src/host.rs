@@ -116,7 +116,8 @@ impl KubeHost {
                 source: Box::new(source),
             })
         })??;
-        let api = OsbsApi::new(client, namespace);
+        let api = OsbsApi::new(client, namespace)
+            .reporting_events_as("osbs-reactor", Some(crate::pod_name(build)));
         let cancel = Arc::new(AtomicBool::new(false));
         {
             let api = api.clone();

@@ -1,7 +1,8 @@
 //! Kubernetes resources of OSBS in Rust: the `BuildConfig`, `Build` and `ImageStream` custom
 //! resources of API group [`GROUP`], their mapping to and from the `osbs-core` models, the
 //! results annotations of SPEC §5 (each under 64 KiB), conflict-retried updates
-//! ([`OsbsApi`]), and [`KubeHost`], the reactor's build host over the API (what runs in a build
+//! ([`OsbsApi`], which can also record Events of Build phase changes, [`events`]), and
+//! [`KubeHost`], the reactor's build host over the API (what runs in a build
 //! Pod).
 //!
 //! The controller (`osbs-controller`), the reactor's in-cluster mode and the `osbs` client's
@@ -19,6 +20,7 @@
 
 mod api;
 mod error;
+pub mod events;
 mod host;
 mod resources;
 pub mod results;

@@ -1,5 +1,6 @@
 //! `OsbsApi` against wiremock: conflict-retried updates, the build-number race, imports that
-//! record pending triggers, and a 403 that names the verb and the resource.
+//! record pending triggers, a 403 that names the verb and the resource, and the Events of
+//! Build phase changes.
 
 use osbs_core::build::{BuildPhase, ImageImport};
 use osbs_core::model::{Build, BuildCause};
@@ -242,5 +243,124 @@ async fn import_creates_the_stream_and_records_pending_triggers() -> anyhow::Res
         )
         .await?;
     assert_eq!(imported.changes.len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_phase_change_records_one_event_and_a_refused_event_fails_nothing() -> anyhow::Result<()>
+{
+    let server = MockServer::start().await;
+    let name = "app-main-1a2b3-1";
+    let builds = fake::path("builds");
+    Mock::given(method("GET"))
+        .and(path(format!("{builds}/{name}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(fake::build(
+            name,
+            "app-main-1a2b3",
+            "Running",
+            "7",
+        )))
+        .mount(&server)
+        .await;
+    let mut failed = fake::build(name, "app-main-1a2b3", "Failed", "8");
+    failed["status"]["error"] = json!("Error in plugin docker_api: exit 1");
+    Mock::given(method("PUT"))
+        .and(path(format!("{builds}/{name}/status")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(failed))
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path(format!("{builds}/{name}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(fake::build(
+            name,
+            "app-main-1a2b3",
+            "Running",
+            "8",
+        )))
+        .mount(&server)
+        .await;
+    let events = format!("/apis/events.k8s.io/v1/namespaces/{NS}/events");
+    Mock::given(method("POST"))
+        .and(path(events.as_str()))
+        .and(body_partial_json(json!({
+            "type": "Warning", "reason": "BuildFailed", "action": "UpdatePhase",
+            "reportingController": "osbs-reactor", "reportingInstance": "pod-1",
+            "regarding": {"kind": "Build", "name": name, "namespace": NS,
+                          "apiVersion": "osbs.example.dev/v1alpha1", "uid": format!("uid-{name}")}
+        })))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "apiVersion": "events.k8s.io/v1", "kind": "Event",
+            "metadata": {"name": "e1", "namespace": NS}, "eventTime": "2024-05-01T12:00:00.000000Z"
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let api = OsbsApi::new(fake::client(&server), NS)
+        .reporting_events_as("osbs-reactor", Some("pod-1".to_owned()));
+    let fail = |b: &mut Build| {
+        b.phase = BuildPhase::Failed;
+        b.error = Some("Error in plugin docker_api: exit 1".to_owned());
+        true
+    };
+    let build = api.update_build(name, fail).await?;
+    assert_eq!(build.phase, BuildPhase::Failed);
+    let received = server.received_requests().await.unwrap_or_default();
+    let event = received
+        .iter()
+        .find(|r| r.url.path() == events)
+        .expect("an Event was posted");
+    let event: serde_json::Value = serde_json::from_slice(&event.body)?;
+    assert_eq!(
+        event["note"],
+        "Build app-main-1a2b3-1 failed: Error in plugin docker_api: exit 1"
+    );
+
+    // A change that keeps the phase (a results refresh) records none: still one Event.
+    let refresh = |b: &mut Build| {
+        b.release = Some("2".to_owned());
+        true
+    };
+    api.update_build(name, refresh).await?;
+
+    // Without the right to write Events the update still succeeds.
+    server.reset().await;
+    Mock::given(method("GET"))
+        .and(path(format!("{builds}/{name}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(fake::build(
+            name,
+            "app-main-1a2b3",
+            "Running",
+            "7",
+        )))
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path(format!("{builds}/{name}/status")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(fake::build(
+            name,
+            "app-main-1a2b3",
+            "Complete",
+            "8",
+        )))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(events.as_str()))
+        .respond_with(ResponseTemplate::new(403).set_body_json(fake::status(
+            403,
+            "Forbidden",
+            "events.events.k8s.io is forbidden",
+        )))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let complete = |b: &mut Build| {
+        b.phase = BuildPhase::Complete;
+        true
+    };
+    assert_eq!(
+        api.update_build(name, complete).await?.phase,
+        BuildPhase::Complete
+    );
     Ok(())
 }
