@@ -1,12 +1,21 @@
 //! `import_image` (postbuild) and the exit plugins `store_metadata` and `remove_built_image`.
 
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
 use bollard::Docker;
-use bollard::query_parameters::RemoveImageOptionsBuilder;
+use bollard::query_parameters::{ListImagesOptionsBuilder, RemoveImageOptionsBuilder};
 use osbs_core::build::ImageImport;
 
 use super::{PluginFuture, Step};
 use crate::error::ReactorError;
 use crate::pipeline::Context;
+use crate::plugins::build::BASE_HOLD_REPOSITORY;
+use crate::time::compact;
+
+/// A base-image hold older than this was left by a run that never reached its clean-up (a
+/// killed runner): no build runs that long, so `remove_built_image` drops it.
+const STALE_HOLD: Duration = Duration::from_secs(24 * 3600);
 
 /// Imports the pushed tags into the image's ImageStream (the repository with `/` → `-`).
 pub(crate) fn import_image<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
@@ -75,8 +84,38 @@ async fn remove(docker: &Docker, reference: &str) -> Result<Removal, bollard::er
     }
 }
 
+/// Whether the hold tag `tag` (`BUILD-YYYYMMDDhhmmss`) was made before `cutoff` (compact).
+fn is_stale_hold(tag: &str, cutoff: &str) -> bool {
+    let Some(stamp) = tag.len().checked_sub(14).and_then(|at| tag.get(at..)) else {
+        return false;
+    };
+    stamp.bytes().all(|b| b.is_ascii_digit()) && stamp < cutoff
+}
+
+/// The hold tags (`repository:tag`) older than [`STALE_HOLD`].
+async fn stale_holds(docker: &Docker) -> Result<Vec<String>, bollard::errors::Error> {
+    let cutoff = compact(SystemTime::now() - STALE_HOLD);
+    let filters = HashMap::from([("reference", vec![BASE_HOLD_REPOSITORY])]);
+    let options = ListImagesOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    let prefix = format!("{BASE_HOLD_REPOSITORY}:");
+    Ok(docker
+        .list_images(Some(options))
+        .await?
+        .into_iter()
+        .flat_map(|image| image.repo_tags)
+        .filter(|reference| {
+            reference
+                .strip_prefix(&prefix)
+                .is_some_and(|tag| is_stale_hold(tag, &cutoff))
+        })
+        .collect())
+}
+
 /// Drops what this build put into the Docker Engine: its tags (pushed and unique), its hold on
-/// the base image, then the built image itself unless something else still uses it. Only this
+/// the base image, then the built image itself unless something else still uses it; also any
+/// base-image hold older than a day, which a killed run left behind. Only this
 /// build's own references are removed, never by force, and untagged parents are kept, so a
 /// build running beside this one keeps its base image and layer cache.
 pub(crate) fn remove_built_image<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
@@ -94,6 +133,15 @@ pub(crate) fn remove_built_image<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a
             .chain(&cx.image_id)
             .cloned()
             .collect();
+        // Holds that killed runs left behind, so they do not keep base images forever.
+        let stale = match stale_holds(&docker).await {
+            Ok(stale) => stale,
+            Err(err) => {
+                cx.log(&format!("warning: cannot list old base-image holds: {err}"));
+                Vec::new()
+            }
+        };
+        let references: Vec<String> = references.into_iter().chain(stale).collect();
         if references.is_empty() {
             return Ok(Step::Skipped("no image was built or held".to_owned()));
         }
@@ -109,4 +157,20 @@ pub(crate) fn remove_built_image<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a
         }
         Ok(Step::Done)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holds_older_than_the_cutoff_are_stale() {
+        let cutoff = "20261126120000";
+        assert!(is_stale_hold("app-main-1a2b3-4-20261126115959", cutoff));
+        assert!(!is_stale_hold("app-main-1a2b3-4-20261126120000", cutoff));
+        assert!(!is_stale_hold("app-main-1a2b3-4-20261127100500", cutoff));
+        assert!(!is_stale_hold("app-main-1a2b3-4-2026112611595x", cutoff));
+        assert!(!is_stale_hold("short", cutoff));
+        assert!(!is_stale_hold("ééééééééé", cutoff));
+    }
 }

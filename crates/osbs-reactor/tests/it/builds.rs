@@ -360,6 +360,12 @@ fn the_base_image_is_held_and_pinned_and_clean_up_spares_other_builds() {
     assert!(child.wait_with_output().unwrap().status.success());
     osbs_testkit::fixture::run(std::process::Command::new("docker").args(["push", &base]));
     let base_id = local_image_id(&base);
+    // Holds that other runs left: one from a run killed long ago, one of a run going on now.
+    let stale = format!("localhost/osbs-reactor/base-hold:{name}-killed-20200101000000");
+    let live = format!("localhost/osbs-reactor/base-hold:{name}-running-99991231000000");
+    for hold in [&stale, &live] {
+        osbs_testkit::fixture::run(std::process::Command::new("docker").args(["tag", &base, hold]));
+    }
 
     // While the build runs, another build's clean-up untags the base image's only name (as a
     // finished base build does in an autorebuild cascade). The hold keeps the image.
@@ -391,6 +397,12 @@ fn the_base_image_is_held_and_pinned_and_clean_up_spares_other_builds() {
     let build_name = format!("{}-1", image.replace('/', "-"));
     assert!(!image_exists(results.image_id.as_deref().unwrap()));
     assert_eq!(holds_of(&build_name), Vec::<String>::new());
+    // The stale hold went with it; the live one stays.
+    assert_eq!(
+        holds_of(&name),
+        vec![format!("{name}-running-99991231000000")]
+    );
+    osbs_testkit::fixture::run(std::process::Command::new("docker").args(["rmi", &live]));
     assert!(
         host.log_text().contains(&format!(
             "removed localhost/osbs-reactor/base-hold:{build_name}"
