@@ -17,6 +17,7 @@ use kube::api::{LogParams, WatchEvent, WatchParams};
 use kube::{Api, Client, Config};
 use osbs_core::auth::DockerConfig;
 use osbs_core::build::ImageImport;
+use osbs_core::import::TagChange;
 use osbs_core::model::{
     Build, BuildCause, BuildConfig, ImageStream, ImageStreamTag, UserSubmission,
 };
@@ -40,6 +41,11 @@ pub type Resolver = Box<dyn Fn(&BuildSubmission) -> Result<SubmissionFacts> + Se
 /// How often a followed log reconnects after its stream ended while the build still runs.
 const LOG_RECONNECT: Duration = Duration::from_secs(1);
 
+/// How long `import-image` waits for the controller to turn the import's tag changes into
+/// builds, and how often it looks.
+const FAN_OUT_WAIT: Duration = Duration::from_secs(10);
+const FAN_OUT_POLL: Duration = Duration::from_millis(200);
+
 /// The kubernetes backend of one instance.
 pub struct KubeBackend {
     api: OsbsApi,
@@ -49,6 +55,7 @@ pub struct KubeBackend {
     sync: Option<SyncSpec>,
     repo_config_file: String,
     resolver: Resolver,
+    fan_out_wait: Duration,
 }
 
 impl std::fmt::Debug for KubeBackend {
@@ -128,7 +135,16 @@ impl KubeBackend {
             }),
             repo_config_file: instance.repo_config_file.clone(),
             resolver,
+            fan_out_wait: FAN_OUT_WAIT,
         }
+    }
+
+    /// How long `import_image` waits for the controller to queue the builds an import
+    /// triggers (10 s unless set).
+    #[must_use]
+    pub fn with_fan_out_wait(mut self, wait: Duration) -> Self {
+        self.fan_out_wait = wait;
+        self
     }
 
     /// The credentials in the instance's `registry_secret`, read through the API as the build
@@ -169,6 +185,64 @@ impl KubeBackend {
         DockerConfig::parse(text)
             .map(Some)
             .map_err(|e| invalid(e.to_string()))
+    }
+
+    /// Waits until the controller has fanned out the tag `changes` that an import recorded on
+    /// `stream` (they leave its `pendingTriggers`), then returns the builds they queued.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Backend`] (exit 3) when the changes are still pending after the fan-out
+    /// wait: the import is recorded, but no controller acted on it.
+    async fn wait_for_fan_out(&self, stream: &str, changes: &[TagChange]) -> Result<Vec<Build>> {
+        if changes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ours =
+            |tag: &str, digest: &str| changes.iter().any(|c| c.tag == tag && c.new == digest);
+        let deadline = tokio::time::Instant::now() + self.fan_out_wait;
+        loop {
+            let resource = self
+                .api
+                .get_image_stream_resource(stream)
+                .await
+                .map_err(client_error)?;
+            let pending = resource
+                .and_then(|r| r.status)
+                .is_some_and(|s| s.pending_triggers.iter().any(|p| ours(&p.tag, &p.new)));
+            if !pending {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ClientError::Backend {
+                    context: format!(
+                        "the import into image stream {stream:?} is recorded, but no \
+                         osbs-controller turned it into builds within {} s; is one running in \
+                         namespace {:?}?",
+                        self.fan_out_wait.as_secs_f64(),
+                        self.api.namespace()
+                    ),
+                    source: Box::new(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "triggers still pending",
+                    )),
+                });
+            }
+            tokio::time::sleep(FAN_OUT_POLL).await;
+        }
+        let builds = self.api.list_builds(None).await.map_err(client_error)?;
+        Ok(builds
+            .into_iter()
+            .filter(|b| match &b.cause {
+                BuildCause::ImageChange {
+                    stream: s,
+                    tag,
+                    digest,
+                    chain,
+                } => s == stream && chain.is_empty() && ours(tag, digest),
+                BuildCause::User => false,
+            })
+            .collect())
     }
 
     /// The resources this backend works on.
@@ -515,9 +589,10 @@ impl Backend for KubeBackend {
             )
             .await
             .map_err(client_error)?;
-        // The controller fans the recorded changes out; the builds appear asynchronously
-        // (`osbs list-builds --running`).
-        Ok((imported.stream, Vec::new()))
+        let triggered = self
+            .wait_for_fan_out(&stream.name, &imported.changes)
+            .await?;
+        Ok((imported.stream, triggered))
     }
 
     async fn rebuild_plan(&self, stream: &str, tag: &str) -> Result<RebuildPlan> {

@@ -301,6 +301,18 @@ async fn create_build_records_the_user_build_and_queues_it() -> anyhow::Result<(
     Ok(())
 }
 
+/// The ImageStream `osbs-app` of `registry_host/osbs/app`, without tags, with `pending`
+/// triggers.
+fn image_stream(registry_host: &str, pending: Value) -> Value {
+    json!({
+        "apiVersion": "osbs.example.dev/v1alpha1", "kind": "ImageStream",
+        "metadata": {"name": "osbs-app", "namespace": NS, "resourceVersion": "7"},
+        "spec": {},
+        "status": {"dockerImageRepository": format!("{registry_host}/osbs/app"), "tags": {},
+                   "pendingTriggers": pending}
+    })
+}
+
 /// A `kubernetes.io/dockerconfigjson` Secret named `name` with `data`.
 fn secret(name: &str, data: Value) -> Value {
     json!({
@@ -364,12 +376,16 @@ async fn import_image_reads_the_registry_with_the_instance_secret() -> anyhow::R
         .await;
     Mock::given(method("GET"))
         .and(path(api("imagestreams/osbs-app")))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(image_stream(&registry_host, json!([]))),
+        )
+        .mount(&api_server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(api("builds")))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "apiVersion": "osbs.example.dev/v1alpha1", "kind": "ImageStream",
-            "metadata": {"name": "osbs-app", "namespace": NS, "resourceVersion": "7"},
-            "spec": {},
-            "status": {"dockerImageRepository": format!("{registry_host}/osbs/app"), "tags": {}}
-        })))
+            "apiVersion": "osbs.example.dev/v1alpha1", "kind": "BuildList", "metadata": {},
+            "items": []})))
         .mount(&api_server)
         .await;
     Mock::given(method("PUT"))
@@ -409,5 +425,135 @@ async fn import_image_reads_the_registry_with_the_instance_secret() -> anyhow::R
         .unwrap_err();
     assert!(err.to_string().contains(&registry_host), "{err}");
     assert!(!format!("{err:?}").contains("s3cret"));
+    Ok(())
+}
+
+/// A registry that serves `osbs/app:latest` with `digest` to anyone.
+async fn open_registry(digest: &str) -> MockServer {
+    let registry = MockServer::start().await;
+    Mock::given(method("HEAD"))
+        .and(path("/v2/osbs/app/manifests/latest"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("Docker-Content-Digest", digest)
+                .insert_header(
+                    "Content-Type",
+                    "application/vnd.docker.distribution.manifest.v2+json",
+                ),
+        )
+        .mount(&registry)
+        .await;
+    registry
+}
+
+#[tokio::test]
+async fn import_image_reports_the_builds_the_controller_queued() -> anyhow::Result<()> {
+    let api_server = MockServer::start().await;
+    let digest = format!("sha256:{}", "cd".repeat(32));
+    let registry = open_registry(&digest).await;
+    let host = registry.address().to_string();
+    let pending = json!([{"tag": "latest", "new": digest, "chain": []}]);
+    // Before the import (read twice), right after it (the controller has not acted yet),
+    // then fanned out.
+    let stream_states = [
+        (image_stream(&host, json!([])), 2),
+        (image_stream(&host, pending.clone()), 1),
+    ];
+    for (priority, (body, times)) in (1u8..).zip(stream_states) {
+        Mock::given(method("GET"))
+            .and(path(api("imagestreams/osbs-app")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+            .up_to_n_times(times)
+            .with_priority(priority)
+            .mount(&api_server)
+            .await;
+    }
+    Mock::given(method("GET"))
+        .and(path(api("imagestreams/osbs-app")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(image_stream(&host, json!([]))))
+        .with_priority(5)
+        .mount(&api_server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path(api("imagestreams/osbs-app/status")))
+        .and(body_partial_json(
+            json!({"status": {"pendingTriggers": pending}}),
+        ))
+        .respond_with(|request: &wiremock::Request| {
+            ResponseTemplate::new(200).set_body_bytes(request.body.clone())
+        })
+        .expect(1)
+        .mount(&api_server)
+        .await;
+    let mut queued = build(&format!("{BC}-6"), "New", "30", "2024-05-01T13:00:00.000Z");
+    queued["spec"]["cause"] =
+        json!({"type": "ImageChange", "stream": "osbs-app", "tag": "latest", "digest": digest});
+    let mut older = build(
+        &format!("{BC}-5"),
+        "Complete",
+        "20",
+        "2024-05-01T12:00:00.000Z",
+    );
+    older["spec"]["cause"] = json!({"type": "ImageChange", "stream": "osbs-app", "tag": "latest",
+                                    "digest": format!("sha256:{}", "00".repeat(32))});
+    Mock::given(method("GET"))
+        .and(path(api("builds")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "apiVersion": "osbs.example.dev/v1alpha1", "kind": "BuildList", "metadata": {},
+            "items": [older, queued]})))
+        .mount(&api_server)
+        .await;
+
+    let (_, triggered) = backend(&api_server)
+        .import_image("osbs-app", Some("latest"))
+        .await?;
+    let names: Vec<&str> = triggered.iter().map(|b| b.name.as_str()).collect();
+    assert_eq!(names, [format!("{BC}-6")]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn import_image_without_a_controller_says_the_import_is_recorded() -> anyhow::Result<()> {
+    let api_server = MockServer::start().await;
+    let digest = format!("sha256:{}", "ef".repeat(32));
+    let registry = open_registry(&digest).await;
+    let host = registry.address().to_string();
+    Mock::given(method("GET"))
+        .and(path(api("imagestreams/osbs-app")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(image_stream(&host, json!([]))))
+        .up_to_n_times(2)
+        .with_priority(1)
+        .mount(&api_server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(api("imagestreams/osbs-app")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(image_stream(
+            &host,
+            json!([{"tag": "latest", "new": digest, "chain": []}]),
+        )))
+        .with_priority(2)
+        .mount(&api_server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path(api("imagestreams/osbs-app/status")))
+        .respond_with(|request: &wiremock::Request| {
+            ResponseTemplate::new(200).set_body_bytes(request.body.clone())
+        })
+        .expect(1)
+        .mount(&api_server)
+        .await;
+    let err = backend(&api_server)
+        .with_fan_out_wait(std::time::Duration::from_millis(500))
+        .import_image("osbs-app", Some("latest"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 3);
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "the import into image stream \"osbs-app\" is recorded, but no osbs-controller turned \
+             it into builds within 0.5 s; is one running in namespace \"{NS}\"?"
+        )
+    );
     Ok(())
 }
