@@ -37,45 +37,25 @@ fn truncate(text: String, limit: usize) -> String {
 /// The Event of `build` having just entered its phase; `None` for `New` and `Pending`, which
 /// are not news.
 pub fn phase_event(build: &Build) -> Option<BuildEvent> {
-    let name = &build.name;
-    let why = build.error.as_deref().or(build.reason.as_deref());
-    let (warning, reason, note) = match build.phase {
+    // (warning, reason, what happened, whether the error or reason says why)
+    let (warning, reason, what, explained) = match build.phase {
         BuildPhase::New | BuildPhase::Pending => return None,
-        BuildPhase::Running => (
-            false,
-            "BuildStarted",
-            format!("Build {name} is now running"),
-        ),
-        BuildPhase::Complete => (
-            false,
-            "BuildCompleted",
-            format!("Build {name} completed successfully"),
-        ),
-        BuildPhase::Failed => (
-            true,
-            "BuildFailed",
-            match why {
-                Some(why) => format!("Build {name} failed: {why}"),
-                None => format!("Build {name} failed"),
-            },
-        ),
-        BuildPhase::Error => (
-            true,
-            "BuildError",
-            match why {
-                Some(why) => format!("Build {name} ended in error: {why}"),
-                None => format!("Build {name} ended in error"),
-            },
-        ),
-        BuildPhase::Cancelled => (
-            false,
-            "BuildCancelled",
-            match why {
-                Some(why) => format!("Build {name} was cancelled: {why}"),
-                None => format!("Build {name} was cancelled"),
-            },
-        ),
+        BuildPhase::Running => (false, "BuildStarted", "is now running", false),
+        BuildPhase::Complete => (false, "BuildCompleted", "completed successfully", false),
+        BuildPhase::Failed => (true, "BuildFailed", "failed", true),
+        BuildPhase::Error => (true, "BuildError", "ended in error", true),
+        BuildPhase::Cancelled => (false, "BuildCancelled", "was cancelled", true),
     };
+    let mut note = format!("Build {} {what}", build.name);
+    if let Some(why) = build
+        .error
+        .as_deref()
+        .or(build.reason.as_deref())
+        .filter(|_| explained)
+    {
+        note.push_str(": ");
+        note.push_str(why);
+    }
     Some(BuildEvent {
         warning,
         reason,

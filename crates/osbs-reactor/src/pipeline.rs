@@ -118,6 +118,31 @@ impl Context<'_> {
         })
     }
 
+    /// The Dockerfile as it will be built (the checkout's, as changed by earlier plugins).
+    pub(crate) fn dockerfile_text(&self) -> Result<String, ReactorError> {
+        self.results
+            .dockerfile
+            .clone()
+            .ok_or(ReactorError::Missing {
+                what: "the Dockerfile",
+            })
+    }
+
+    /// Makes `content` the Dockerfile that will be built: written into the checkout and
+    /// recorded as the `dockerfile` result.
+    pub(crate) async fn set_dockerfile(&mut self, content: String) -> Result<(), ReactorError> {
+        let path = self.source_dir()?.join("Dockerfile");
+        tokio::fs::write(&path, &content)
+            .await
+            .map_err(|source| ReactorError::Io {
+                action: "write",
+                path,
+                source,
+            })?;
+        self.results.dockerfile = Some(content);
+        Ok(())
+    }
+
     /// The parsed Dockerfile.
     pub(crate) fn dockerfile(&self) -> Result<&Dockerfile, ReactorError> {
         self.dockerfile.as_ref().ok_or(ReactorError::Missing {

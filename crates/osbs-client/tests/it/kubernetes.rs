@@ -276,15 +276,19 @@ async fn create_build_records_the_user_build_and_queues_it() -> anyhow::Result<(
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(api("builds")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "apiVersion": "osbs.example.dev/v1alpha1", "kind": "BuildList", "metadata": {},
-            "items": [build(&format!("{BC}-4"), "Running", "3", "2024-05-01T11:00:00.000Z"),
-                      build(&format!("{BC}-5"), "New", "23", "2024-05-01T12:00:00.000Z")]
-        })))
-        .mount(&server)
-        .await;
+    mount_build_list(
+        &server,
+        json!([
+            build(
+                &format!("{BC}-4"),
+                "Running",
+                "3",
+                "2024-05-01T11:00:00.000Z"
+            ),
+            build(&format!("{BC}-5"), "New", "23", "2024-05-01T12:00:00.000Z")
+        ]),
+    )
+    .await;
     let submitted = backend(&server)
         .create_build(&BuildSubmission {
             git_url: "https://git.example.com/ns/app.git".into(),
@@ -313,6 +317,58 @@ fn image_stream(registry_host: &str, pending: Value) -> Value {
     })
 }
 
+/// The stream `osbs-app` as read in turn: each body answers up to its count of reads (`None`:
+/// all the rest), in this order.
+async fn mount_stream_reads(server: &MockServer, reads: Vec<(Value, Option<u64>)>) {
+    for (priority, (body, times)) in (1u8..).zip(reads) {
+        let mock = Mock::given(method("GET"))
+            .and(path(api("imagestreams/osbs-app")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+            .with_priority(priority);
+        match times {
+            Some(n) => mock.up_to_n_times(n),
+            None => mock,
+        }
+        .mount(server)
+        .await;
+    }
+}
+
+/// Expects the one status write of an import of `osbs-app` that contains `partial`, and
+/// stores it.
+async fn expect_import_write(server: &MockServer, partial: Value) {
+    Mock::given(method("PUT"))
+        .and(path(api("imagestreams/osbs-app/status")))
+        .and(body_partial_json(partial))
+        .respond_with(|request: &wiremock::Request| {
+            ResponseTemplate::new(200).set_body_bytes(request.body.clone())
+        })
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
+/// The builds list `items` as the API server returns it.
+async fn mount_build_list(server: &MockServer, items: Value) {
+    Mock::given(method("GET"))
+        .and(path(api("builds")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "apiVersion": "osbs.example.dev/v1alpha1", "kind": "BuildList", "metadata": {},
+            "items": items})))
+        .mount(server)
+        .await;
+}
+
+/// A registry's answer to a manifest `HEAD` for `digest`.
+fn manifest_found(digest: &str) -> ResponseTemplate {
+    ResponseTemplate::new(200)
+        .insert_header("Docker-Content-Digest", digest)
+        .insert_header(
+            "Content-Type",
+            "application/vnd.docker.distribution.manifest.v2+json",
+        )
+}
+
 /// A `kubernetes.io/dockerconfigjson` Secret named `name` with `data`.
 fn secret(name: &str, data: Value) -> Value {
     json!({
@@ -337,14 +393,7 @@ async fn import_image_reads_the_registry_with_the_instance_secret() -> anyhow::R
             "authorization",
             format!("Basic {}", b64("builder:s3cret")).as_str(),
         ))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header("Docker-Content-Digest", digest.as_str())
-                .insert_header(
-                    "Content-Type",
-                    "application/vnd.docker.distribution.manifest.v2+json",
-                ),
-        )
+        .respond_with(manifest_found(&digest))
         .with_priority(1)
         .expect(1)
         .mount(&registry)
@@ -374,31 +423,17 @@ async fn import_image_reads_the_registry_with_the_instance_secret() -> anyhow::R
         .respond_with(ResponseTemplate::new(200).set_body_json(secret("empty", json!({}))))
         .mount(&api_server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(api("imagestreams/osbs-app")))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(image_stream(&registry_host, json!([]))),
-        )
-        .mount(&api_server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(api("builds")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "apiVersion": "osbs.example.dev/v1alpha1", "kind": "BuildList", "metadata": {},
-            "items": []})))
-        .mount(&api_server)
-        .await;
-    Mock::given(method("PUT"))
-        .and(path(api("imagestreams/osbs-app/status")))
-        .and(body_partial_json(
-            json!({"status": {"tags": {"latest": {"digest": digest}}}}),
-        ))
-        .respond_with(|request: &wiremock::Request| {
-            ResponseTemplate::new(200).set_body_bytes(request.body.clone())
-        })
-        .expect(1)
-        .mount(&api_server)
-        .await;
+    mount_stream_reads(
+        &api_server,
+        vec![(image_stream(&registry_host, json!([])), None)],
+    )
+    .await;
+    mount_build_list(&api_server, json!([])).await;
+    expect_import_write(
+        &api_server,
+        json!({"status": {"tags": {"latest": {"digest": digest}}}}),
+    )
+    .await;
 
     let (stream, _) = backend_with_secret(&api_server, Some("push-creds"))
         .import_image("osbs-app", Some("latest"))
@@ -433,14 +468,7 @@ async fn open_registry(digest: &str) -> MockServer {
     let registry = MockServer::start().await;
     Mock::given(method("HEAD"))
         .and(path("/v2/osbs/app/manifests/latest"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header("Docker-Content-Digest", digest)
-                .insert_header(
-                    "Content-Type",
-                    "application/vnd.docker.distribution.manifest.v2+json",
-                ),
-        )
+        .respond_with(manifest_found(digest))
         .mount(&registry)
         .await;
     registry
@@ -455,36 +483,16 @@ async fn import_image_reports_the_builds_the_controller_queued() -> anyhow::Resu
     let pending = json!([{"tag": "latest", "new": digest, "chain": []}]);
     // Before the import (read twice), right after it (the controller has not acted yet),
     // then fanned out.
-    let stream_states = [
-        (image_stream(&host, json!([])), 2),
-        (image_stream(&host, pending.clone()), 1),
-    ];
-    for (priority, (body, times)) in (1u8..).zip(stream_states) {
-        Mock::given(method("GET"))
-            .and(path(api("imagestreams/osbs-app")))
-            .respond_with(ResponseTemplate::new(200).set_body_json(body))
-            .up_to_n_times(times)
-            .with_priority(priority)
-            .mount(&api_server)
-            .await;
-    }
-    Mock::given(method("GET"))
-        .and(path(api("imagestreams/osbs-app")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(image_stream(&host, json!([]))))
-        .with_priority(5)
-        .mount(&api_server)
-        .await;
-    Mock::given(method("PUT"))
-        .and(path(api("imagestreams/osbs-app/status")))
-        .and(body_partial_json(
-            json!({"status": {"pendingTriggers": pending}}),
-        ))
-        .respond_with(|request: &wiremock::Request| {
-            ResponseTemplate::new(200).set_body_bytes(request.body.clone())
-        })
-        .expect(1)
-        .mount(&api_server)
-        .await;
+    mount_stream_reads(
+        &api_server,
+        vec![
+            (image_stream(&host, json!([])), Some(2)),
+            (image_stream(&host, pending.clone()), Some(1)),
+            (image_stream(&host, json!([])), None),
+        ],
+    )
+    .await;
+    expect_import_write(&api_server, json!({"status": {"pendingTriggers": pending}})).await;
     let mut queued = build(&format!("{BC}-6"), "New", "30", "2024-05-01T13:00:00.000Z");
     queued["spec"]["cause"] =
         json!({"type": "ImageChange", "stream": "osbs-app", "tag": "latest", "digest": digest});
@@ -496,13 +504,7 @@ async fn import_image_reports_the_builds_the_controller_queued() -> anyhow::Resu
     );
     older["spec"]["cause"] = json!({"type": "ImageChange", "stream": "osbs-app", "tag": "latest",
                                     "digest": format!("sha256:{}", "00".repeat(32))});
-    Mock::given(method("GET"))
-        .and(path(api("builds")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "apiVersion": "osbs.example.dev/v1alpha1", "kind": "BuildList", "metadata": {},
-            "items": [older, queued]})))
-        .mount(&api_server)
-        .await;
+    mount_build_list(&api_server, json!([older, queued])).await;
 
     let (_, triggered) = backend(&api_server)
         .import_image("osbs-app", Some("latest"))
@@ -518,30 +520,16 @@ async fn import_image_without_a_controller_says_the_import_is_recorded() -> anyh
     let digest = format!("sha256:{}", "ef".repeat(32));
     let registry = open_registry(&digest).await;
     let host = registry.address().to_string();
-    Mock::given(method("GET"))
-        .and(path(api("imagestreams/osbs-app")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(image_stream(&host, json!([]))))
-        .up_to_n_times(2)
-        .with_priority(1)
-        .mount(&api_server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(api("imagestreams/osbs-app")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(image_stream(
-            &host,
-            json!([{"tag": "latest", "new": digest, "chain": []}]),
-        )))
-        .with_priority(2)
-        .mount(&api_server)
-        .await;
-    Mock::given(method("PUT"))
-        .and(path(api("imagestreams/osbs-app/status")))
-        .respond_with(|request: &wiremock::Request| {
-            ResponseTemplate::new(200).set_body_bytes(request.body.clone())
-        })
-        .expect(1)
-        .mount(&api_server)
-        .await;
+    let pending = json!([{"tag": "latest", "new": digest, "chain": []}]);
+    mount_stream_reads(
+        &api_server,
+        vec![
+            (image_stream(&host, json!([])), Some(2)),
+            (image_stream(&host, pending), None),
+        ],
+    )
+    .await;
+    expect_import_write(&api_server, json!({})).await;
     let err = backend(&api_server)
         .with_fan_out_wait(std::time::Duration::from_millis(500))
         .import_image("osbs-app", Some("latest"))

@@ -55,6 +55,13 @@ fn an_empty_lease_is_free() {
     );
 }
 
+/// The API server's `Status` answer for a failed call.
+fn failure(code: u16, reason: &str, message: &str) -> ResponseTemplate {
+    ResponseTemplate::new(code).set_body_json(json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": message, "reason": reason, "code": code}))
+}
+
 const LEASES: &str = "/apis/coordination.k8s.io/v1/namespaces/osbs/leases";
 
 /// One Lease kept the way the API server keeps it. GETs answer after `read_delay`, with what
@@ -73,9 +80,7 @@ impl FakeLeases {
     }
 
     fn conflict() -> ResponseTemplate {
-        ResponseTemplate::new(409).set_body_json(json!({
-            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-            "message": "the object has been modified", "reason": "Conflict", "code": 409}))
+        failure(409, "Conflict", "the object has been modified")
     }
 
     fn store(&self, mut lease: Lease) -> ResponseTemplate {
@@ -93,9 +98,7 @@ impl Respond for FakeLeases {
         match request.method.as_str() {
             "GET" => match self.lease.lock().expect("fake lease lock").clone() {
                 Some(lease) => ResponseTemplate::new(200).set_body_json(&lease),
-                None => ResponseTemplate::new(404).set_body_json(json!({
-                    "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                    "message": "not found", "reason": "NotFound", "code": 404})),
+                None => failure(404, "NotFound", "not found"),
             }
             .set_delay(self.read_delay),
             "POST" if self.lease.lock().expect("fake lease lock").is_some() => Self::conflict(),
@@ -113,8 +116,15 @@ impl Respond for FakeLeases {
     }
 }
 
-async fn fake_api(fake: &FakeLeases) -> (MockServer, kube::Client) {
+/// A client of `server`.
+fn client_of(server: &MockServer) -> kube::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut config = kube::Config::new(server.uri().parse().expect("uri"));
+    config.default_namespace = "osbs".to_owned();
+    kube::Client::try_from(config).expect("client")
+}
+
+async fn fake_api(fake: &FakeLeases) -> (MockServer, kube::Client) {
     let server = MockServer::start().await;
     Mock::given(wiremock::matchers::path_regex(format!(
         "^{LEASES}(/osbs-controller)?$"
@@ -122,9 +132,7 @@ async fn fake_api(fake: &FakeLeases) -> (MockServer, kube::Client) {
     .respond_with(fake.clone())
     .mount(&server)
     .await;
-    let mut config = kube::Config::new(server.uri().parse().expect("uri"));
-    config.default_namespace = "osbs".to_owned();
-    let client = kube::Client::try_from(config).expect("client");
+    let client = client_of(&server);
     (server, client)
 }
 
@@ -214,18 +222,12 @@ async fn a_leader_that_loses_the_lease_stops_its_work() {
 
 #[tokio::test]
 async fn a_forbidden_lease_names_the_verb_and_resource() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let server = MockServer::start().await;
     Mock::given(wiremock::matchers::any())
-        .respond_with(ResponseTemplate::new(403).set_body_json(json!({
-            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-            "message": "forbidden", "reason": "Forbidden", "code": 403})))
+        .respond_with(failure(403, "Forbidden", "forbidden"))
         .mount(&server)
         .await;
-    let mut config = kube::Config::new(server.uri().parse().expect("uri"));
-    config.default_namespace = "osbs".to_owned();
-    let client = kube::Client::try_from(config).expect("client");
-    let err = elector(&client, "a", 15)
+    let err = elector(&client_of(&server), "a", 15)
         .try_acquire_or_renew()
         .await
         .unwrap_err();

@@ -6,7 +6,7 @@ use osbs_core::build::{BuildPhase, ImageImport};
 use osbs_core::model::{Build, BuildCause};
 use osbs_core::time::Timestamp;
 use osbs_kube::{KubeError, OsbsApi};
-use serde_json::json;
+use serde_json::{Value, json};
 use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -246,39 +246,38 @@ async fn import_creates_the_stream_and_records_pending_triggers() -> anyhow::Res
     Ok(())
 }
 
+/// Answers the reads and writes of `update_build(name, …)`: the Build is read as `read` and
+/// stored as `stored`.
+async fn mount_update(server: &MockServer, name: &str, read: Value, stored: Value) {
+    let build = format!("{}/{name}", fake::path("builds"));
+    for (verb, at, body) in [
+        ("GET", build.clone(), read.clone()),
+        ("PATCH", build.clone(), read),
+        ("PUT", format!("{build}/status"), stored),
+    ] {
+        Mock::given(method(verb))
+            .and(path(at))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+            .mount(server)
+            .await;
+    }
+}
+
 #[tokio::test]
 async fn a_phase_change_records_one_event_and_a_refused_event_fails_nothing() -> anyhow::Result<()>
 {
     let server = MockServer::start().await;
     let name = "app-main-1a2b3-1";
-    let builds = fake::path("builds");
-    Mock::given(method("GET"))
-        .and(path(format!("{builds}/{name}")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(fake::build(
-            name,
-            "app-main-1a2b3",
-            "Running",
-            "7",
-        )))
-        .mount(&server)
-        .await;
-    let mut failed = fake::build(name, "app-main-1a2b3", "Failed", "8");
+    let config = "app-main-1a2b3";
+    let mut failed = fake::build(name, config, "Failed", "8");
     failed["status"]["error"] = json!("Error in plugin docker_api: exit 1");
-    Mock::given(method("PUT"))
-        .and(path(format!("{builds}/{name}/status")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(failed))
-        .mount(&server)
-        .await;
-    Mock::given(method("PATCH"))
-        .and(path(format!("{builds}/{name}")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(fake::build(
-            name,
-            "app-main-1a2b3",
-            "Running",
-            "8",
-        )))
-        .mount(&server)
-        .await;
+    mount_update(
+        &server,
+        name,
+        fake::build(name, config, "Running", "7"),
+        failed.clone(),
+    )
+    .await;
     let events = format!("/apis/events.k8s.io/v1/namespaces/{NS}/events");
     Mock::given(method("POST"))
         .and(path(events.as_str()))
@@ -309,41 +308,40 @@ async fn a_phase_change_records_one_event_and_a_refused_event_fails_nothing() ->
         .iter()
         .find(|r| r.url.path() == events)
         .expect("an Event was posted");
-    let event: serde_json::Value = serde_json::from_slice(&event.body)?;
+    let event: Value = serde_json::from_slice(&event.body)?;
     assert_eq!(
         event["note"],
         "Build app-main-1a2b3-1 failed: Error in plugin docker_api: exit 1"
     );
+    server.verify().await;
 
-    // A change that keeps the phase (a results refresh) records none: still one Event.
+    // A change that keeps the phase (a results refresh) records none.
+    server.reset().await;
+    let mut refreshed = failed.clone();
+    refreshed["status"]["release"] = json!("2");
+    mount_update(&server, name, failed, refreshed).await;
+    Mock::given(method("POST"))
+        .and(path(events.as_str()))
+        .respond_with(ResponseTemplate::new(201))
+        .expect(0)
+        .mount(&server)
+        .await;
     let refresh = |b: &mut Build| {
         b.release = Some("2".to_owned());
         true
     };
     api.update_build(name, refresh).await?;
+    server.verify().await;
 
     // Without the right to write Events the update still succeeds.
     server.reset().await;
-    Mock::given(method("GET"))
-        .and(path(format!("{builds}/{name}")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(fake::build(
-            name,
-            "app-main-1a2b3",
-            "Running",
-            "7",
-        )))
-        .mount(&server)
-        .await;
-    Mock::given(method("PUT"))
-        .and(path(format!("{builds}/{name}/status")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(fake::build(
-            name,
-            "app-main-1a2b3",
-            "Complete",
-            "8",
-        )))
-        .mount(&server)
-        .await;
+    mount_update(
+        &server,
+        name,
+        fake::build(name, config, "Running", "7"),
+        fake::build(name, config, "Complete", "8"),
+    )
+    .await;
     Mock::given(method("POST"))
         .and(path(events.as_str()))
         .respond_with(ResponseTemplate::new(403).set_body_json(fake::status(

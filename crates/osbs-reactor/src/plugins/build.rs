@@ -123,6 +123,21 @@ async fn make_present(
     Ok(Present::Image { id, pulled: true })
 }
 
+/// Tags image `id` as `BASE_HOLD_REPOSITORY:tag`; `false` when the image is gone.
+async fn hold_image(docker: &Docker, id: &str, tag: &str) -> Result<bool, ReactorError> {
+    let options = TagImageOptionsBuilder::default()
+        .repo(BASE_HOLD_REPOSITORY)
+        .tag(tag)
+        .build();
+    match docker.tag_image(id, Some(options)).await {
+        Ok(()) => Ok(true),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(false),
+        Err(err) => Err(ReactorError::docker("tag of the base image")(err)),
+    }
+}
+
 /// Makes the base image present, holds it with a tag of this build's own (so no other build's
 /// clean-up can remove it, and no later push can move it, while this build runs) and pins the
 /// Dockerfile's `FROM` to its id, so the build uses exactly the image recorded as
@@ -138,59 +153,39 @@ pub(crate) fn pull_base_image<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
         let mut attempt = 0;
         let (id, pulled) = loop {
             attempt += 1;
-            let (id, pulled) = match make_present(cx, &docker, &base).await? {
-                Present::Image { id, pulled } => (id, pulled),
+            let held = match make_present(cx, &docker, &base).await? {
+                Present::Image { id, pulled } => hold_image(&docker, &id, &hold_tag)
+                    .await?
+                    .then_some((id, pulled)),
                 Present::Cancelled => return Ok(Step::Cancel(CANCELLED.to_owned())),
-                Present::Vanished if attempt < HOLD_ATTEMPTS => {
-                    cx.log(&format!(
-                        "{base} was removed right after the pull (another build's clean-up); again"
-                    ));
-                    continue;
-                }
-                Present::Vanished => {
-                    return Err(ReactorError::Pull {
-                        image: base.to_string(),
-                        message: format!(
-                            "removed right after each of {HOLD_ATTEMPTS} pulls by other builds' \
-                             clean-up"
-                        ),
-                    });
-                }
+                Present::Vanished => None,
             };
-            let options = TagImageOptionsBuilder::default()
-                .repo(BASE_HOLD_REPOSITORY)
-                .tag(&hold_tag)
-                .build();
-            match docker.tag_image(&id, Some(options)).await {
-                Ok(()) => break (id, pulled),
-                Err(bollard::errors::Error::DockerResponseServerError {
-                    status_code: 404, ..
-                }) if attempt < HOLD_ATTEMPTS => {
-                    cx.log(&format!(
-                        "the base image {id} was removed before this build could hold it; again"
-                    ));
-                }
-                Err(err) => return Err(ReactorError::docker("tag of the base image")(err)),
+            if let Some(held) = held {
+                break held;
             }
+            // Another build's clean-up removed the image between the pull and the hold.
+            if attempt == HOLD_ATTEMPTS {
+                return Err(ReactorError::Pull {
+                    image: base.to_string(),
+                    message: format!(
+                        "removed right after each of {HOLD_ATTEMPTS} pulls by other builds' \
+                         clean-up"
+                    ),
+                });
+            }
+            cx.log(&format!(
+                "{base} was removed before this build could hold it (another build's clean-up); \
+                 again"
+            ));
         };
         cx.base_hold = Some(hold.clone());
         cx.results.base_image_id = Some(id.clone());
         let line = cx.dockerfile()?.base_image_line;
-        let original = cx.results.dockerfile.clone().ok_or(ReactorError::Missing {
-            what: "the Dockerfile",
-        })?;
-        let pinned = with_base_image(&original, line, &id).ok_or(ReactorError::Missing {
-            what: "the FROM instruction of the base image",
-        })?;
-        let path = cx.source_dir()?.join("Dockerfile");
-        tokio::fs::write(&path, &pinned)
-            .await
-            .map_err(|source| ReactorError::Io {
-                action: "write",
-                path,
-                source,
+        let pinned =
+            with_base_image(&cx.dockerfile_text()?, line, &id).ok_or(ReactorError::Missing {
+                what: "the FROM instruction of the base image",
             })?;
-        cx.results.dockerfile = Some(pinned);
+        cx.set_dockerfile(pinned).await?;
         cx.log(&format!(
             "{} {base} as {id}, held as {hold}; FROM on line {line} pinned to it",
             if pulled { "pulled" } else { "using" }

@@ -35,19 +35,8 @@ pub(crate) fn add_labels<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
         labels.insert("vcs-ref".to_owned(), commit);
         labels.insert("architecture".to_owned(), architecture().to_owned());
         labels.insert("release".to_owned(), release);
-        let path = cx.source_dir()?.join("Dockerfile");
-        let original = cx.results.dockerfile.clone().ok_or(ReactorError::Missing {
-            what: "the Dockerfile",
-        })?;
-        let labelled = with_labels(&original, &labels);
-        tokio::fs::write(&path, &labelled)
-            .await
-            .map_err(|source| ReactorError::Io {
-                action: "write",
-                path,
-                source,
-            })?;
-        cx.results.dockerfile = Some(labelled);
+        let labelled = with_labels(&cx.dockerfile_text()?, &labels);
+        cx.set_dockerfile(labelled).await?;
         Ok(Step::Done)
     })
 }
