@@ -157,3 +157,37 @@ pub fn apply_import(
     }
     Ok(changes)
 }
+
+/// Whether `stream` holds an image this instance does not build (an external base, SPEC §10):
+/// it names where it lives and none of its tag events was made by a build. Only such streams
+/// are re-read on a schedule; a stream built here changes only through its builds.
+pub fn is_external(stream: &ImageStream) -> bool {
+    stream.docker_image_repository.is_some()
+        && stream
+            .tags
+            .values()
+            .flat_map(|t| &t.history)
+            .all(|event| event.build.is_none())
+}
+
+/// Which tags of an image an import reads (`osbs import-image`, the scheduled import).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagSelection {
+    /// The one tag asked for; missing from the registry, it is an error.
+    One(String),
+    /// The tags the stream already has, one manifest `HEAD` each; one missing from the
+    /// registry is skipped and keeps its last digest, as `oc import-image` keeps it.
+    Known(Vec<String>),
+    /// A stream without tags: every tag the registry lists.
+    Listed,
+}
+
+/// The tags an import of `stream` reads: `tag` when given, else the stream's tags, else (a
+/// stream never imported) whatever the registry lists.
+pub fn tags_to_read(stream: &ImageStream, tag: Option<&str>) -> TagSelection {
+    match tag {
+        Some(tag) => TagSelection::One(tag.to_owned()),
+        None if stream.tags.is_empty() => TagSelection::Listed,
+        None => TagSelection::Known(stream.tags.keys().cloned().collect()),
+    }
+}

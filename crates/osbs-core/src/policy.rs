@@ -216,10 +216,26 @@ fn by_build_config(builds: &[Build]) -> BTreeMap<&str, Vec<&Build>> {
 /// queued build, when no build keeps the run slot. An empty result means nothing to do.
 pub fn schedule(
     builds: &[Build],
-    mut liveness: impl FnMut(&Build) -> Liveness,
+    liveness: impl FnMut(&Build) -> Liveness,
     rules: &StaleRules,
 ) -> Vec<Action> {
+    schedule_capped(builds, liveness, rules, None)
+}
+
+/// [`schedule`] with a bound on running builds across all BuildConfigs
+/// (`max_concurrent_builds`, SPEC §10): `builds` must then hold every unfinished build of the
+/// instance. Of the BuildConfigs whose oldest queued build could start, at most
+/// `cap - active` start: user builds before autorebuilds, then oldest first (creation time,
+/// then name). `None` means no bound; a cap of 0 counts as 1.
+pub fn schedule_capped(
+    builds: &[Build],
+    mut liveness: impl FnMut(&Build) -> Liveness,
+    rules: &StaleRules,
+    cap: Option<usize>,
+) -> Vec<Action> {
     let mut actions = Vec::new();
+    let mut candidates: Vec<&Build> = Vec::new();
+    let mut active = 0usize;
     for (_, group) in by_build_config(builds) {
         let mut stale = HashSet::new();
         for build in group.iter().filter(|b| b.is_active()) {
@@ -238,14 +254,26 @@ pub fn schedule(
                 reason: format!("superseded by {}", newest.name),
             });
         }
+        active += sorted.active.len();
         if sorted.active.is_empty()
             && let Some(next) = sorted.queue.first()
         {
-            actions.push(Action::Start {
-                build: next.name.clone(),
-            });
+            candidates.push(next);
         }
     }
+    if let Some(cap) = cap {
+        candidates.sort_by(|a, b| {
+            (a.cause.is_image_change(), a.created, &a.name).cmp(&(
+                b.cause.is_image_change(),
+                b.created,
+                &b.name,
+            ))
+        });
+        candidates.truncate(cap.max(1).saturating_sub(active));
+    }
+    actions.extend(candidates.into_iter().map(|next| Action::Start {
+        build: next.name.clone(),
+    }));
     actions
 }
 

@@ -367,3 +367,84 @@ mod tests {
         assert_eq!(Timestamp::MIN.millis_since(Timestamp::MAX), 0);
     }
 }
+
+/// Why a string is not a duration such as `15m`.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error(
+    "invalid duration `{input}` (expected a number with a unit, such as 500ms, 2s, 15m, 1h, 7d)"
+)]
+pub struct DurationError {
+    /// The rejected text.
+    pub input: String,
+}
+
+/// Reads a duration written as one or more number-unit pairs (`ms`, `s`, `m`, `h`, `d`), e.g.
+/// `2s`, `15m`, `1h30m`, `7d`, as Go's and systemd's short forms; returns milliseconds.
+///
+/// # Errors
+///
+/// [`DurationError`] for anything else, an empty value, or one that overflows.
+pub fn parse_duration_ms(input: &str) -> Result<u64, DurationError> {
+    let err = || DurationError {
+        input: input.to_owned(),
+    };
+    let text = input.trim();
+    if text.is_empty() {
+        return Err(err());
+    }
+    let mut total: u64 = 0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(err());
+        }
+        let number: u64 = rest[..digits].parse().map_err(|_| err())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let factor = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            _ => return Err(err()),
+        };
+        rest = &rest[unit_len..];
+        total = number
+            .checked_mul(factor)
+            .and_then(|ms| total.checked_add(ms))
+            .ok_or_else(err)?;
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_systemd_short_forms() {
+        assert_eq!(parse_duration_ms("2s"), Ok(2_000));
+        assert_eq!(parse_duration_ms(" 15m "), Ok(900_000));
+        assert_eq!(parse_duration_ms("1h30m"), Ok(5_400_000));
+        assert_eq!(parse_duration_ms("500ms"), Ok(500));
+        assert_eq!(parse_duration_ms("7d"), Ok(604_800_000));
+        for bad in [
+            "",
+            "15",
+            "m",
+            "1.5h",
+            "2 s",
+            "-1s",
+            "1w",
+            "99999999999999999999d",
+        ] {
+            assert!(parse_duration_ms(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

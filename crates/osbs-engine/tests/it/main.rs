@@ -1,0 +1,1 @@
+//! Integration tests of osbs-engine: one binary, modules per concern.
