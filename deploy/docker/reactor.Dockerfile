@@ -4,7 +4,7 @@
 FROM rust:1.89-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p osbs-kube --bin osbs-reactor-pod \
+RUN cargo build --release --locked -p osbs-kube-pod --bin osbs-reactor-pod \
  && cargo build --release --locked -p osbs-reactor --bin osbs-reactor
 
 FROM debian:bookworm-slim

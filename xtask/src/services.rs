@@ -3,7 +3,9 @@
 //! target) and a busybox base image made with `docker import` and pushed to the first registry.
 //!
 //! Every step first checks whether its service already answers, so `up` is idempotent and fast
-//! the second time. Missing tools are installed with apt-get when running as root on Debian.
+//! the second time. Missing tools are installed with apt-get when running as root on Debian, and
+//! the Python module aiosmtpd (the SMTP sink of osbs-engine's notification tests) with pip when
+//! running as root or in CI.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -43,6 +45,7 @@ pub fn up(root: &Path) -> Result<()> {
     let state = state_dir(root);
     fs::create_dir_all(&state).with_context(|| format!("cannot create {}", state.display()))?;
     ensure_tools(root)?;
+    ensure_aiosmtpd(root)?;
     ensure_docker(root, &state)?;
     for (name, addr) in registries() {
         ensure_registry(root, &state, name, &addr)?;
@@ -110,6 +113,8 @@ const TOOLS: &[(&str, &str)] = &[
     ("git", "git"),
     ("skopeo", "skopeo"),
     ("tar", "tar"),
+    // osbs-engine's notification tests run their webhook and SMTP receivers in Python.
+    ("python3", "python3"),
     // `kubectl kustomize deploy/` in osbs-controller's tests. Only installed when `kubectl` is
     // missing: a kubectl from another source conflicts with Debian's kubernetes-client.
     ("kubectl", "kubernetes-client"),
@@ -132,21 +137,64 @@ fn ensure_tools(root: &Path) -> Result<()> {
     if !(is_root() && Path::new("/etc/debian_version").exists()) {
         bail!("missing tools; install them with: sudo apt-get install -y {list}");
     }
-    eprintln!("services: installing {list} with apt-get");
-    Cmd::new(root, "apt-get", ["update", "-qq"])
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .run()?;
-    let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
-    args.extend(&packages);
-    Cmd::new(root, "apt-get", args)
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .run()?;
+    apt_install(root, &packages)?;
     if let Some((program, _)) = TOOLS.iter().find(|(program, _)| !on_path(program)) {
         bail!("`{program}` is still missing after installing {list}");
     }
     if static_busybox().is_none() {
         bail!("no statically linked busybox after installing {list}");
     }
+    Ok(())
+}
+
+/// Installs Debian `packages` with apt-get (the caller checked for root on Debian).
+fn apt_install(root: &Path, packages: &[&str]) -> Result<()> {
+    eprintln!("services: installing {} with apt-get", packages.join(" "));
+    Cmd::new(root, "apt-get", ["update", "-qq"])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .run()?;
+    let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
+    args.extend(packages);
+    Cmd::new(root, "apt-get", args)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .run()
+}
+
+/// How aiosmtpd is installed, as the error names it.
+const AIOSMTPD_INSTALL: &str = "python3 -m pip install --quiet aiosmtpd";
+
+/// Makes `python3` able to import aiosmtpd, the SMTP sink of osbs-engine's notification
+/// tests: installed with pip (and pip with apt-get on Debian) when running as root or in CI,
+/// otherwise an error naming the command.
+fn ensure_aiosmtpd(root: &Path) -> Result<()> {
+    let importable = || Cmd::new(root, "python3", ["-c", "import aiosmtpd"]).succeeds();
+    if importable() {
+        eprintln!("aiosmtpd: importable by python3");
+        return Ok(());
+    }
+    if !(is_root() || std::env::var_os("CI").is_some()) {
+        bail!("python3 cannot import aiosmtpd; install it with: {AIOSMTPD_INSTALL}");
+    }
+    let has_pip = || Cmd::new(root, "python3", ["-m", "pip", "--version"]).succeeds();
+    if !has_pip() && is_root() && Path::new("/etc/debian_version").exists() {
+        apt_install(root, &["python3-pip"])?;
+    }
+    if !has_pip() {
+        bail!("python3 has no pip; install pip, then run: {AIOSMTPD_INSTALL}");
+    }
+    Cmd::new(
+        root,
+        "python3",
+        ["-m", "pip", "install", "--quiet", "aiosmtpd"],
+    )
+    // Debian's own python3 refuses to install outside a virtual environment (PEP 668)
+    // unless told to; pips without that check ignore the variable.
+    .env("PIP_BREAK_SYSTEM_PACKAGES", "1")
+    .run()?;
+    if !importable() {
+        bail!("python3 still cannot import aiosmtpd after `{AIOSMTPD_INSTALL}`");
+    }
+    eprintln!("aiosmtpd: installed");
     Ok(())
 }
 

@@ -98,11 +98,19 @@ fn run(cli: &Cli, io: &mut Io<'_>) -> Result<Outcome, ClientError> {
         match instance.backend {
             BackendKind::Local => {
                 let backend = LocalBackend::open(&instance, cli_passthrough(cli))?;
-                if let Command::RunBuild(args) = &cli.command {
-                    return backend
-                        .run_build_process(&args.name)
-                        .await
-                        .map(|()| Outcome::Success);
+                match &cli.command {
+                    Command::RunBuild(args) => {
+                        return backend
+                            .run_build_process(&args.name, &args.lease)
+                            .await
+                            .map(|()| Outcome::Success);
+                    }
+                    Command::Serve => return crate::local::serve(&backend, io).await,
+                    Command::StartBuild(args) => {
+                        return crate::local::start_build(&backend, args, io).await;
+                    }
+                    Command::Prune(args) => return crate::local::prune(&backend, args, io).await,
+                    _ => {}
                 }
                 commands::run(&backend, &cli.command, io).await
             }
@@ -118,12 +126,22 @@ async fn kubernetes(
     command: &Command,
     io: &mut Io<'_>,
 ) -> Result<Outcome, ClientError> {
-    if let Command::RunBuild(_) = command {
-        return Err(ClientError::Usage(
-            "__run-build is the local backend's runner; on Kubernetes, osbs-controller runs \
-             builds in Pods"
-                .to_owned(),
-        ));
+    match command {
+        Command::RunBuild(_) | Command::Serve => {
+            return Err(ClientError::Usage(
+                "this runs the local backend's service; on Kubernetes, osbs-controller runs \
+                 the engine and builds in Pods"
+                    .to_owned(),
+            ));
+        }
+        Command::StartBuild(_) | Command::Prune(_) => {
+            return Err(ClientError::Usage(
+                "start-build and prune are not available on the kubernetes backend yet; \
+                 osbs-controller prunes by keep_builds"
+                    .to_owned(),
+            ));
+        }
+        _ => {}
     }
     osbs_registry_sync::install_crypto_provider();
     // Submissions read the repository here, as the local backend does, with git mirrors in

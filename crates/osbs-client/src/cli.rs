@@ -101,6 +101,20 @@ pub enum Command {
     CheckRepoConfig(CheckRepoConfigArgs),
     /// Print a shell completion script
     Completions(CompletionsArgs),
+    /// Queue a build of a BuildConfig, or re-run an earlier build
+    ///
+    /// Builds the branch's newest commit, or the commit given; with --from-build, that build's
+    /// commit and kind again (e.g. to retry a failed autorebuild).
+    StartBuild(StartBuildArgs),
+    /// Remove ended builds and their logs
+    ///
+    /// Never an active build, never a BuildConfig's newest Complete build.
+    Prune(PruneArgs),
+    /// Run the local service in the foreground until SIGTERM
+    ///
+    /// Queue supervision, the concurrency cap, scheduled import of external base images,
+    /// notifications and pruning; one `osbs serve` per state directory does the work.
+    Serve,
     /// Run one queued build on this machine (used by the local backend's runners)
     #[command(name = "__run-build", hide = true)]
     RunBuild(RunBuildArgs),
@@ -195,4 +209,36 @@ pub struct CompletionsArgs {
 pub struct RunBuildArgs {
     /// The build to run
     pub name: String,
+    /// The run's lease, given by the engine that started it
+    #[arg(long)]
+    pub lease: String,
+}
+
+/// `osbs start-build`.
+#[derive(Debug, Args)]
+pub struct StartBuildArgs {
+    /// The BuildConfig (or `bc/NAME`)
+    pub build_config: String,
+    /// Commit (or ref) to build instead of the branch's newest commit
+    #[arg(long, value_name = "REF", conflicts_with = "from_build")]
+    pub commit: Option<String>,
+    /// Re-run this build's commit and kind (an autorebuild stays an autorebuild)
+    #[arg(long, value_name = "BUILD")]
+    pub from_build: Option<String>,
+}
+
+/// `osbs prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Ended builds kept per BuildConfig, newest first [default: keep_builds, 50]
+    #[arg(long, value_name = "N")]
+    pub keep: Option<usize>,
+    /// Only remove builds that ended longer ago than this (e.g. 7d, 12h, 30m)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub older_than: Option<u64>,
+}
+
+/// A duration such as `7d` in milliseconds.
+fn parse_duration(value: &str) -> Result<u64, String> {
+    osbs_core::time::parse_duration_ms(value).map_err(|e| e.to_string())
 }

@@ -198,9 +198,14 @@ pub async fn run<B: Backend>(
             }
             Ok(Outcome::Success)
         }
-        Command::CheckRepoConfig(_) | Command::Completions(_) | Command::RunBuild(_) => Err(
-            ClientError::Usage("this command does not use a backend".to_owned()),
-        ),
+        Command::CheckRepoConfig(_)
+        | Command::Completions(_)
+        | Command::RunBuild(_)
+        | Command::Serve
+        | Command::StartBuild(_)
+        | Command::Prune(_) => Err(ClientError::Usage(
+            "this command is not run through the generic backend".to_owned(),
+        )),
     }
 }
 

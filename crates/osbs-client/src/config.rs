@@ -81,8 +81,48 @@ pub struct Instance {
     pub verify_ssl: bool,
     /// `repo_config_file`: the name of the repository config file in built repositories.
     pub repo_config_file: String,
+    /// The service settings of SPEC §10 (`max_concurrent_builds`, `import_interval`,
+    /// `keep_builds`, `notify_*`).
+    pub service: ServiceSettings,
     /// Keys and sections this version does not use, as `FILE:LINE: ...` messages.
     pub warnings: Vec<String>,
+}
+
+/// How the instance runs as a service (SPEC §10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceSettings {
+    /// `max_concurrent_builds`; `None`: the backend's default (local: the number of CPUs;
+    /// kubernetes: unlimited).
+    pub max_concurrent_builds: Option<usize>,
+    /// `import_interval`: the scheduled import's period; `None` for `off`. Default 15 min.
+    pub import_interval: Option<std::time::Duration>,
+    /// `keep_builds`: ended builds kept per BuildConfig when the service prunes. Default 50.
+    pub keep_builds: usize,
+    /// `notify_webhook`: URLs, comma- or space-separated.
+    pub notify_webhooks: Vec<String>,
+    /// `notify_on`: the event kinds sent.
+    pub notify_on: std::collections::BTreeSet<osbs_core::notify::EventKind>,
+    /// `notify_smtp` (`host:port`).
+    pub notify_smtp: Option<(String, u16)>,
+    /// `notify_from`.
+    pub notify_from: Option<String>,
+    /// `notify_to`: recipients, comma- or space-separated.
+    pub notify_to: Vec<String>,
+}
+
+impl Default for ServiceSettings {
+    fn default() -> Self {
+        ServiceSettings {
+            max_concurrent_builds: None,
+            import_interval: Some(std::time::Duration::from_secs(15 * 60)),
+            keep_builds: 50,
+            notify_webhooks: Vec::new(),
+            notify_on: osbs_core::notify::default_notify_on(),
+            notify_smtp: None,
+            notify_from: None,
+            notify_to: Vec::new(),
+        }
+    }
 }
 
 /// A config that cannot be used; every variant names the file and, where there is one, the
@@ -284,6 +324,7 @@ impl Instance {
             sync: None,
             verify_ssl: true,
             repo_config_file: osbs_repo_config::DEFAULT_FILE_NAME.to_owned(),
+            service: ServiceSettings::default(),
             warnings: Vec::new(),
         }
     }
@@ -335,6 +376,14 @@ const INSTANCE_KEYS: &[&str] = &[
     "pulp_sync_registry_name",
     "verify_ssl",
     "repo_config_file",
+    "max_concurrent_builds",
+    "import_interval",
+    "keep_builds",
+    "notify_webhook",
+    "notify_on",
+    "notify_smtp",
+    "notify_from",
+    "notify_to",
 ];
 
 /// The keys a `[registry NAME]` section uses.
@@ -418,8 +467,83 @@ impl Reader<'_> {
         if let Some(e) = sync_key {
             instance.sync = Some(self.sync_target(e)?);
         }
+        instance.service = self.service(&get)?;
         instance.warnings = self.warnings(section);
         Ok(instance)
+    }
+
+    /// The SPEC §10 keys.
+    fn service<'e>(
+        &self,
+        get: &dyn Fn(&str) -> Option<&'e Entry>,
+    ) -> Result<ServiceSettings, ConfigError> {
+        let mut service = ServiceSettings::default();
+        let list = |value: &str| -> Vec<String> {
+            value
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        if let Some(e) = get("max_concurrent_builds") {
+            service.max_concurrent_builds = Some(
+                e.value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| self.invalid(e, "a number of builds, at least 1"))?,
+            );
+        }
+        if let Some(e) = get("import_interval") {
+            service.import_interval = if e.value.eq_ignore_ascii_case("off") {
+                None
+            } else {
+                let ms = osbs_core::time::parse_duration_ms(&e.value)
+                    .ok()
+                    .filter(|ms| *ms > 0)
+                    .ok_or_else(|| self.invalid(e, "a duration such as 15m or 2s, or off"))?;
+                Some(std::time::Duration::from_millis(ms))
+            };
+        }
+        if let Some(e) = get("keep_builds") {
+            service.keep_builds = e
+                .value
+                .parse()
+                .map_err(|_| self.invalid(e, "a number of builds"))?;
+        }
+        if let Some(e) = get("notify_webhook") {
+            service.notify_webhooks = list(&e.value);
+            for url in &service.notify_webhooks {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(self.invalid(e, "http:// or https:// URLs"));
+                }
+            }
+        }
+        if let Some(e) = get("notify_on") {
+            service.notify_on = osbs_core::notify::parse_notify_on(&e.value)
+                .map_err(|err| self.invalid(e, &format!("event kinds ({err})")))?;
+        }
+        if let Some(e) = get("notify_smtp").filter(|e| !e.value.is_empty()) {
+            let relay = e
+                .value
+                .rsplit_once(':')
+                .and_then(|(host, port)| Some((host.to_owned(), port.parse::<u16>().ok()?)))
+                .filter(|(host, _)| !host.is_empty())
+                .ok_or_else(|| self.invalid(e, "host:port of an SMTP relay"))?;
+            service.notify_smtp = Some(relay);
+        }
+        service.notify_from = get("notify_from")
+            .map(|e| e.value.clone())
+            .filter(|v| !v.is_empty());
+        if let Some(e) = get("notify_to") {
+            service.notify_to = list(&e.value);
+        }
+        if let Some(e) = get("notify_smtp").filter(|e| !e.value.is_empty())
+            && (service.notify_from.is_none() || service.notify_to.is_empty())
+        {
+            return Err(self.invalid(e, "a relay together with notify_from and notify_to"));
+        }
+        Ok(service)
     }
 
     fn invalid(&self, entry: &Entry, expected: &str) -> ConfigError {

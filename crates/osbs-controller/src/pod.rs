@@ -1,8 +1,10 @@
 //! The build Pod as a pure function of the Build and the controller's settings
-//! ([`render_pod`]): the reactor (`osbs-reactor-pod`, osbs-kube's binary) as the main container,
-//! a Docker Engine beside it (a `docker:dind` native sidecar by default, or the node's socket),
-//! the registry Secret mounted where `osbs_kube::KubeHost` looks, and an owner reference to the
-//! Build so that deleting the Build deletes the Pod.
+//! ([`render_pod`]): the reactor (`osbs-reactor-pod`, osbs-kube-pod's binary) as the main
+//! container, a Docker Engine beside it (a `docker:dind` native sidecar by default, or the
+//! node's socket), the registry Secrets mounted where osbs-kube-pod's `KubeHost` looks
+//! (`osbs_kube::REGISTRY_SECRET_MOUNT`, `osbs_kube::SYNC_SECRET_MOUNT`), and an owner reference
+//! to the Build so that deleting the Build deletes the Pod. The controller names the binary but
+//! does not link it.
 
 use std::collections::BTreeMap;
 

@@ -57,7 +57,7 @@ pub enum ReadError {
         registry: String,
         /// What happened.
         #[source]
-        source: osbs_registry_sync::Error,
+        source: Box<osbs_registry_sync::Error>,
     },
     /// The registry answered with an error.
     #[error("cannot read {image} from registry {registry}")]
@@ -68,7 +68,7 @@ pub enum ReadError {
         image: String,
         /// The registry's answer.
         #[source]
-        source: osbs_registry_sync::Error,
+        source: Box<osbs_registry_sync::Error>,
     },
     /// A tag asked for by name is not in the registry.
     #[error("image {image}:{tag} not found")]
@@ -154,13 +154,13 @@ impl ImageSource for RegistrySource {
             if source.is_unreachable() {
                 ReadError::Unreachable {
                     registry: registry.to_owned(),
-                    source,
+                    source: Box::new(source),
                 }
             } else {
                 ReadError::Registry {
                     registry: registry.to_owned(),
                     image: image.to_owned(),
-                    source,
+                    source: Box::new(source),
                 }
             }
         };

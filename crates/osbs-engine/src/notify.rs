@@ -5,6 +5,9 @@
 
 use std::collections::BTreeSet;
 
+use lettre::message::Mailbox;
+use lettre::message::header::ContentType;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use osbs_core::model::Build;
 use osbs_core::notify::{EventKind, default_notify_on};
 use osbs_core::time::Timestamp;
@@ -32,7 +35,8 @@ impl Default for NotifySettings {
     }
 }
 
-/// An SMTP relay and the envelope of the emails sent through it.
+/// An SMTP relay and the envelope of the emails sent through it. Mail goes to the relay in
+/// plain SMTP, without TLS or authentication (a relay on the host or the cluster network).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SmtpSettings {
     /// The relay's host name or address.
@@ -43,6 +47,17 @@ pub struct SmtpSettings {
     pub from: String,
     /// `notify_to`: one or more recipients.
     pub to: Vec<String>,
+}
+
+impl SmtpSettings {
+    /// The relay as `host:port` (an IPv6 address in brackets), as errors name it.
+    pub fn relay(&self) -> String {
+        if self.host.contains(':') && !self.host.starts_with('[') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
 }
 
 /// Where one delivery goes.
@@ -141,6 +156,15 @@ pub enum NotifyError {
         /// What went wrong.
         detail: String,
     },
+    /// The SMTP relay could not be reached, refused the email, or the email could not be
+    /// made from the settings (an invalid `notify_from` or `notify_to` address).
+    #[error("email through {relay}: {detail}")]
+    Email {
+        /// The relay, `host:port`.
+        relay: String,
+        /// What went wrong.
+        detail: String,
+    },
     /// An email delivery that is not configured (no `notify_smtp`).
     #[error("no notify_smtp is configured for an email notification")]
     NoSmtp,
@@ -154,6 +178,8 @@ pub enum NotifyError {
 pub struct Notifier {
     settings: NotifySettings,
     http: reqwest::Client,
+    /// The transport to `settings.smtp`'s relay, when there is one: a new connection per email.
+    smtp: Option<AsyncSmtpTransport<Tokio1Executor>>,
 }
 
 /// How long one attempt may take.
@@ -166,12 +192,24 @@ impl Notifier {
     ///
     /// [`NotifyError::Client`] when the HTTP client cannot be built.
     pub fn new(settings: NotifySettings) -> Result<Notifier, NotifyError> {
+        // reqwest is built without a crypto provider of its own (HTTPS webhooks use ring).
+        osbs_registry_sync::install_crypto_provider();
         let http = reqwest::Client::builder()
             .timeout(ATTEMPT_TIMEOUT)
             .connect_timeout(std::time::Duration::from_secs(5))
             .build()
             .map_err(NotifyError::Client)?;
-        Ok(Notifier { settings, http })
+        let smtp = settings.smtp.as_ref().map(|smtp| {
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(smtp.host.as_str())
+                .port(smtp.port)
+                .timeout(Some(ATTEMPT_TIMEOUT))
+                .build()
+        });
+        Ok(Notifier {
+            settings,
+            http,
+            smtp,
+        })
     }
 
     /// The settings in use.
@@ -179,12 +217,16 @@ impl Notifier {
         &self.settings
     }
 
-    /// Makes one attempt at `delivery`.
+    /// Makes one attempt at `delivery`: a webhook gets an HTTP POST of its payload, an email
+    /// goes from `notify_from` to every `notify_to` through the relay, with the subject
+    /// `[osbs] EVENT: BUILD` and a summary of the build followed by the payload as its text.
+    /// The attempt is abandoned after 10 seconds.
     ///
     /// # Errors
     ///
-    /// [`NotifyError`] when the receiver is unreachable, answers with an error status, or the
-    /// target is not configured.
+    /// [`NotifyError::Webhook`] or [`NotifyError::Email`] when the receiver is unreachable,
+    /// answers with an error, or does not answer in time; [`NotifyError::NoSmtp`] for an
+    /// email without `notify_smtp`.
     pub async fn send(&self, delivery: &Delivery) -> Result<(), NotifyError> {
         match &delivery.target {
             Target::Webhook { url } => {
@@ -206,7 +248,85 @@ impl Notifier {
                     Err(failed(format!("answered {status}")))
                 }
             }
-            Target::Email => Err(NotifyError::NoSmtp),
+            Target::Email => {
+                let (Some(settings), Some(transport)) = (&self.settings.smtp, &self.smtp) else {
+                    return Err(NotifyError::NoSmtp);
+                };
+                let failed = |detail: String| NotifyError::Email {
+                    relay: settings.relay(),
+                    detail,
+                };
+                let message = email(settings, delivery).map_err(failed)?;
+                match tokio::time::timeout(ATTEMPT_TIMEOUT, transport.send(message)).await {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err(e)) => Err(failed(e.to_string())),
+                    Err(_) => Err(failed(format!(
+                        "no answer within {}s",
+                        ATTEMPT_TIMEOUT.as_secs()
+                    ))),
+                }
+            }
         }
     }
+}
+
+/// The email of `delivery` under `settings`, or why it cannot be made.
+fn email(settings: &SmtpSettings, delivery: &Delivery) -> Result<Message, String> {
+    let mailbox = |key: &str, address: &str| {
+        address
+            .parse::<Mailbox>()
+            .map_err(|e| format!("invalid {key} address `{address}`: {e}"))
+    };
+    if settings.to.is_empty() {
+        return Err("notify_to names no recipient".to_owned());
+    }
+    let mut builder = Message::builder()
+        .from(mailbox("notify_from", &settings.from)?)
+        .subject(email_subject(delivery))
+        .header(ContentType::TEXT_PLAIN)
+        .message_id(None);
+    for to in &settings.to {
+        builder = builder.to(mailbox("notify_to", to)?);
+    }
+    builder
+        .body(email_body(delivery))
+        .map_err(|e| format!("cannot make the email: {e}"))
+}
+
+/// `[osbs] EVENT: BUILD` on one line: control characters (a newline in a build name) become
+/// spaces, so the subject cannot add header lines.
+fn email_subject(delivery: &Delivery) -> String {
+    format!("[osbs] {}: {}", delivery.event, delivery.build)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// The event, a summary of the build (name, phase, error, reason, git source, release), and
+/// then the payload, pretty-printed. The build's values are written as they are.
+fn email_body(delivery: &Delivery) -> String {
+    let field = |name: &str| {
+        delivery
+            .payload
+            .get("build")
+            .and_then(|build| build.get(name))
+            .and_then(serde_json::Value::as_str)
+    };
+    let summary: String = [
+        ("Event", Some(delivery.event.as_str())),
+        ("Build", Some(delivery.build.as_str())),
+        ("Phase", field("phase")),
+        ("Error", field("error")),
+        ("Reason", field("reason")),
+        ("Git URL", field("git_url")),
+        ("Branch", field("git_branch")),
+        ("Commit", field("commit")),
+        ("Release", field("release")),
+    ]
+    .into_iter()
+    .filter_map(|(label, value)| Some(format!("{:<8} {}\n", format!("{label}:"), value?)))
+    .collect();
+    let payload = serde_json::to_string_pretty(&delivery.payload)
+        .unwrap_or_else(|_| delivery.payload.to_string());
+    format!("{summary}\n{payload}\n")
 }

@@ -1,13 +1,13 @@
 //! Kubernetes resources of OSBS in Rust: the `BuildConfig`, `Build` and `ImageStream` custom
 //! resources of API group [`GROUP`], their mapping to and from the `osbs-core` models, the
 //! results annotations of SPEC §5 (each under 64 KiB), conflict-retried updates
-//! ([`OsbsApi`], which can also record Events of Build phase changes, [`events`]), and
-//! [`KubeHost`], the reactor's build host over the API (what runs in a build
-//! Pod).
+//! ([`OsbsApi`], which can also record Events of Build phase changes, [`events`]), and what the
+//! controller and the build Pod agree on ([`pod_name`], [`REGISTRY_SECRET_MOUNT`],
+//! [`SYNC_SECRET_MOUNT`]).
 //!
-//! The controller (`osbs-controller`), the reactor's in-cluster mode and the `osbs` client's
-//! kubernetes backend all go through this crate, so there is one wire format and one way to
-//! update each object.
+//! The controller (`osbs-controller`), the build Pod (`osbs-kube-pod`, the reactor's host over
+//! the API) and the `osbs` client's kubernetes backend all go through this crate, so there is
+//! one wire format and one way to update each object. It knows nothing of the reactor.
 //!
 //! ```
 //! use kube::{CustomResourceExt, Resource};
@@ -21,13 +21,11 @@
 mod api;
 mod error;
 pub mod events;
-mod host;
 mod resources;
 pub mod results;
 
 pub use api::{CONFLICT_RETRIES, Imported, OsbsApi};
 pub use error::KubeError;
-pub use host::{KubeHost, REGISTRY_SECRET_MOUNT, SYNC_SECRET_MOUNT};
 pub use resources::{
     BuildConfigResource, BuildConfigSpec, BuildConfigStatus, BuildResource, BuildSpec, BuildStatus,
     CauseSpec, ImageStreamResource, ImageStreamSpec, ImageStreamStatus, PendingTrigger, Phase,
@@ -49,6 +47,13 @@ pub const LABEL_BUILD: &str = "osbs.example.dev/build";
 pub const LABEL_IS_AUTOREBUILD: &str = "osbs.example.dev/is-autorebuild";
 /// The field manager name of every write.
 pub const FIELD_MANAGER: &str = "osbs";
+
+/// Where the build Pod mounts the registry Secret's `.dockerconfigjson` (the controller mounts
+/// it there, the Pod's host reads it from there).
+pub const REGISTRY_SECRET_MOUNT: &str = "/var/run/secrets/osbs/registry/.dockerconfigjson";
+
+/// Where the build Pod mounts the sync registry Secret's `.dockerconfigjson`.
+pub const SYNC_SECRET_MOUNT: &str = "/var/run/secrets/osbs/sync/.dockerconfigjson";
 
 /// The Pod that runs a Build: `<build>-build`, so it is found again after a restart.
 pub fn pod_name(build: &str) -> String {

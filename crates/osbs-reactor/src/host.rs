@@ -30,6 +30,13 @@ pub trait BuildHost: Send + Sync {
     fn cancel_requested(&self) -> bool;
     /// One line of the build log.
     fn log(&self, line: &str);
+    /// Whether this run still holds its lease (SPEC §3, fencing): checked before every
+    /// publishing step (each tag push, the sync, the import). A run whose lease was taken away
+    /// (it was declared dead) gets an error and stops; its other writes are refused by the
+    /// host. Hosts without leases keep the default.
+    fn check_lease(&self) -> Result<(), HostError> {
+        Ok(())
+    }
 }
 
 /// Everything a [`StandaloneHost`] recorded.

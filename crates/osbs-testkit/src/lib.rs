@@ -1,8 +1,11 @@
 //! Test support shared by xtask and the workspace's tests: the addresses of the local services
 //! that `cargo xtask services up` starts, and a check that fails a test loudly when they are
-//! missing instead of letting it pass or skip.
+//! missing instead of letting it pass or skip. With feature `kube`, module `kube_fake` is a
+//! wiremock stand-in for the Kubernetes API server.
 
 pub mod fixture;
+#[cfg(feature = "kube")]
+pub mod kube_fake;
 
 use std::env;
 use std::io::{Read, Write};

@@ -9,34 +9,48 @@ use std::sync::{Mutex, MutexGuard};
 use osbs_core::build::{BuildOutcome, BuildRequest, ImageImport};
 use osbs_core::import::apply_import;
 use osbs_core::model::{Build, ImageStream};
-use osbs_core::trigger::{SkippedTrigger, TriggerGraph};
+use osbs_core::time::Timestamp;
+use osbs_core::trigger::TriggerGraph;
+use osbs_engine::Imported;
 use osbs_reactor::{BuildHost, HostError};
 
-use super::runner::{RunnerCommand, now, spawn_runner};
+use super::runner::now;
 use super::store::{self, RunSettings, Store};
 use crate::backend::ClientError;
 
-/// What an import changed and started.
-pub(crate) struct Imported {
-    /// The ImageStream after the import.
-    pub stream: ImageStream,
-    /// The autorebuilds it queued.
-    pub queued: Vec<Build>,
-    /// Triggered BuildConfigs that got no build, and why.
-    pub skipped: Vec<SkippedTrigger>,
-}
-
-/// Applies `import` (by the build `by`, or by a user when `None`) to its ImageStream and queues
-/// the autorebuilds its changed tags trigger, all in one transaction. The new builds run with
-/// `settings`. The caller starts their runners after this returns.
+/// Applies `import` (by the build `by`, or by a user or the schedule when `None`) to its
+/// ImageStream and queues the autorebuilds its changed tags trigger, all in one transaction:
+/// `osbs_core::import::apply_import` and `TriggerGraph::fan_out` decide, this only stores. The
+/// new builds run with `settings`; the engine's next pass starts them.
 pub(crate) fn import_and_fan_out(
     store: &mut Store,
     import: &ImageImport,
     by: Option<&Build>,
     settings: &RunSettings,
+    now: Timestamp,
 ) -> Result<Imported, ClientError> {
+    import_and_fan_out_if(store, import, by, settings, now, |_| Ok(true))?.ok_or_else(|| {
+        ClientError::Usage(format!(
+            "the import into image stream {} was refused",
+            import.image_stream
+        ))
+    })
+}
+
+/// [`import_and_fan_out`] when `precondition`, checked inside the transaction, holds; `None`
+/// (nothing written) when it does not.
+pub(crate) fn import_and_fan_out_if(
+    store: &mut Store,
+    import: &ImageImport,
+    by: Option<&Build>,
+    settings: &RunSettings,
+    now: Timestamp,
+    precondition: impl FnOnce(&rusqlite::Connection) -> Result<bool, ClientError>,
+) -> Result<Option<Imported>, ClientError> {
     let tx = store.immediate()?;
-    let now = now();
+    if !precondition(&tx)? {
+        return Ok(None);
+    }
     let mut stream = store::get_stream(&tx, &import.image_stream)?
         .unwrap_or_else(|| ImageStream::new(import.image_stream.clone()));
     let changes =
@@ -60,25 +74,36 @@ pub(crate) fn import_and_fan_out(
     }
     tx.commit()
         .map_err(store::db_error("cannot commit the image import"))?;
-    Ok(Imported {
+    Ok(Some(Imported {
         stream,
         queued,
         skipped: fan_out.skipped,
-    })
+    }))
 }
 
 /// The reactor's host for one build of the local backend.
+///
+/// Every write it makes for the build (BuildConfig label, import, results) checks, in the same
+/// transaction, that the run still holds its `lease`; a run declared dead lost it, and its
+/// writes fail with [`Fenced`].
 pub(crate) struct LocalHost {
     store: Mutex<Store>,
     build: String,
-    runner: RunnerCommand,
+    lease: String,
     log: Mutex<Option<File>>,
 }
 
+/// A write of a run that no longer holds its lease.
+#[derive(Debug, thiserror::Error)]
+#[error("build {build} lost its run lease (it was declared dead); nothing more is published")]
+pub(crate) struct Fenced {
+    /// The build.
+    pub build: String,
+}
+
 impl LocalHost {
-    /// A host for `build` in the state directory `dir`; autorebuilds it triggers are run by
-    /// runners started with `runner`.
-    pub fn open(dir: &Path, build: &str, runner: RunnerCommand) -> Result<LocalHost, ClientError> {
+    /// A host for the run of `build` under `lease` in the state directory `dir`.
+    pub fn open(dir: &Path, build: &str, lease: &str) -> Result<LocalHost, ClientError> {
         let store = Store::open(dir)?;
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -88,13 +113,24 @@ impl LocalHost {
         Ok(LocalHost {
             store: Mutex::new(store),
             build: build.to_owned(),
-            runner,
+            lease: lease.to_owned(),
             log: Mutex::new(log),
         })
     }
 
     fn store(&self) -> MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Fails with [`Fenced`] unless the run still holds its lease.
+    fn require_lease(&self, conn: &rusqlite::Connection) -> Result<(), HostError> {
+        if store::holds_lease(conn, &self.build, &self.lease)? {
+            Ok(())
+        } else {
+            Err(Box::new(Fenced {
+                build: self.build.clone(),
+            }))
+        }
     }
 
     /// Appends one line to the build's log (written through, so followers see it at once).
@@ -140,6 +176,7 @@ impl BuildHost for LocalHost {
     fn set_build_config_label(&self, key: &str, value: &str) -> Result<(), HostError> {
         let mut store = self.store();
         let tx = store.immediate()?;
+        self.require_lease(&tx)?;
         let build = store::require_build(&tx, &self.build)?;
         let mut config = store::require_config(&tx, &build.build_config)?;
         config.labels.insert(key.to_owned(), value.to_owned());
@@ -157,18 +194,15 @@ impl BuildHost for LocalHost {
                     name: self.build.clone(),
                 })
             })?;
-            import_and_fan_out(&mut store, import, Some(&row.build), &row.settings)?
+            // The lease is checked again inside the import's transaction below.
+            self.require_lease(store.conn())?;
+            import_and_fan_out_fenced(&mut store, import, &row, &self.lease)?
         };
-        let dir = self.store().dir().to_path_buf();
         for build in &imported.queued {
             self.log_line(&format!(
                 "triggered {} (follow it with: osbs watch-build {})",
                 build.name, build.name
             ));
-            if let Err(err) = spawn_runner(&self.runner, &dir, &build.name) {
-                // The next command's reconciliation still starts it; say why it did not now.
-                self.log_line(&format!("warning: {err}"));
-            }
         }
         for skipped in &imported.skipped {
             self.log_line(&format!(
@@ -182,6 +216,7 @@ impl BuildHost for LocalHost {
     fn store_results(&self, outcome: &BuildOutcome) -> Result<(), HostError> {
         let mut store = self.store();
         let tx = store.immediate()?;
+        self.require_lease(&tx)?;
         let mut build = store::require_build(&tx, &self.build)?;
         let changed = if build.phase.is_finished() {
             // A later call of the same build (the reactor stores once in `store_metadata` and
@@ -212,4 +247,28 @@ impl BuildHost for LocalHost {
     fn log(&self, line: &str) {
         self.log_line(line);
     }
+
+    fn check_lease(&self) -> Result<(), HostError> {
+        self.require_lease(self.store().conn())
+    }
+}
+
+/// [`import_and_fan_out`] for the run `row` under `lease`: refused with [`Fenced`] when the
+/// lease was taken away, checked in the import's own transaction.
+fn import_and_fan_out_fenced(
+    store: &mut Store,
+    import: &ImageImport,
+    row: &store::BuildRow,
+    lease: &str,
+) -> Result<Imported, HostError> {
+    let now = now();
+    let imported =
+        import_and_fan_out_if(store, import, Some(&row.build), &row.settings, now, |tx| {
+            store::holds_lease(tx, &row.build.name, lease)
+        })?;
+    imported.ok_or_else(|| -> HostError {
+        Box::new(Fenced {
+            build: row.build.name.clone(),
+        })
+    })
 }

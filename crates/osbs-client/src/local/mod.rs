@@ -7,34 +7,43 @@
 //! - `submit`: git URL/ref validation, the commit, Dockerfile and repo config of a submission.
 //! - `runner`: [`run_build_process`] (the runner's entry point), spawning runners, and the
 //!   reconciliation that applies `osbs_core::policy::schedule` with liveness read from `/proc`.
-//! - `host`: `LocalHost`, the reactor's `BuildHost` over the database, and the import +
-//!   trigger fan-out.
+//! - `host`: `LocalHost`, the reactor's `BuildHost` over the database (every write checks
+//!   the run's lease), and the import + trigger fan-out.
+//! - `engine`: `SqliteStore` and `LocalExecutor`, the `osbs_engine` traits over the database
+//!   and runner processes.
 //!
-//! Every call first reconciles, so a runner that died (`kill -9`) is noticed by the next
-//! command: its build ends `Error` and the queue moves on.
+//! Every call first runs one engine pass (`osbs_engine::Engine::pass`), so a runner that died
+//! (`kill -9`) is noticed by the next command: its build ends `Error`, what it left is removed,
+//! and queued builds start, within `max_concurrent_builds`.
 
+mod engine;
 mod host;
 mod runner;
+mod service;
 mod store;
 mod submit;
 
+pub use service::{prune, serve, start_build};
+
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use osbs_core::build::{BuildPhase, ImageImport, SyncTarget};
+use osbs_core::build::{BuildPhase, SyncTarget};
 use osbs_core::model::{
     Build, BuildCause, BuildConfig, ImageStream, ImageStreamTag, UserSubmission,
 };
 use osbs_core::naming;
 use osbs_core::policy::{self, CancelDecision, QueueStatus, StaleRules};
 use osbs_core::trigger::{RebuildPlan, TriggerGraph};
+use osbs_engine::import::{ImportError, ReadError, RegistrySource};
+use osbs_engine::{Engine, EngineSettings, Notifier};
 use osbs_registry_sync::{ClientOptions, RegistryClient, RegistryEndpoint};
 
-pub use runner::RUN_BUILD_SUBCOMMAND;
+pub use runner::{LEASE_FLAG, RUN_BUILD_SUBCOMMAND};
 
-use self::host::import_and_fan_out;
-use self::runner::{RunnerCommand, now, reconcile, spawn_runner};
+use self::engine::{LocalExecutor, SharedStore, SqliteStore};
+use self::runner::{RunnerCommand, now};
 use self::store::{RunSettings, Store};
 use crate::backend::{
     Backend, BuildFilter, BuildSubmission, ClientError, LogEvent, Result, SubmissionFacts,
@@ -67,13 +76,14 @@ fn registry_uri(endpoint: &RegistryEndpoint) -> String {
 
 /// The embedded local backend (see the module documentation).
 pub struct LocalBackend {
-    store: Mutex<Store>,
+    store: SharedStore,
     state_dir: PathBuf,
     settings: RunSettings,
     repo_config_file: String,
     runner_exe: Option<PathBuf>,
     runner_args: Vec<String>,
-    rules: StaleRules,
+    engine_settings: EngineSettings,
+    engine: Engine<SqliteStore, LocalExecutor>,
 }
 
 impl std::fmt::Debug for LocalBackend {
@@ -124,26 +134,75 @@ impl LocalBackend {
                 registry_secret: s.secret.clone(),
             }),
         };
-        Ok(LocalBackend {
-            store: Mutex::new(store),
+        let service = &instance.service;
+        let engine_settings =
+            EngineSettings {
+                max_concurrent_builds: Some(service.max_concurrent_builds.unwrap_or_else(|| {
+                    std::thread::available_parallelism().map_or(1, usize::from)
+                })),
+                stale: StaleRules::default(),
+                import_interval: service.import_interval,
+                keep_builds: service.keep_builds,
+                notify: osbs_engine::NotifySettings {
+                    webhooks: service.notify_webhooks.clone(),
+                    smtp: service.notify_smtp.clone().map(|(host, port)| {
+                        osbs_engine::notify::SmtpSettings {
+                            host,
+                            port,
+                            from: service.notify_from.clone().unwrap_or_default(),
+                            to: service.notify_to.clone(),
+                        }
+                    }),
+                    on: service.notify_on.clone(),
+                },
+            };
+        let store: SharedStore = Arc::new(Mutex::new(store));
+        let mut backend = LocalBackend {
+            engine: Engine::new(
+                SqliteStore::new(Arc::clone(&store), settings.clone()),
+                LocalExecutor::new(&dir, None),
+                engine_settings.clone(),
+            ),
+            store,
             state_dir: dir,
             settings,
             repo_config_file: instance.repo_config_file.clone(),
             runner_exe: None,
             runner_args,
-            rules: StaleRules::default(),
-        })
+            engine_settings,
+        };
+        backend.rebuild_engine();
+        Ok(backend)
+    }
+
+    /// Makes the engine anew from the backend's settings.
+    fn rebuild_engine(&mut self) {
+        let runner = self.runner().ok();
+        self.engine = Engine::new(
+            SqliteStore::new(Arc::clone(&self.store), self.settings.clone()),
+            LocalExecutor::new(&self.state_dir, runner),
+            self.engine_settings.clone(),
+        );
     }
 
     /// Starts runners from `exe` (an `osbs` binary) instead of the running executable.
     pub fn with_runner_exe(mut self, exe: impl Into<PathBuf>) -> Self {
         self.runner_exe = Some(exe.into());
+        self.rebuild_engine();
         self
     }
 
     /// Uses `rules` to decide when a silent runner is gone.
     pub fn with_stale_rules(mut self, rules: StaleRules) -> Self {
-        self.rules = rules;
+        self.engine_settings.stale = rules;
+        self.rebuild_engine();
+        self
+    }
+
+    /// Bounds the running builds across all BuildConfigs (`max_concurrent_builds`).
+    pub fn with_max_concurrent_builds(mut self, cap: usize) -> Self {
+        self.engine_settings.max_concurrent_builds = Some(cap);
+        self.rebuild_engine();
         self
     }
 
@@ -189,30 +248,37 @@ impl LocalBackend {
         })
     }
 
-    /// The runner's work, what `osbs __run-build BUILD` calls: registers this process as the
-    /// runner of `build`, waits while the run policy keeps it queued, runs it through the
-    /// reactor against the local Docker Engine, stores the outcome and lets the next queued
-    /// build go. Returns at once when the build is finished or another live runner owns it;
+    /// The runner's work, what `osbs __run-build BUILD --lease LEASE` calls: runs the build
+    /// under its run lease through the reactor against the local Docker Engine and stores the
+    /// outcome; then one engine pass starts what it freed or triggered, and its notifications
+    /// get a first attempt. Returns at once when the lease is not (or no longer) the build's;
     /// the build's own phase (not this result) says how it ended.
     ///
     /// # Errors
     ///
     /// [`ClientError`] when the state database cannot be used or the build does not exist.
-    pub async fn run_build_process(&self, build: &str) -> Result<()> {
-        runner::run_build(&self.state_dir, build, &self.rules, self.runner()?).await
-    }
-
-    /// Applies the run policy everywhere (stale runners, superseded autorebuilds, starts).
-    fn reconcile_all(&self) -> Result<()> {
-        reconcile(&mut self.store(), None, &self.rules).map(drop)
-    }
-
-    fn spawn(&self, builds: &[Build]) -> Result<()> {
-        let runner = self.runner()?;
-        for build in builds {
-            spawn_runner(&runner, &self.state_dir, &build.name)?;
+    pub async fn run_build_process(&self, build: &str, lease: &str) -> Result<()> {
+        runner::run_build(&self.state_dir, build, lease).await?;
+        self.reconcile_all().await?;
+        if let Ok(notifier) = Notifier::new(self.engine_settings.notify.clone())
+            && let Err(err) = self.engine.notify(&notifier).await
+        {
+            tracing::warn!("notifications: {}", osbs_engine::error_chain(&err));
         }
         Ok(())
+    }
+
+    /// One engine pass: stale runners end `Error` (cleaned up), superseded autorebuilds end
+    /// `Cancelled`, queued builds start within the cap.
+    pub(crate) async fn reconcile_all(&self) -> Result<()> {
+        self.engine
+            .pass()
+            .await
+            .map(drop)
+            .map_err(|e| ClientError::Backend {
+                context: e.context,
+                source: e.source,
+            })
     }
 
     /// SPEC §3 steps 3–5 for a resolved submission: the BuildConfig found or created and
@@ -278,7 +344,6 @@ impl LocalBackend {
             _ => None,
         };
         drop(store);
-        self.spawn(std::slice::from_ref(&build))?;
         Ok(Submitted {
             build,
             queued_behind,
@@ -311,7 +376,16 @@ impl LocalBackend {
     fn registry_client(&self, registry: &str, options: &ClientOptions) -> Result<RegistryClient> {
         let endpoint = RegistryEndpoint::parse(registry)
             .map_err(|e| ClientError::Usage(format!("invalid registry {registry:?}: {e}")))?;
-        let config = match &self.settings.registry_secret {
+        let config = self.registry_credentials()?;
+        RegistryClient::new(endpoint, config.as_ref(), options).map_err(|e| ClientError::Backend {
+            context: format!("cannot set up a client for registry {registry}"),
+            source: Box::new(e),
+        })
+    }
+
+    /// The instance's `registry_secret`, read and parsed.
+    pub(crate) fn registry_credentials(&self) -> Result<Option<osbs_core::auth::DockerConfig>> {
+        Ok(match &self.settings.registry_secret {
             Some(path) => {
                 let text =
                     std::fs::read_to_string(path).map_err(|source| ClientError::Backend {
@@ -325,29 +399,27 @@ impl LocalBackend {
                 )
             }
             None => None,
-        };
-        RegistryClient::new(endpoint, config.as_ref(), options).map_err(|e| ClientError::Backend {
-            context: format!("cannot set up a client for registry {registry}"),
-            source: Box::new(e),
         })
     }
 }
 
 impl Backend for LocalBackend {
     async fn create_build(&self, submission: &BuildSubmission) -> Result<Submitted> {
-        self.reconcile_all()?;
+        self.reconcile_all().await?;
         let resolved = submit::resolve(&self.state_dir, submission, &self.repo_config_file)?;
         self.check_push_registry().await?;
-        self.queue_user_build(submission, resolved)
+        let submitted = self.queue_user_build(submission, resolved)?;
+        self.reconcile_all().await?;
+        Ok(submitted)
     }
 
     async fn get_build(&self, name: &str) -> Result<Build> {
-        self.reconcile_all()?;
+        self.reconcile_all().await?;
         store::require_build(self.store().conn(), name)
     }
 
     async fn list_builds(&self, filter: &BuildFilter) -> Result<Vec<Build>> {
-        self.reconcile_all()?;
+        self.reconcile_all().await?;
         store::list_builds(self.store().conn(), filter)
     }
 
@@ -358,12 +430,8 @@ impl Backend for LocalBackend {
     ) -> Result<Build> {
         let mut last: Option<BuildPhase> = None;
         loop {
-            let build = {
-                let mut store = self.store();
-                let build = store::require_build(store.conn(), name)?;
-                reconcile(&mut store, Some(&build.build_config), &self.rules)?;
-                store::require_build(store.conn(), name)?
-            };
+            self.reconcile_all().await?;
+            let build = store::require_build(self.store().conn(), name)?;
             if last != Some(build.phase) {
                 last = Some(build.phase);
                 on_change(&build);
@@ -383,7 +451,7 @@ impl Backend for LocalBackend {
     ) -> Result<()> {
         use std::io::{Read as _, Seek as _, SeekFrom};
 
-        let first = store::require_build(self.store().conn(), name)?;
+        store::require_build(self.store().conn(), name)?;
         let path = self.log_path(name);
         let mut offset = 0u64;
         let mut pending: Vec<u8> = Vec::new();
@@ -419,11 +487,8 @@ impl Backend for LocalBackend {
             return Ok(());
         }
         loop {
-            let build = {
-                let mut store = self.store();
-                reconcile(&mut store, Some(&first.build_config), &self.rules)?;
-                store::require_build(store.conn(), name)?
-            };
+            self.reconcile_all().await?;
+            let build = store::require_build(self.store().conn(), name)?;
             read_more(&mut pending, &mut offset)?;
             let done = build.phase.is_finished();
             emit_lines(&mut pending, on_event, done);
@@ -440,24 +505,26 @@ impl Backend for LocalBackend {
     }
 
     async fn cancel_build(&self, name: &str) -> Result<Build> {
-        self.reconcile_all()?;
-        let mut store = self.store();
-        let tx = store.immediate()?;
-        let mut build = store::require_build(&tx, name)?;
-        match policy::cancel(&build) {
-            CancelDecision::Now(action) => {
-                if action.apply(&mut build, now()) {
-                    store::update_build(&tx, &build)?;
+        self.reconcile_all().await?;
+        let build = {
+            let mut store = self.store();
+            let tx = store.immediate()?;
+            let mut build = store::require_build(&tx, name)?;
+            match policy::cancel(&build) {
+                CancelDecision::Now(action) => {
+                    if action.apply(&mut build, now()) {
+                        store::update_build(&tx, &build)?;
+                    }
                 }
+                CancelDecision::StopRunner => store::request_cancel(&tx, name)?,
+                CancelDecision::AlreadyFinished(_) => {}
             }
-            CancelDecision::StopRunner => store::request_cancel(&tx, name)?,
-            CancelDecision::AlreadyFinished(_) => {}
-        }
-        tx.commit()
-            .map_err(store::db_error("cannot commit the cancel"))?;
-        drop(store);
+            tx.commit()
+                .map_err(store::db_error("cannot commit the cancel"))?;
+            build
+        };
         // A cancelled queued build may free the way for the next one.
-        self.reconcile_all()?;
+        self.reconcile_all().await?;
         Ok(build)
     }
 
@@ -482,50 +549,15 @@ impl Backend for LocalBackend {
         name: &str,
         tag: Option<&str>,
     ) -> Result<(ImageStream, Vec<Build>)> {
-        self.reconcile_all()?;
+        self.reconcile_all().await?;
         let stream = store::require_stream(self.store().conn(), name)?;
-        let (registry, repository) = crate::backend::stream_image(&stream)?;
-        let image = format!("{registry}/{repository}");
-        let client = self.registry_client(&registry, &ClientOptions::default())?;
-        let repo = client.repository(&repository);
-        let unreachable = |e: osbs_registry_sync::Error| {
-            if e.is_unreachable() {
-                ClientError::Unreachable {
-                    what: format!("registry {registry}"),
-                    source: Box::new(e),
-                }
-            } else {
-                ClientError::Backend {
-                    context: format!("cannot read {image} from registry {registry}"),
-                    source: Box::new(e),
-                }
-            }
-        };
-        // One tag, or every tag the registry has now (tags gone from the registry are kept
-        // in the stream with their last digest, like `oc import-image`).
-        let tags: Vec<String> = match tag {
-            Some(tag) => vec![tag.to_owned()],
-            None => repo.tags().await.map_err(unreachable)?,
-        };
-        let mut found = Vec::new();
-        for tag in tags {
-            match repo.manifest_digest(&tag).await.map_err(unreachable)? {
-                Some(digest) => found.push((tag, digest)),
-                None => {
-                    return Err(ClientError::NotFound {
-                        kind: "image",
-                        name: format!("{image}:{tag}"),
-                    });
-                }
-            }
-        }
-        let import = ImageImport {
-            image_stream: stream.name.clone(),
-            docker_image_repository: image.clone(),
-            tags: found,
-        };
-        let imported = import_and_fan_out(&mut self.store(), &import, None, &self.settings)?;
-        self.spawn(&imported.queued)?;
+        let source = RegistrySource::new(self.registry_credentials()?, ClientOptions::default());
+        let imported = self
+            .engine
+            .import_stream(&source, &stream, tag)
+            .await
+            .map_err(import_error)?;
+        self.reconcile_all().await?;
         Ok((imported.stream, imported.queued))
     }
 
@@ -603,4 +635,37 @@ pub fn bulk_load(
     tx.commit()
         .map_err(store::db_error("cannot commit the loaded records"))?;
     Ok(())
+}
+
+/// The CLI's error for a failed `import-image`: exit 3 when the registry is unreachable or
+/// answers with an error, a not-found for a missing tag, a usage error for a stream that names
+/// no image.
+pub(crate) fn import_error(err: ImportError) -> ClientError {
+    match err {
+        ImportError::Read(ReadError::MissingTag { image, tag }) => ClientError::NotFound {
+            kind: "image",
+            name: format!("{image}:{tag}"),
+        },
+        ImportError::Read(
+            err @ (ReadError::NoRepository { .. } | ReadError::BadRegistry { .. }),
+        ) => ClientError::Usage(err.to_string()),
+        ImportError::Read(err @ ReadError::Unreachable { .. }) => {
+            let what = match &err {
+                ReadError::Unreachable { registry, .. } => format!("registry {registry}"),
+                _ => String::new(),
+            };
+            ClientError::Unreachable {
+                what,
+                source: Box::new(err),
+            }
+        }
+        ImportError::Read(err @ ReadError::Registry { .. }) => ClientError::Backend {
+            context: "cannot import the image".to_owned(),
+            source: Box::new(err),
+        },
+        err @ ImportError::Store { .. } => ClientError::Backend {
+            context: "cannot import the image".to_owned(),
+            source: Box::new(err),
+        },
+    }
 }

@@ -1,12 +1,12 @@
-//! Runners: the detached `osbs __run-build` processes that run one build each, and the
-//! reconciliation every command does first.
+//! Runners: the detached `osbs __run-build BUILD --lease LEASE` processes that run one build
+//! each.
 //!
-//! A runner registers as its build's owner (pid + process start time), waits while the run
-//! policy keeps the build queued, runs the reactor once `osbs_core::policy::schedule` starts
-//! it, heartbeats, stores the outcome and reconciles again so the next queued build's runner
-//! can go. [`reconcile`] applies the policy's actions in one `IMMEDIATE` transaction, with the
-//! liveness of each runner read from `/proc`: a runner killed with `kill -9` is noticed by the
-//! next command and its build ends `Error`.
+//! A runner is started by the engine's executor only once the build took a run slot
+//! (`Pending`, with a fresh lease); queued builds have no process at all, so a crash or reboot
+//! loses none of them. The runner registers as the run's owner (pid + process start time),
+//! heartbeats under its lease, runs the reactor and stores the outcome. The liveness the engine
+//! reads is [`is_alive`] over `/proc`: a runner killed with `kill -9` is noticed by the next
+//! pass and its build ends `Error`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -15,20 +15,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use osbs_core::build::{BuildOutcome, BuildPhase};
-use osbs_core::policy::{self, Action, Liveness, StaleRules};
 use osbs_core::time::Timestamp;
 use tokio_util::sync::CancellationToken;
 
 use super::host::LocalHost;
-use super::store::{self, BuildRow, Owner, Store};
+use super::store::{self, Owner, Store};
 use crate::backend::ClientError;
 
 /// The hidden subcommand that runs one build: `osbs [--config PATH] [--instance NAME]
 /// __run-build BUILD`.
 pub const RUN_BUILD_SUBCOMMAND: &str = "__run-build";
 
-/// How often a waiting runner looks at the queue.
-const POLL: Duration = Duration::from_millis(300);
+/// The flag of `__run-build` that carries the run's lease.
+pub const LEASE_FLAG: &str = "--lease";
 
 /// How often a running build's runner refreshes its heartbeat.
 const HEARTBEAT: Duration = Duration::from_secs(2);
@@ -68,68 +67,6 @@ pub(crate) fn is_alive(owner: Owner) -> bool {
     }
 }
 
-/// What is known of the runner of an active build.
-fn liveness(row: &BuildRow, now: Timestamp) -> Liveness {
-    let age_ms = row
-        .heartbeat
-        .map_or(0, |h| now.millis_since(Timestamp::from_unix_millis(h)));
-    match row.owner {
-        Some(owner) if !is_alive(owner) => Liveness::Gone {
-            detail: format!("build process {} died", owner.pid),
-        },
-        _ => Liveness::Heartbeat { age_ms },
-    }
-}
-
-/// Applies the run policy to the unfinished builds of `build_config` (or of all BuildConfigs):
-/// errors builds whose runner is gone, cancels superseded autorebuilds, starts the next queued
-/// build. Reads first and takes the write lock only when there is something to do. Returns
-/// the actions applied.
-pub(crate) fn reconcile(
-    store: &mut Store,
-    build_config: Option<&str>,
-    rules: &StaleRules,
-) -> Result<Vec<Action>, ClientError> {
-    let decide = |rows: &[BuildRow]| {
-        let now = now();
-        let builds: Vec<_> = rows.iter().map(|r| r.build.clone()).collect();
-        policy::schedule(
-            &builds,
-            |b| {
-                rows.iter()
-                    .find(|r| r.build.name == b.name)
-                    .map_or(Liveness::Unknown, |r| liveness(r, now))
-            },
-            rules,
-        )
-    };
-    let rows = store::unfinished_rows(store.conn(), build_config)?;
-    if decide(&rows).is_empty() {
-        return Ok(Vec::new());
-    }
-    let tx = store.immediate()?;
-    let rows = store::unfinished_rows(&tx, build_config)?;
-    let actions = decide(&rows);
-    let now = now();
-    let mut applied = Vec::new();
-    for action in actions {
-        let Some(row) = rows.iter().find(|r| r.build.name == action.build()) else {
-            continue;
-        };
-        let mut build = row.build.clone();
-        if action.apply(&mut build, now) {
-            store::update_build(&tx, &build)?;
-            if matches!(action, Action::Start { .. }) {
-                store::touch(&tx, &build.name, now)?;
-            }
-            applied.push(action);
-        }
-    }
-    tx.commit()
-        .map_err(store::db_error("cannot commit the run policy's decisions"))?;
-    Ok(applied)
-}
-
 /// How to start a runner: the `osbs` executable and the global flags that make it find the
 /// same instance (`--config`, `--instance`).
 #[derive(Debug, Clone)]
@@ -140,14 +77,16 @@ pub(crate) struct RunnerCommand {
     pub args: Vec<String>,
 }
 
-/// Starts a detached runner for `build`: `EXE ARGS... __run-build BUILD`, in its own process
-/// group (a Ctrl-C of the submitting `osbs` does not reach it), stdin closed, its own output
-/// to `logs/BUILD.runner.log`. The child is reaped by a thread while this process lives;
+/// Starts a detached runner for the run of `build` under `lease`: `EXE ARGS... __run-build
+/// BUILD --lease LEASE`, in its own process group (a Ctrl-C of the submitting `osbs` does not
+/// reach it, and a dead run's clean-up kills the whole group), stdin closed, `TMPDIR` its work
+/// dir `state_dir/work/BUILD`, its own output to `logs/BUILD.runner.log`. The child is reaped by a thread while this process lives;
 /// afterwards init adopts it.
 pub(crate) fn spawn_runner(
     runner: &RunnerCommand,
     state_dir: &Path,
     build: &str,
+    lease: &str,
 ) -> Result<(), ClientError> {
     use std::os::unix::process::CommandExt as _;
 
@@ -164,10 +103,15 @@ pub(crate) fn spawn_runner(
         .open(store::runner_log_path(state_dir, build))
         .map_err(spawn_error)?;
     let log_err = log.try_clone().map_err(spawn_error)?;
+    let work = super::engine::work_dir(state_dir, build);
+    std::fs::create_dir_all(&work).map_err(spawn_error)?;
     let mut child = Command::new(&runner.exe)
         .args(&runner.args)
         .arg(RUN_BUILD_SUBCOMMAND)
         .arg(build)
+        .arg(LEASE_FLAG)
+        .arg(lease)
+        .env("TMPDIR", &work)
         .stdin(Stdio::null())
         .stdout(Stdio::from(log))
         .stderr(Stdio::from(log_err))
@@ -180,17 +124,9 @@ pub(crate) fn spawn_runner(
     Ok(())
 }
 
-/// What a runner does after registering.
-enum Claim {
-    /// This process owns the build.
-    Mine,
-    /// The build is finished, or another live process owns it: nothing to do.
-    NotMine,
-}
-
-/// Registers this process as the owner of `build` unless it is finished or a live runner
-/// already owns it.
-fn claim(store: &mut Store, build: &str, me: Owner) -> Result<Claim, ClientError> {
+/// Registers this process as the runner of `build` under `lease` and marks it `Running`;
+/// `false` when the lease is not the build's (any more) or the build is no longer `Pending`.
+fn claim(store: &mut Store, build: &str, lease: &str, me: Owner) -> Result<bool, ClientError> {
     let tx = store.immediate()?;
     let Some(row) = store::get_row(&tx, build)? else {
         return Err(ClientError::NotFound {
@@ -198,79 +134,27 @@ fn claim(store: &mut Store, build: &str, me: Owner) -> Result<Claim, ClientError
             name: build.to_owned(),
         });
     };
-    let claimable = matches!(row.build.phase, BuildPhase::New | BuildPhase::Pending)
-        && row.owner.is_none_or(|o| o == me || !is_alive(o));
-    if !claimable {
-        return Ok(Claim::NotMine);
+    if row.lease.as_deref() != Some(lease) || row.build.phase != BuildPhase::Pending {
+        return Ok(false);
     }
+    let mut b = row.build;
+    b.mark_running(now());
+    store::update_build(&tx, &b)?;
     store::set_owner(&tx, build, me, now())?;
     tx.commit()
         .map_err(store::db_error("cannot record the runner"))?;
-    Ok(Claim::Mine)
+    Ok(true)
 }
 
-/// Waits until the run policy starts `build` (returns `true`, the build now `Running` under
-/// this process) or it ends or passes to another runner (`false`).
-async fn wait_for_slot(
-    store: &mut Store,
-    build: &str,
-    me: Owner,
-    rules: &StaleRules,
-    host: &LocalHost,
-) -> Result<bool, ClientError> {
-    let mut told_behind: Option<String> = None;
-    loop {
-        let Some(row) = store::get_row(store.conn(), build)? else {
-            return Ok(false);
-        };
-        let config = row.build.build_config.clone();
-        reconcile(store, Some(&config), rules)?;
-        let Some(row) = store::get_row(store.conn(), build)? else {
-            return Ok(false);
-        };
-        if row.owner != Some(me) || row.build.phase.is_finished() {
-            return Ok(false);
-        }
-        match row.build.phase {
-            BuildPhase::Pending => {
-                let tx = store.immediate()?;
-                let Some(row) = store::get_row(&tx, build)? else {
-                    return Ok(false);
-                };
-                if row.owner != Some(me) || row.build.phase != BuildPhase::Pending {
-                    continue;
-                }
-                let mut b = row.build;
-                b.mark_running(now());
-                store::update_build(&tx, &b)?;
-                store::heartbeat(&tx, build, me, now())?;
-                tx.commit()
-                    .map_err(store::db_error("cannot mark the build running"))?;
-                return Ok(true);
-            }
-            BuildPhase::Running => return Ok(true),
-            _ => {
-                // Still queued: say once what it waits for.
-                let builds: Vec<_> = store::unfinished_rows(store.conn(), Some(&config))?
-                    .into_iter()
-                    .map(|r| r.build)
-                    .collect();
-                if let policy::QueueStatus::Behind { build: ahead, .. } =
-                    policy::queue_status(&builds, build)
-                    && told_behind.as_deref() != Some(ahead.as_str())
-                {
-                    host.log_line(&format!("queued behind {ahead}"));
-                    told_behind = Some(ahead);
-                }
-            }
-        }
-        tokio::time::sleep(POLL).await;
-    }
-}
-
-/// Refreshes the heartbeat of `build` every few seconds from its own thread (and its own
-/// database connection) until the returned flag is set.
-fn start_heartbeat(state_dir: PathBuf, build: String, me: Owner) -> Arc<AtomicBool> {
+/// Refreshes the heartbeat of the run of `build` under `lease` every few seconds from its own
+/// thread (and its own database connection) until the returned flag is set. When the run has
+/// lost its lease, it cancels `fenced`: the reactor stops, and its writes are refused anyway.
+fn start_heartbeat(
+    state_dir: PathBuf,
+    build: String,
+    lease: String,
+    fenced: CancellationToken,
+) -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
     let _ = std::thread::Builder::new()
@@ -286,7 +170,8 @@ fn start_heartbeat(state_dir: PathBuf, build: String, me: Owner) -> Arc<AtomicBo
                 waited += step;
                 if waited >= HEARTBEAT {
                     waited = Duration::ZERO;
-                    if let Ok(false) = store::heartbeat(store.conn(), &build, me, now()) {
+                    if let Ok(false) = store::heartbeat(store.conn(), &build, &lease, now()) {
+                        fenced.cancel();
                         return;
                     }
                 }
@@ -295,42 +180,53 @@ fn start_heartbeat(state_dir: PathBuf, build: String, me: Owner) -> Arc<AtomicBo
     stop
 }
 
-/// The runner: waits for the run slot of `build`, runs it through the reactor with a
-/// [`LocalHost`], stores the outcome and lets the queue move on. Autorebuilds its import
-/// triggers get runners started with `runner`.
+/// The runner of one run: registers under `lease`, runs the build through the reactor with a
+/// [`LocalHost`] while heartbeating, and stores the outcome. A run that lost its lease (it was
+/// declared dead while stopped or hung) is stopped and publishes nothing more. The caller then
+/// lets the engine start what the finished build freed or triggered.
 pub(crate) async fn run_build(
     state_dir: &Path,
     build: &str,
-    rules: &StaleRules,
-    runner: RunnerCommand,
+    lease: &str,
 ) -> Result<(), ClientError> {
     let mut store = Store::open(state_dir)?;
     let me = this_process();
-    if let Claim::NotMine = claim(&mut store, build, me)? {
+    if !claim(&mut store, build, lease, me)? {
         return Ok(());
     }
-    let host = LocalHost::open(state_dir, build, runner)?;
-    if !wait_for_slot(&mut store, build, me, rules, &host).await? {
-        return Ok(());
-    }
-    let stop = start_heartbeat(state_dir.to_path_buf(), build.to_owned(), me);
+    let host = LocalHost::open(state_dir, build, lease)?;
+    let fenced = CancellationToken::new();
+    let stop = start_heartbeat(
+        state_dir.to_path_buf(),
+        build.to_owned(),
+        lease.to_owned(),
+        fenced.clone(),
+    );
     host.log_line(&format!("build {build} started by process {}", me.pid));
-    let outcome = osbs_reactor::run_build(&host, CancellationToken::new()).await;
+    let outcome = osbs_reactor::run_build(&host, fenced.clone()).await;
     stop.store(true, Ordering::SeqCst);
-    finish(&mut store, &host, build, &outcome)?;
-    let config = store::require_build(store.conn(), build)?.build_config;
-    reconcile(&mut store, Some(&config), rules)?;
+    finish(&mut store, &host, build, lease, &outcome)?;
     Ok(())
 }
 
-/// Stores the final outcome (the reactor stores it too; this covers a host error there).
+/// Stores the final outcome if the run still holds its lease (the reactor stores it too; this
+/// covers a host error there).
 fn finish(
     store: &mut Store,
     host: &LocalHost,
     build: &str,
+    lease: &str,
     outcome: &BuildOutcome,
 ) -> Result<(), ClientError> {
     let tx = store.immediate()?;
+    if !store::holds_lease(&tx, build, lease)? {
+        host.log_line(&format!(
+            "build {build}'s run lost its lease: it was declared dead, its outcome ({}) is not \
+             recorded",
+            outcome.phase
+        ));
+        return Ok(());
+    }
     let mut b = store::require_build(&tx, build)?;
     if b.record_outcome(outcome, now()) {
         store::update_build(&tx, &b)?;

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::{BuildFilter, ClientError};
 
 /// The schema this version writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// The database file inside the state directory.
 pub(crate) const DB_FILE: &str = "osbs.db";
@@ -62,6 +62,23 @@ CREATE TABLE image_streams (
 );
 ";
 
+/// Version 2: run leases and versions of builds (the engine's compare-and-swap), whether a
+/// finished build's notifications were queued, and the notification outbox. Builds that
+/// existed before count as notified.
+const SCHEMA_V2: &str = "
+ALTER TABLE builds ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE builds ADD COLUMN lease TEXT;
+ALTER TABLE builds ADD COLUMN notified INTEGER NOT NULL DEFAULT 1;
+CREATE INDEX builds_unnotified ON builds (notified) WHERE notified = 0;
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    build TEXT NOT NULL,
+    next_attempt INTEGER NOT NULL,
+    json TEXT NOT NULL
+);
+CREATE INDEX outbox_due ON outbox (next_attempt);
+";
+
 /// Where a build pushes and syncs: the instance's settings when it was queued, so that a
 /// runner needs nothing but the state directory and the build's name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,6 +114,10 @@ pub(crate) struct BuildRow {
     pub heartbeat: Option<i64>,
     /// Where it pushes.
     pub settings: RunSettings,
+    /// Bumped by every write of the build: the engine's compare-and-swap.
+    pub version: u64,
+    /// The lease of its current run.
+    pub lease: Option<String>,
 }
 
 /// Maps a SQLite error to a [`ClientError`] that says what was being done.
@@ -170,9 +191,13 @@ impl Store {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(db_error("read the schema version"))?;
         match version {
-            0 => {
-                tx.execute_batch(SCHEMA_V1)
-                    .map_err(db_error("create the schema"))?;
+            0 | 1 => {
+                if version == 0 {
+                    tx.execute_batch(SCHEMA_V1)
+                        .map_err(db_error("create the schema"))?;
+                }
+                tx.execute_batch(SCHEMA_V2)
+                    .map_err(db_error("upgrade the schema to version 2"))?;
                 tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                     .map_err(db_error("record the schema version"))?;
             }
@@ -318,7 +343,8 @@ fn decode_light(rows: rusqlite::Result<rusqlite::Rows<'_>>) -> Result<Vec<Build>
     Ok(builds)
 }
 
-const ROW_COLUMNS: &str = "name, json, owner_pid, owner_start, heartbeat, settings, details";
+const ROW_COLUMNS: &str =
+    "name, json, owner_pid, owner_start, heartbeat, settings, details, version, lease";
 
 fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, RawRunner)> {
     // Columns as in ROW_COLUMNS.
@@ -331,6 +357,8 @@ fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, RawRunne
             heartbeat: r.get(4)?,
             settings: r.get(5)?,
             details: r.get(6)?,
+            version: r.get(7)?,
+            lease: r.get(8)?,
         },
     ))
 }
@@ -341,6 +369,8 @@ struct RawRunner {
     heartbeat: Option<i64>,
     settings: String,
     details: Option<String>,
+    version: i64,
+    lease: Option<String>,
 }
 
 fn to_row(name: &str, json: &str, raw: RawRunner) -> Result<BuildRow, ClientError> {
@@ -356,6 +386,8 @@ fn to_row(name: &str, json: &str, raw: RawRunner) -> Result<BuildRow, ClientErro
         owner,
         heartbeat: raw.heartbeat,
         settings: serde_json::from_str(&raw.settings).map_err(json_error("run settings", name))?,
+        version: u64::try_from(raw.version).unwrap_or(0),
+        lease: raw.lease,
     })
 }
 
@@ -416,7 +448,8 @@ pub(crate) fn insert_build(
     })?;
     conn.execute(
         "INSERT INTO builds (name, build_config, number, phase, created, cause_from, json, \
-         details, settings, heartbeat) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+         details, settings, heartbeat, notified) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
             build.name,
             build.build_config,
@@ -428,6 +461,7 @@ pub(crate) fn insert_build(
             details,
             settings,
             now.unix_millis(),
+            build.phase.is_finished(),
         ],
     )
     .map_err(db_error(context))?;
@@ -440,9 +474,190 @@ pub(crate) fn update_build(conn: &Connection, build: &Build) -> Result<(), Clien
     let context = format!("cannot store build {:?}", build.name);
     let (json, details) = encode_build(build)?;
     conn.execute(
-        "UPDATE builds SET phase = ?2, json = ?3, details = ?4 WHERE name = ?1",
+        "UPDATE builds SET phase = ?2, json = ?3, details = ?4, version = version + 1 \
+         WHERE name = ?1",
         params![build.name, build.phase.as_str(), json, details],
     )
+    .map_err(db_error(context))?;
+    Ok(())
+}
+
+/// Writes `build` only if it is still at `version` (the engine's compare-and-swap); a build
+/// that ends this way loses its lease, which fences its runner. `false` when it changed.
+pub(crate) fn update_build_if(
+    conn: &Connection,
+    build: &Build,
+    version: u64,
+) -> Result<bool, ClientError> {
+    let context = format!("cannot store build {:?}", build.name);
+    let (json, details) = encode_build(build)?;
+    let changed = conn
+        .execute(
+            "UPDATE builds SET phase = ?2, json = ?3, details = ?4, version = version + 1, \
+             lease = CASE WHEN ?6 THEN NULL ELSE lease END \
+             WHERE name = ?1 AND version = ?5",
+            params![
+                build.name,
+                build.phase.as_str(),
+                json,
+                details,
+                i64::try_from(version).unwrap_or(i64::MAX),
+                build.phase.is_finished()
+            ],
+        )
+        .map_err(db_error(context))?;
+    Ok(changed > 0)
+}
+
+/// `New` → `Pending` under a new run `lease`, if the build is still queued at `version`; the
+/// heartbeat clock starts at `now`, no runner is registered yet.
+pub(crate) fn start_run(
+    conn: &Connection,
+    name: &str,
+    version: u64,
+    lease: &str,
+    now: Timestamp,
+) -> Result<bool, ClientError> {
+    let Some(row) = get_row(conn, name)? else {
+        return Ok(false);
+    };
+    if row.version != version || row.build.phase != osbs_core::build::BuildPhase::New {
+        return Ok(false);
+    }
+    let mut build = row.build;
+    build.phase = osbs_core::build::BuildPhase::Pending;
+    let (json, details) = encode_build(&build)?;
+    let changed = conn
+        .execute(
+            "UPDATE builds SET phase = 'Pending', json = ?3, details = ?4, \
+             version = version + 1, lease = ?5, heartbeat = ?6, owner_pid = NULL, \
+             owner_start = NULL, cancel_requested = 0 WHERE name = ?1 AND version = ?2",
+            params![
+                name,
+                i64::try_from(version).unwrap_or(i64::MAX),
+                json,
+                details,
+                lease,
+                now.unix_millis()
+            ],
+        )
+        .map_err(db_error(format!("cannot start build {name:?}")))?;
+    Ok(changed > 0)
+}
+
+/// Whether `lease` is the lease of `build`'s current run: every write of a runner checks it
+/// in the same transaction.
+pub(crate) fn holds_lease(
+    conn: &Connection,
+    build: &str,
+    lease: &str,
+) -> Result<bool, ClientError> {
+    conn.query_row(
+        "SELECT lease = ?2 FROM builds WHERE name = ?1",
+        params![build, lease],
+        |r| r.get::<_, Option<bool>>(0),
+    )
+    .optional()
+    .map(|v| v.flatten().unwrap_or(false))
+    .map_err(db_error(format!(
+        "cannot read the lease of build {build:?}"
+    )))
+}
+
+/// Every build without its details, oldest first.
+pub(crate) fn all_builds(conn: &Connection) -> Result<Vec<Build>, ClientError> {
+    let mut stmt = conn
+        .prepare("SELECT json FROM builds ORDER BY created, number")
+        .map_err(db_error("cannot list builds"))?;
+    decode_light(stmt.query([]))
+}
+
+/// Removes an ended build's row (an unfinished one is kept); `true` when removed.
+pub(crate) fn delete_build(conn: &Connection, name: &str) -> Result<bool, ClientError> {
+    let sql = format!("DELETE FROM builds WHERE name = ?1 AND phase NOT IN {UNFINISHED}");
+    let changed = conn
+        .execute(&sql, [name])
+        .map_err(db_error(format!("cannot delete build {name:?}")))?;
+    conn.execute("DELETE FROM outbox WHERE build = ?1", [name])
+        .map_err(db_error(format!("cannot delete build {name:?}")))?;
+    Ok(changed > 0)
+}
+
+/// Ended builds whose notifications were not queued yet, with their details, oldest first.
+pub(crate) fn unnotified(conn: &Connection) -> Result<Vec<Build>, ClientError> {
+    let sql = format!(
+        "SELECT name, json, details FROM builds WHERE notified = 0 AND phase NOT IN {UNFINISHED} \
+         ORDER BY created, number"
+    );
+    let context = "cannot read the ended builds";
+    let mut stmt = conn.prepare(&sql).map_err(db_error(context))?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
+        })
+        .map_err(db_error(context))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (name, json, details) = row.map_err(db_error(context))?;
+        out.push(decode_full(&name, &json, details.as_deref())?);
+    }
+    Ok(out)
+}
+
+/// Marks `build` notified and queues `deliveries` (JSON of `osbs_engine::Delivery`).
+pub(crate) fn queue_deliveries(
+    conn: &Connection,
+    build: &str,
+    deliveries: &[(i64, String)],
+) -> Result<(), ClientError> {
+    let context = format!("cannot queue the notifications of build {build:?}");
+    conn.execute("UPDATE builds SET notified = 1 WHERE name = ?1", [build])
+        .map_err(db_error(context.clone()))?;
+    for (next_attempt, json) in deliveries {
+        conn.execute(
+            "INSERT INTO outbox (build, next_attempt, json) VALUES (?1, ?2, ?3)",
+            params![build, next_attempt, json],
+        )
+        .map_err(db_error(context.clone()))?;
+    }
+    Ok(())
+}
+
+/// Outbox rows due at `now` (unix millis): id and JSON.
+pub(crate) fn due_deliveries(
+    conn: &Connection,
+    now: i64,
+) -> Result<Vec<(i64, String)>, ClientError> {
+    let context = "cannot read the notification outbox";
+    let mut stmt = conn
+        .prepare("SELECT id, json FROM outbox WHERE next_attempt <= ?1 ORDER BY next_attempt, id")
+        .map_err(db_error(context))?;
+    let rows = stmt
+        .query_map([now], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(db_error(context))?;
+    rows.collect::<rusqlite::Result<_>>()
+        .map_err(db_error(context))
+}
+
+/// Updates outbox row `id` (new JSON, next attempt) or, with `next` `None`, drops it.
+pub(crate) fn record_attempt(
+    conn: &Connection,
+    id: i64,
+    json: &str,
+    next: Option<i64>,
+) -> Result<(), ClientError> {
+    let context = "cannot update the notification outbox";
+    match next {
+        Some(next) => conn.execute(
+            "UPDATE outbox SET json = ?2, next_attempt = ?3 WHERE id = ?1",
+            params![id, json, next],
+        ),
+        None => conn.execute("DELETE FROM outbox WHERE id = ?1", [id]),
+    }
     .map_err(db_error(context))?;
     Ok(())
 }
@@ -469,32 +684,24 @@ pub(crate) fn set_owner(
     Ok(())
 }
 
-/// Refreshes the heartbeat of a build `owner` runs; `false` when it no longer owns it.
+/// Refreshes the heartbeat of the run of `build` under `lease`; `false` when the run lost its
+/// lease (it was declared dead) or ended.
 pub(crate) fn heartbeat(
     conn: &Connection,
     build: &str,
-    owner: Owner,
+    lease: &str,
     now: Timestamp,
 ) -> Result<bool, ClientError> {
     let changed = conn
         .execute(
-            "UPDATE builds SET heartbeat = ?3 WHERE name = ?1 AND owner_pid = ?2",
-            params![build, i64::from(owner.pid), now.unix_millis()],
+            "UPDATE builds SET heartbeat = ?3 WHERE name = ?1 AND lease = ?2 \
+             AND phase IN ('Pending', 'Running')",
+            params![build, lease, now.unix_millis()],
         )
         .map_err(db_error(format!(
             "cannot record the heartbeat of build {build:?}"
         )))?;
     Ok(changed > 0)
-}
-
-/// Resets the heartbeat clock of a build (when it takes the run slot).
-pub(crate) fn touch(conn: &Connection, build: &str, now: Timestamp) -> Result<(), ClientError> {
-    conn.execute(
-        "UPDATE builds SET heartbeat = ?2 WHERE name = ?1",
-        params![build, now.unix_millis()],
-    )
-    .map_err(db_error(format!("cannot update build {build:?}")))?;
-    Ok(())
 }
 
 /// Asks the runner of `build` to stop.

@@ -2,7 +2,7 @@
 //! runner processes (the real `osbs` binary), the reactor against the local Docker Engine and
 //! the push and sync registries that `cargo xtask services up` starts.
 
-mod support;
+pub(crate) mod support;
 
 use std::time::Duration;
 
@@ -440,8 +440,23 @@ async fn a_hung_runner_is_noticed_by_its_stale_heartbeat() {
         |b| b.phase.is_finished(),
     )
     .await;
-    signal("-KILL");
     assert_eq!(hung.phase, BuildPhase::Error, "{hung:#?}");
+    // The engine's clean-up killed the stopped runner's process group (no SIGCONT needed).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let gone = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+        })
+    };
+    while !gone() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        gone(),
+        "the hung runner {pid} still runs after its build ended Error"
+    );
     let error = hung.error.clone().unwrap_or_default();
     assert!(error.contains("no heartbeat for"), "{error}");
 

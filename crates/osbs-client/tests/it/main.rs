@@ -2,6 +2,7 @@
 
 mod cli;
 mod config;
+mod engine;
 #[cfg(feature = "kubernetes")]
 mod kubernetes;
 mod local;

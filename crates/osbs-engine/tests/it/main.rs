@@ -1,1 +1,3 @@
 //! Integration tests of osbs-engine: one binary, modules per concern.
+
+mod notify;

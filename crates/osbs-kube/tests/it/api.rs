@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::fake::{self, NS};
+use osbs_testkit::kube_fake::{self as fake, NS};
 
 #[tokio::test]
 async fn update_build_rereads_and_retries_after_a_conflict() -> anyhow::Result<()> {

@@ -159,8 +159,83 @@ pub(crate) fn remove_built_image<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a
     })
 }
 
+/// Whether `tag` is one the build `build` made: its unique tag or its base-image hold,
+/// `BUILD-YYYYMMDDhhmmss`.
+fn is_tag_of(tag: &str, build: &str) -> bool {
+    let prefix = crate::plugins::push::unique_tag(build, SystemTime::UNIX_EPOCH);
+    let prefix = &prefix[..prefix.len() - 14];
+    tag.strip_prefix(prefix)
+        .is_some_and(|stamp| stamp.len() == 14 && stamp.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Removes from the local Docker Engine what a run of `build` that never reached its
+/// clean-up (killed, or declared dead and fenced) left: its unique tags and base-image holds,
+/// then each image they named unless something else still uses it. Never by force, never
+/// pruning parents. Returns the references removed.
+///
+/// # Errors
+///
+/// [`ReactorError::Docker`] when the Engine cannot be reached or refuses to list images.
+pub async fn remove_leftovers(build: &str) -> Result<Vec<String>, ReactorError> {
+    let docker = Docker::connect_with_defaults()
+        .map_err(ReactorError::docker("connect"))?
+        .negotiate_version()
+        .await
+        .map_err(ReactorError::docker("version negotiation"))?;
+    let images = docker
+        .list_images(Some(ListImagesOptionsBuilder::default().build()))
+        .await
+        .map_err(ReactorError::docker("image listing"))?;
+    let mut removed = Vec::new();
+    for image in images {
+        let own: Vec<&String> = image
+            .repo_tags
+            .iter()
+            .filter(|r| {
+                r.rsplit_once(':')
+                    .is_some_and(|(_, tag)| is_tag_of(tag, build))
+            })
+            .collect();
+        if own.is_empty() {
+            continue;
+        }
+        for reference in own {
+            if let Removal::Done = remove(&docker, reference)
+                .await
+                .map_err(ReactorError::docker("image removal"))?
+            {
+                removed.push(reference.clone());
+            }
+        }
+        if let Removal::Done = remove(&docker, &image.id)
+            .await
+            .map_err(ReactorError::docker("image removal"))?
+        {
+            removed.push(image.id.clone());
+        }
+    }
+    Ok(removed)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_builds_own_tags_are_recognised() {
+        assert!(is_tag_of(
+            "app-main-1a2b3-4-20261127100500",
+            "app-main-1a2b3-4"
+        ));
+        assert!(!is_tag_of(
+            "app-main-1a2b3-40-20261127100500",
+            "app-main-1a2b3-4"
+        ));
+        assert!(!is_tag_of(
+            "app-main-1a2b3-4-2026112710050",
+            "app-main-1a2b3-4"
+        ));
+        assert!(!is_tag_of("latest", "app-main-1a2b3-4"));
+    }
+
     use super::*;
 
     #[test]

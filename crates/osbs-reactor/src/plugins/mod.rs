@@ -5,9 +5,9 @@
 //! and `allowed_to_fail` (and the build request's overrides).
 
 mod build;
-mod exit;
+pub(crate) mod exit;
 mod labels;
-mod push;
+pub(crate) mod push;
 mod rebuild;
 mod release;
 mod source;

@@ -100,6 +100,9 @@ pub(crate) fn tag_and_push<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
         }
         let mut digests = Vec::new();
         for tag in &tags {
+            cx.host
+                .check_lease()
+                .map_err(ReactorError::host("push (the run's lease)"))?;
             cx.log(&format!("pushing {image}:{tag}"));
             let options = PushImageOptionsBuilder::default().tag(tag).build();
             let mut push = docker.push_image(&image, Some(options), credentials.clone());

@@ -38,6 +38,9 @@ pub(crate) fn registry_sync<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
         let mut synced = Vec::with_capacity(cx.results.digests.len());
         let mut lines = Vec::new();
         for pushed in &cx.results.digests {
+            cx.host
+                .check_lease()
+                .map_err(ReactorError::host("sync (the run's lease)"))?;
             let summary = copy_image(
                 &src_repo,
                 &pushed.digest,

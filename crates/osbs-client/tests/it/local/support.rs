@@ -73,6 +73,14 @@ impl World {
         }
     }
 
+    /// Adds `key = value` to the instance section of this world's `osbs.conf` (runners
+    /// read the same file).
+    pub fn set(&self, key: &str, value: &str) {
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        let text = text.replacen("[default]\n", &format!("[default]\n{key} = {value}\n"), 1);
+        std::fs::write(&self.config, text).unwrap();
+    }
+
     /// A backend over this world's state, starting runners from the `osbs` binary.
     pub fn backend(&self) -> LocalBackend {
         let instance = config::load(Some(&self.config), "default").unwrap();
@@ -98,7 +106,13 @@ impl World {
 
     /// A git repository made from `fixtures/local/FIXTURE`, committed on `main`.
     pub fn repo(&self, fixture: &str) -> Repo {
-        let dir = self.tmp.path().join("repos").join(fixture);
+        self.repo_named(fixture, fixture)
+    }
+
+    /// A git repository made from `fixtures/local/FIXTURE` in its own folder `name` (so one
+    /// fixture gives several BuildConfigs).
+    pub fn repo_named(&self, fixture: &str, name: &str) -> Repo {
+        let dir = self.tmp.path().join("repos").join(name);
         let source = osbs_testkit::fixture::fixtures_dir()
             .join("local")
             .join(fixture);

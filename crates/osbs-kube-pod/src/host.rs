@@ -1,5 +1,5 @@
-//! [`KubeHost`]: the reactor's build host over the Kubernetes API, what `osbs-reactor build
-//! --from-cluster` uses inside a build Pod.
+//! [`KubeHost`]: the reactor's build host over the Kubernetes API, what `osbs-reactor-pod` runs
+//! the reactor with inside a build Pod.
 //!
 //! The reactor's `BuildHost` methods are synchronous; this host owns a small Tokio runtime of
 //! its own, runs each API call there and waits for the answer, so it works from inside the
@@ -16,21 +16,14 @@ use std::time::Duration;
 use kube::{Client, Config};
 use osbs_core::build::{BuildOutcome, BuildPhase, BuildRequest, ImageImport, SyncTarget};
 use osbs_core::time::Timestamp;
+use osbs_kube::{KubeError, OsbsApi, REGISTRY_SECRET_MOUNT, SYNC_SECRET_MOUNT};
 use osbs_reactor::{BuildHost, HostError};
-
-use crate::{KubeError, OsbsApi};
-
-/// Where the build Pod mounts the registry Secret's `.dockerconfigjson`.
-pub const REGISTRY_SECRET_MOUNT: &str = "/var/run/secrets/osbs/registry/.dockerconfigjson";
-
-/// Where the build Pod mounts the sync registry Secret's `.dockerconfigjson`.
-pub const SYNC_SECRET_MOUNT: &str = "/var/run/secrets/osbs/sync/.dockerconfigjson";
 
 /// How often the host looks for a cancel request.
 pub const CANCEL_POLL: Duration = Duration::from_secs(2);
 
 /// The current time.
-pub(crate) fn now() -> Timestamp {
+fn now() -> Timestamp {
     Timestamp::from_system_time(std::time::SystemTime::now())
 }
 
@@ -117,7 +110,7 @@ impl KubeHost {
             })
         })??;
         let api = OsbsApi::new(client, namespace)
-            .reporting_events_as("osbs-reactor", Some(crate::pod_name(build)));
+            .reporting_events_as("osbs-reactor", Some(osbs_kube::pod_name(build)));
         let cancel = Arc::new(AtomicBool::new(false));
         {
             let api = api.clone();

@@ -1,5 +1,5 @@
 //! `osbs-reactor-pod`: the entry point of a build Pod. Runs the reactor for the Build named by
-//! `$OSBS_BUILD_NAME` in `$OSBS_NAMESPACE` with `osbs_kube::KubeHost` (the Build, its
+//! `$OSBS_BUILD_NAME` in `$OSBS_NAMESPACE` with `osbs_kube_pod::KubeHost` (the Build, its
 //! BuildConfig, ImageStream imports and results all go through the API). SIGTERM (the
 //! controller deleting the Pod to cancel) cancels the build; the exit plugins still run and the
 //! outcome is stored before the grace period ends. Exit code 0 for `Complete`, 1 otherwise, 2
@@ -8,7 +8,7 @@
 use std::process::ExitCode;
 
 use osbs_core::build::BuildPhase;
-use osbs_kube::KubeHost;
+use osbs_kube_pod::KubeHost;
 use osbs_reactor::run_build_until_signal;
 
 fn var(name: &str) -> Result<String, String> {

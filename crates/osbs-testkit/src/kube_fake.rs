@@ -1,4 +1,5 @@
-//! A wiremock stand-in for the Kubernetes API server: paths, objects and `Status` errors.
+//! A wiremock stand-in for the Kubernetes API server (feature `kube`): the paths, objects and
+//! `Status` errors that the tests of `osbs-kube` and `osbs-kube-pod` mount on a `MockServer`.
 
 use kube::{Client, Config};
 use serde_json::{Value, json};
@@ -7,17 +8,23 @@ use wiremock::MockServer;
 /// The namespace every test uses.
 pub const NS: &str = "osbs";
 
-/// The collection path of an OSBS resource.
+/// The collection path of an OSBS resource (`builds`, `buildconfigs`, `imagestreams`) in [`NS`].
 pub fn path(resource: &str) -> String {
     format!("/apis/osbs.example.dev/v1alpha1/namespaces/{NS}/{resource}")
 }
 
-/// A client for the mock server.
-pub fn client(server: &MockServer) -> Client {
+/// The configuration of a client for the mock server, with [`NS`] as default namespace (and
+/// the `ring` crypto provider installed, which kube's rustls needs).
+pub fn config(server: &MockServer) -> Config {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut config = Config::new(server.uri().parse().expect("mock uri"));
     config.default_namespace = NS.to_owned();
-    Client::try_from(config).expect("client")
+    config
+}
+
+/// A client for the mock server.
+pub fn client(server: &MockServer) -> Client {
+    Client::try_from(config(server)).expect("client")
 }
 
 /// A `Status` failure body.
@@ -48,7 +55,8 @@ pub fn build(name: &str, config: &str, phase: &str, rv: &str) -> Value {
     })
 }
 
-/// A BuildConfig object.
+/// A BuildConfig object: a push registry with a Secret, an image name, a trigger on
+/// `osbs-busybox:latest` and a sync target `stage` with its own Secret.
 pub fn build_config(name: &str, last_version: i64, rv: &str) -> Value {
     json!({
         "apiVersion": "osbs.example.dev/v1alpha1",

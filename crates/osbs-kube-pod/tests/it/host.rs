@@ -2,13 +2,13 @@
 //! (as the reactor does) while the API server runs on another runtime.
 
 use osbs_core::build::{BuildOutcome, BuildPhase, BuildResults};
-use osbs_kube::KubeHost;
+use osbs_kube_pod::KubeHost;
 use osbs_reactor::BuildHost;
 use serde_json::json;
 use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::fake::{self, NS};
+use osbs_testkit::kube_fake::{self as fake, NS};
 
 #[test]
 fn host_reads_the_request_marks_running_and_stores_results() -> anyhow::Result<()> {
@@ -60,10 +60,7 @@ fn host_reads_the_request_marks_running_and_stores_results() -> anyhow::Result<(
             .mount(&server)
             .await;
     });
-    let mut config = kube::Config::new(server.uri().parse()?);
-    config.default_namespace = NS.to_owned();
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let host = KubeHost::with_config(config, NS, name, "fallback:5000")?
+    let host = KubeHost::with_config(fake::config(&server), NS, name, "fallback:5000")?
         .with_secret_path("/nonexistent/.dockerconfigjson");
     let request = host.build_request().map_err(|e| anyhow::anyhow!(e))?;
     assert_eq!(request.build_name, name);

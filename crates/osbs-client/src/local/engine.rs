@@ -1,0 +1,315 @@
+//! The local backend on the engine: [`SqliteStore`], `osbs_engine::Store` over the state
+//! database, and [`LocalExecutor`], `osbs_engine::Executor` with runner processes.
+//!
+//! SQLite calls block, so each store call runs on tokio's blocking pool with the shared
+//! connection; the async runtime (log streaming, cancellation) never waits on a lock.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use osbs_core::build::ImageImport;
+use osbs_core::model::{Build, BuildCause, ImageStream};
+use osbs_core::policy::Liveness;
+use osbs_core::time::Timestamp;
+use osbs_engine::{Delivery, Imported, RunRecord, RunnerState, StoreError, StoreResult};
+
+use super::host::import_and_fan_out;
+use super::runner::{RunnerCommand, is_alive, spawn_runner};
+use super::store::{self, Owner, RunSettings, Store};
+use crate::backend::ClientError;
+
+/// The state database, shared by the backend, the engine and the build host.
+pub(crate) type SharedStore = Arc<Mutex<Store>>;
+
+/// Runs `f` with the store on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    store: &SharedStore,
+    f: impl FnOnce(&mut Store) -> Result<T, ClientError> + Send + 'static,
+) -> StoreResult<T> {
+    let store = Arc::clone(store);
+    tokio::task::spawn_blocking(move || {
+        let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    })
+    .await
+    .map_err(|e| -> StoreError { Box::new(e) })?
+    .map_err(|e| -> StoreError { Box::new(e) })
+}
+
+/// The runner's identity as the engine sees it: `PID:START`.
+fn runner_id(owner: Owner) -> String {
+    format!("{}:{}", owner.pid, owner.start)
+}
+
+/// The owner named by a runner identity.
+fn parse_runner_id(id: &str) -> Option<Owner> {
+    let (pid, start) = id.split_once(':')?;
+    Some(Owner {
+        pid: pid.parse().ok()?,
+        start: start.parse().ok()?,
+    })
+}
+
+/// `osbs_engine::Store` over the SQLite state.
+#[derive(Clone)]
+pub(crate) struct SqliteStore {
+    store: SharedStore,
+    /// What builds queued by the engine (imports, `start-build`) run with.
+    settings: RunSettings,
+}
+
+impl SqliteStore {
+    /// A store over `store`; builds it queues run with `settings`.
+    pub fn new(store: SharedStore, settings: RunSettings) -> Self {
+        SqliteStore { store, settings }
+    }
+}
+
+impl osbs_engine::Store for SqliteStore {
+    async fn unfinished(&self) -> StoreResult<Vec<RunRecord>> {
+        blocking(&self.store, |s| {
+            Ok(store::unfinished_rows(s.conn(), None)?
+                .into_iter()
+                .map(|row| RunRecord {
+                    build: row.build,
+                    version: row.version,
+                    lease: row.lease,
+                    runner: RunnerState {
+                        runner: row.owner.map(runner_id),
+                        heartbeat: row.heartbeat.map(Timestamp::from_unix_millis),
+                    },
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn start_run(
+        &self,
+        build: &str,
+        version: u64,
+        lease: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let (build, lease) = (build.to_owned(), lease.to_owned());
+        blocking(&self.store, move |s| {
+            let tx = s.immediate()?;
+            let started = store::start_run(&tx, &build, version, &lease, now)?;
+            tx.commit()
+                .map_err(store::db_error("cannot commit the start of a build"))?;
+            Ok(started)
+        })
+        .await
+    }
+
+    async fn update_build(&self, build: &Build, version: u64) -> StoreResult<bool> {
+        let build = build.clone();
+        blocking(&self.store, move |s| {
+            let tx = s.immediate()?;
+            let written = store::update_build_if(&tx, &build, version)?;
+            tx.commit()
+                .map_err(store::db_error("cannot commit a build's change"))?;
+            Ok(written)
+        })
+        .await
+    }
+
+    async fn all_builds(&self) -> StoreResult<Vec<Build>> {
+        blocking(&self.store, |s| store::all_builds(s.conn())).await
+    }
+
+    async fn delete_build(&self, name: &str) -> StoreResult<()> {
+        let name = name.to_owned();
+        blocking(&self.store, move |s| {
+            let tx = s.immediate()?;
+            let removed = store::delete_build(&tx, &name)?;
+            tx.commit()
+                .map_err(store::db_error("cannot commit the removal of a build"))?;
+            if removed {
+                for path in [
+                    store::log_path(s.dir(), &name),
+                    store::runner_log_path(s.dir(), &name),
+                ] {
+                    let _ = std::fs::remove_file(path);
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn build_config(&self, name: &str) -> StoreResult<Option<osbs_core::model::BuildConfig>> {
+        let name = name.to_owned();
+        blocking(&self.store, move |s| store::get_config(s.conn(), &name)).await
+    }
+
+    async fn queue_build(
+        &self,
+        config: &str,
+        cause: BuildCause,
+        commit: Option<String>,
+        is_autorebuild: bool,
+        now: Timestamp,
+    ) -> StoreResult<Build> {
+        let config = config.to_owned();
+        let settings = self.settings.clone();
+        blocking(&self.store, move |s| {
+            let tx = s.immediate()?;
+            let mut bc = store::require_config(&tx, &config)?;
+            let mut build = Build::queued(&mut bc, cause, commit, now);
+            build.is_autorebuild = is_autorebuild;
+            store::put_config(&tx, &bc)?;
+            store::insert_build(&tx, &build, &settings, now)?;
+            tx.commit()
+                .map_err(store::db_error("cannot commit the queued build"))?;
+            Ok(build)
+        })
+        .await
+    }
+
+    async fn build(&self, name: &str) -> StoreResult<Option<Build>> {
+        let name = name.to_owned();
+        blocking(&self.store, move |s| store::get_build(s.conn(), &name)).await
+    }
+
+    async fn image_streams(&self) -> StoreResult<Vec<ImageStream>> {
+        blocking(&self.store, |s| store::list_streams(s.conn())).await
+    }
+
+    async fn import(
+        &self,
+        import: &ImageImport,
+        by: Option<&Build>,
+        now: Timestamp,
+    ) -> StoreResult<Imported> {
+        let (import, by) = (import.clone(), by.cloned());
+        let settings = self.settings.clone();
+        blocking(&self.store, move |s| {
+            import_and_fan_out(s, &import, by.as_ref(), &settings, now)
+        })
+        .await
+    }
+
+    async fn unnotified(&self) -> StoreResult<Vec<Build>> {
+        blocking(&self.store, |s| store::unnotified(s.conn())).await
+    }
+
+    async fn queue_deliveries(&self, build: &str, deliveries: &[Delivery]) -> StoreResult<()> {
+        let build = build.to_owned();
+        let rows = deliveries
+            .iter()
+            .map(|d| Ok((d.next_attempt.unix_millis(), serde_json::to_string(d)?)))
+            .collect::<Result<Vec<_>, serde_json::Error>>()
+            .map_err(|e| -> StoreError { Box::new(e) })?;
+        blocking(&self.store, move |s| {
+            let tx = s.immediate()?;
+            store::queue_deliveries(&tx, &build, &rows)?;
+            tx.commit()
+                .map_err(store::db_error("cannot commit queued notifications"))
+        })
+        .await
+    }
+
+    async fn due_deliveries(&self, now: Timestamp) -> StoreResult<Vec<Delivery>> {
+        let rows = blocking(&self.store, move |s| {
+            store::due_deliveries(s.conn(), now.unix_millis())
+        })
+        .await?;
+        rows.into_iter()
+            .map(|(id, json)| {
+                let mut delivery: Delivery =
+                    serde_json::from_str(&json).map_err(|e| -> StoreError { Box::new(e) })?;
+                delivery.id = id;
+                Ok(delivery)
+            })
+            .collect()
+    }
+
+    async fn record_attempt(
+        &self,
+        delivery: &Delivery,
+        next: Option<Timestamp>,
+    ) -> StoreResult<()> {
+        let mut delivery = delivery.clone();
+        if let Some(next) = next {
+            delivery.next_attempt = next;
+        }
+        let json = serde_json::to_string(&delivery).map_err(|e| -> StoreError { Box::new(e) })?;
+        blocking(&self.store, move |s| {
+            store::record_attempt(
+                s.conn(),
+                delivery.id,
+                &json,
+                next.map(Timestamp::unix_millis),
+            )
+        })
+        .await
+    }
+}
+
+/// `osbs_engine::Executor` with runner processes: `osbs __run-build BUILD --lease LEASE`, one
+/// process group each, working under `state_dir/work/BUILD`.
+#[derive(Debug, Clone)]
+pub(crate) struct LocalExecutor {
+    state_dir: PathBuf,
+    runner: Option<RunnerCommand>,
+}
+
+impl LocalExecutor {
+    /// An executor whose runners are started with `runner` (`None`: the backend cannot start
+    /// runners, e.g. the executable is unknown; starting then fails with that error).
+    pub fn new(state_dir: &Path, runner: Option<RunnerCommand>) -> Self {
+        LocalExecutor {
+            state_dir: state_dir.to_path_buf(),
+            runner,
+        }
+    }
+}
+
+/// The work directory of `build`'s run: the runner's `TMPDIR`, so the reactor's checkout and
+/// context live there and a dead run's leftovers can be found.
+pub(crate) fn work_dir(state_dir: &Path, build: &str) -> PathBuf {
+    state_dir.join("work").join(build)
+}
+
+impl osbs_engine::Executor for LocalExecutor {
+    async fn start(&self, build: &Build, lease: &str) -> StoreResult<()> {
+        let runner = self.runner.as_ref().ok_or_else(|| -> StoreError {
+            "cannot find the osbs executable to run builds with".into()
+        })?;
+        spawn_runner(runner, &self.state_dir, &build.name, lease)
+            .map_err(|e| -> StoreError { Box::new(e) })
+    }
+
+    fn liveness(&self, record: &RunRecord, now: Timestamp) -> Liveness {
+        let age_ms = record.runner.heartbeat.map_or(0, |h| now.millis_since(h));
+        match record.runner.runner.as_deref().and_then(parse_runner_id) {
+            Some(owner) if !is_alive(owner) => Liveness::Gone {
+                detail: format!("build process {} died", owner.pid),
+            },
+            _ => Liveness::Heartbeat { age_ms },
+        }
+    }
+
+    async fn clean_up(&self, record: &RunRecord) -> StoreResult<()> {
+        let build = record.build.name.clone();
+        // The runner and everything it started (git, the reactor's helpers): its process
+        // group. A stopped runner is killed too: SIGKILL needs no SIGCONT.
+        if let Some(owner) = record.runner.runner.as_deref().and_then(parse_runner_id)
+            && is_alive(owner)
+            && let Some(pid) = rustix::process::Pid::from_raw(owner.pid.cast_signed())
+        {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+        let dir = work_dir(&self.state_dir, &build);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(|e| -> StoreError {
+                format!("cannot remove the work dir {}: {e}", dir.display()).into()
+            })?;
+        }
+        osbs_reactor::remove_leftovers(&build)
+            .await
+            .map_err(|e| -> StoreError { Box::new(e) })?;
+        Ok(())
+    }
+}

@@ -1,0 +1,247 @@
+//! The local backend as a service that can be left alone (issue: one engine for both
+//! backends): queued builds survive a crash, a dead run is fenced and cleaned up, the
+//! concurrency cap holds, `start-build` and `prune` work on the engine.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers fail loudly on a broken set-up, like the tests themselves"
+)]
+
+use std::time::{Duration, Instant};
+
+use osbs_client::backend::{Backend as _, BuildFilter};
+use osbs_core::build::BuildPhase;
+
+use crate::local::support::{World, registry_digest, start_sleeping, wait_finished, wait_for};
+
+/// Processes whose command line mentions `needle` (other than this test process).
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let me = std::process::id().to_string();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if pid == me || !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if cmdline.contains(needle) {
+                found.push(format!("{pid}: {cmdline}"));
+            }
+        }
+    }
+    found
+}
+
+/// References in the local Docker Engine that mention `needle`.
+fn docker_images_mentioning(needle: &str) -> Vec<String> {
+    let out = std::process::Command::new("docker")
+        .args(["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(needle))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The Dockerfile of the `slow` fixture without its long step.
+fn quick(slow: &crate::local::support::Repo) -> String {
+    let text = std::fs::read_to_string(slow.dir.join("Dockerfile")).unwrap();
+    assert!(text.contains("sleep 25"), "{text}");
+    text.replace("sleep 25", "true")
+}
+
+/// kill -9 of the runner with one build running and three queued behind it on the same
+/// BuildConfig: the running one ends `Error` and what it left is removed; the three queued ones
+/// (no process waits for them) run to `Complete` when the next command looks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_builds_survive_a_crash() {
+    osbs_testkit::require_services();
+    let world = World::new(false);
+    world.push_base("base", 0).await;
+    let backend = world.backend();
+    let slow = world.repo("slow");
+    let s1 = start_sleeping(&backend, &slow).await;
+    // Three user builds of a quick commit queue behind it.
+    slow.change("Dockerfile", &quick(&slow));
+    let mut queued = Vec::new();
+    for _ in 0..3 {
+        let submitted = backend.create_build(&slow.submission()).await.unwrap();
+        assert!(submitted.queued_behind.is_some(), "{:?}", submitted.build);
+        queued.push(submitted.build);
+    }
+    let pid = backend.runner_pid(&s1.name).unwrap().expect("a runner");
+    let work = backend.state_dir().join("work").join(&s1.name);
+    assert!(work.exists(), "the run's work dir {}", work.display());
+    // Every osbs process of this BuildConfig: the one runner (queued builds have none).
+    let runners = processes_mentioning(&format!("__run-build {}-", s1.build_config));
+    assert_eq!(runners.len(), 1, "{runners:#?}");
+    let status = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    // The next command (a fresh backend, as after a reboot) picks everything up.
+    let next = world.backend();
+    let dead = wait_finished(&next, &s1.name).await;
+    assert_eq!(dead.phase, BuildPhase::Error, "{dead:#?}");
+    for build in &queued {
+        let done = wait_finished(&next, &build.name).await;
+        assert_eq!(done.phase, BuildPhase::Complete, "{done:#?}");
+    }
+    assert!(!work.exists(), "{} left behind", work.display());
+    assert_eq!(
+        docker_images_mentioning(&s1.name),
+        Vec::<String>::new(),
+        "held or built images of the dead run"
+    );
+    assert_eq!(
+        processes_mentioning(&s1.name),
+        Vec::<String>::new(),
+        "processes of the dead run"
+    );
+}
+
+/// A runner stopped (SIGSTOP) past the heartbeat limit loses its lease: its build ends
+/// `Error`, the run is killed and cleaned up, and nothing of it is published: the registry's
+/// `latest` and the ImageStream still point at the last `Complete` build, whose history does
+/// not list the fenced build.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_runner_is_fenced_and_publishes_nothing() {
+    osbs_testkit::require_services();
+    let world = World::new(false);
+    world.push_base("base", 0).await;
+    let backend = world.backend();
+    let slow = world.repo("slow");
+    let slow_text = std::fs::read_to_string(slow.dir.join("Dockerfile")).unwrap();
+    slow.change("Dockerfile", &quick(&slow));
+    let first = backend
+        .create_build(&slow.submission())
+        .await
+        .unwrap()
+        .build;
+    let first = wait_finished(&backend, &first.name).await;
+    assert_eq!(first.phase, BuildPhase::Complete, "{first:#?}");
+    let repository = world.repository("slow");
+    let registry = osbs_testkit::push_registry();
+    let latest = registry_digest(&registry, &repository, "latest").await;
+    assert!(latest.is_some());
+
+    slow.change("Dockerfile", &slow_text);
+    let second = start_sleeping(&backend, &slow).await;
+    let pid = backend.runner_pid(&second.name).unwrap().expect("a runner");
+    let signal = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .unwrap()
+    };
+    assert!(signal("-STOP").success());
+    let impatient = world
+        .backend()
+        .with_stale_rules(osbs_core::policy::StaleRules {
+            heartbeat_timeout_ms: 4_000,
+        });
+    let fenced = wait_for(
+        &impatient,
+        &second.name,
+        Duration::from_secs(30),
+        "errored",
+        |b| b.phase.is_finished(),
+    )
+    .await;
+    assert_eq!(fenced.phase, BuildPhase::Error, "{fenced:#?}");
+    // Resumed (if it still exists), it has nothing to publish with.
+    let _ = signal("-CONT");
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert_eq!(
+        registry_digest(&registry, &repository, "latest").await,
+        latest
+    );
+    let stream = impatient
+        .get_image_stream(&world.stream("slow"))
+        .await
+        .unwrap();
+    let tag = &stream.tags["latest"];
+    assert_eq!(Some(&tag.digest), latest.as_ref());
+    assert!(
+        tag.history
+            .iter()
+            .all(|e| e.build.as_deref() != Some(second.name.as_str())),
+        "{stream:#?}"
+    );
+    let after = impatient.get_build(&second.name).await.unwrap();
+    assert_eq!(after.phase, BuildPhase::Error, "{after:#?}");
+    assert!(after.digests.is_empty(), "{after:#?}");
+}
+
+/// A base with six children and `max_concurrent_builds = 2`: never more than two builds
+/// `Running` (sampled while they run), all six autorebuilds `Complete`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_concurrency_cap_holds_across_build_configs() {
+    osbs_testkit::require_services();
+    let world = World::new(false);
+    world.set("max_concurrent_builds", "2");
+    world.push_base("base", 0).await;
+    let backend = world.backend();
+    let mut names = Vec::new();
+    for i in 0..6 {
+        let repo = world.repo_named("app", &format!("app{i}"));
+        let text = std::fs::read_to_string(repo.dir.join("Dockerfile")).unwrap();
+        repo.change("Dockerfile", &text.replace("-app\"", &format!("-app{i}\"")));
+        names.push(
+            backend
+                .create_build(&repo.submission())
+                .await
+                .unwrap()
+                .build
+                .name,
+        );
+    }
+    let sample = async |names: &[String]| {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        let mut max_running = 0;
+        loop {
+            let running = backend
+                .list_builds(&BuildFilter {
+                    build_config: None,
+                    running: true,
+                })
+                .await
+                .unwrap();
+            let active = running
+                .iter()
+                .filter(|b| matches!(b.phase, BuildPhase::Running | BuildPhase::Pending))
+                .count();
+            max_running = max_running.max(active);
+            let mut done = true;
+            for name in names {
+                done &= backend.get_build(name).await.unwrap().phase.is_finished();
+            }
+            if done || Instant::now() > deadline {
+                return max_running;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let max_users = sample(&names).await;
+    assert!(max_users <= 2, "{max_users} builds ran at once");
+    world.push_base("base", 1).await;
+    let (_, autos) = backend
+        .import_image(&world.stream("base"), Some("latest"))
+        .await
+        .unwrap();
+    assert_eq!(autos.len(), 6, "{autos:#?}");
+    let auto_names: Vec<String> = autos.iter().map(|b| b.name.clone()).collect();
+    let max_autos = sample(&auto_names).await;
+    assert!(max_autos <= 2, "{max_autos} autorebuilds ran at once");
+    assert!(max_autos >= 1);
+    for name in names.iter().chain(&auto_names) {
+        let b = backend.get_build(name).await.unwrap();
+        assert_eq!(b.phase, BuildPhase::Complete, "{b:#?}");
+    }
+}
