@@ -278,7 +278,7 @@ impl<S: Store, E: Executor> Engine<S, E> {
     ) -> Result<Imported, ImportError> {
         let (import, _) = read_import(source, stream, tag).await?;
         self.store
-            .import(&import, None, now())
+            .import(&import, None, true, now())
             .await
             .map_err(|source| ImportError::Store {
                 stream: stream.name.clone(),
@@ -314,9 +314,12 @@ impl<S: Store, E: Executor> Engine<S, E> {
                     read.missing,
                 ),
                 Ok((import, read)) => {
+                    // The first read of an external image records its baseline: the builds
+                    // that use it were just made from it, so nothing fires.
+                    let fire = !stream.tags.is_empty();
                     let imported = self
                         .store
-                        .import(&import, None, now())
+                        .import(&import, None, fire, now())
                         .await
                         .map_err(store_error("cannot store a scheduled import"))?;
                     (Ok(imported), read.missing)

@@ -105,12 +105,14 @@ pub trait Store: Send + Sync {
     fn image_streams(&self) -> impl Future<Output = StoreResult<Vec<ImageStream>>> + Send;
 
     /// Applies `import` (made by the build `by`, or by a user or the schedule when `None`)
-    /// and queues the autorebuilds its changed tags fire, atomically, with
-    /// `osbs_core::import::apply_import` and `TriggerGraph::fan_out`.
+    /// and, with `fire`, queues the autorebuilds its changed tags fire, atomically, with
+    /// `osbs_core::import::apply_import` and `TriggerGraph::fan_out`. Without `fire` the
+    /// digests are only recorded (the first sighting of an external image: its baseline).
     fn import(
         &self,
         import: &ImageImport,
         by: Option<&Build>,
+        fire: bool,
         now: Timestamp,
     ) -> impl Future<Output = StoreResult<Imported>> + Send;
 

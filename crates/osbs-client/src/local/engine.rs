@@ -180,12 +180,13 @@ impl osbs_engine::Store for SqliteStore {
         &self,
         import: &ImageImport,
         by: Option<&Build>,
+        fire: bool,
         now: Timestamp,
     ) -> StoreResult<Imported> {
         let (import, by) = (import.clone(), by.cloned());
         let settings = self.settings.clone();
         blocking(&self.store, move |s| {
-            import_and_fan_out(s, &import, by.as_ref(), &settings, now)
+            import_and_fan_out(s, &import, by.as_ref(), fire, &settings, now)
         })
         .await
     }

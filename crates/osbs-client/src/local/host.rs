@@ -26,10 +26,11 @@ pub(crate) fn import_and_fan_out(
     store: &mut Store,
     import: &ImageImport,
     by: Option<&Build>,
+    fire: bool,
     settings: &RunSettings,
     now: Timestamp,
 ) -> Result<Imported, ClientError> {
-    import_and_fan_out_if(store, import, by, settings, now, |_| Ok(true))?.ok_or_else(|| {
+    import_and_fan_out_if(store, import, by, fire, settings, now, |_| Ok(true))?.ok_or_else(|| {
         ClientError::Usage(format!(
             "the import into image stream {} was refused",
             import.image_stream
@@ -43,6 +44,7 @@ pub(crate) fn import_and_fan_out_if(
     store: &mut Store,
     import: &ImageImport,
     by: Option<&Build>,
+    fire: bool,
     settings: &RunSettings,
     now: Timestamp,
     precondition: impl FnOnce(&rusqlite::Connection) -> Result<bool, ClientError>,
@@ -61,7 +63,11 @@ pub(crate) fn import_and_fan_out_if(
             }
         })?;
     store::put_stream(&tx, &stream)?;
-    let configs = store::configs_triggered_on(&tx, &stream.name)?;
+    let configs = if fire {
+        store::configs_triggered_on(&tx, &stream.name)?
+    } else {
+        Vec::new()
+    };
     let chain = by.map(Build::downstream_chain).unwrap_or_default();
     let fan_out = TriggerGraph::new(&configs).fan_out(&stream.name, &changes, &chain);
     let mut queued = Vec::new();
@@ -262,10 +268,15 @@ fn import_and_fan_out_fenced(
     lease: &str,
 ) -> Result<Imported, HostError> {
     let now = now();
-    let imported =
-        import_and_fan_out_if(store, import, Some(&row.build), &row.settings, now, |tx| {
-            store::holds_lease(tx, &row.build.name, lease)
-        })?;
+    let imported = import_and_fan_out_if(
+        store,
+        import,
+        Some(&row.build),
+        true,
+        &row.settings,
+        now,
+        |tx| store::holds_lease(tx, &row.build.name, lease),
+    )?;
     imported.ok_or_else(|| -> HostError {
         Box::new(Fenced {
             build: row.build.name.clone(),

@@ -81,7 +81,14 @@ pub async fn serve(backend: &LocalBackend, io: &mut Io<'_>) -> Result<Outcome> {
         context: "cannot set up notifications".to_owned(),
         source: Box::new(e),
     })?;
-    let source = RegistrySource::new(backend.registry_credentials()?, ClientOptions::default());
+    // One try per round: an unreachable registry is reported and read again next interval.
+    let options = ClientOptions {
+        retry: osbs_registry_sync::RetryPolicy::none(),
+        connect_timeout: Duration::from_secs(5),
+        read_timeout: Duration::from_secs(30),
+        ..ClientOptions::default()
+    };
+    let source = RegistrySource::new(backend.registry_credentials()?, options);
     tracing::info!(
         "osbs serve: state {}, max_concurrent_builds {}, import_interval {}",
         backend.state_dir().display(),

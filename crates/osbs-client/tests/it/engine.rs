@@ -245,3 +245,228 @@ async fn the_concurrency_cap_holds_across_build_configs() {
         assert_eq!(b.phase, BuildPhase::Complete, "{b:#?}");
     }
 }
+
+/// Starts `python3 SCRIPT ARGS...` (a receiver of osbs-engine's notification tests) and
+/// returns it with the port it printed.
+fn start_sink(script: &str, args: &[&str]) -> (std::process::Child, u16) {
+    use std::io::BufRead as _;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../osbs-engine/tests/it")
+        .join(script);
+    let mut child = std::process::Command::new("python3")
+        .arg(&path)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 runs the notification receivers (apt-get install python3)");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line.trim().parse().unwrap_or_else(|_| {
+        panic!("{script} printed {line:?} instead of its port (python3 -m pip install aiosmtpd?)")
+    });
+    (child, port)
+}
+
+/// Pushes an image `FROM busybox` with `run` as its one step to `image` in a registry.
+fn push_vendor_image(image: &str, run: &str) {
+    let dockerfile = format!("FROM {}\nRUN {run}\n", osbs_testkit::base_image());
+    let mut child = std::process::Command::new("docker")
+        .args(["build", "--quiet", "-t", image, "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(dockerfile.as_bytes())
+            .unwrap();
+    }
+    assert!(child.wait().unwrap().success(), "docker build of {image}");
+    let push = std::process::Command::new("docker")
+        .args(["push", "--quiet", image])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(push.success(), "docker push {image}");
+}
+
+/// `osbs serve` with `import_interval = 2s` over an app FROM a vendor base in the second
+/// registry (not built here): a plain `docker push` of a new base autorebuilds the app (release
+/// `R.1`), an unchanged digest fires nothing, an unreachable vendor registry is reported and
+/// retried, never fatal; a failing autorebuild is posted as `auto_fail` to a webhook that
+/// refuses its first attempts, and mailed to an SMTP sink.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_picks_up_vendor_base_changes_and_notifies() {
+    osbs_testkit::require_services();
+    let world = World::new(false);
+    let tmp = world.tmp.path();
+    let hooks = tmp.join("hooks.jsonl");
+    let mails = tmp.join("mails.jsonl");
+    let (mut webhook, webhook_port) =
+        start_sink("webhook_sink.py", &[hooks.to_str().unwrap(), "2"]);
+    let (mut smtp, smtp_port) = start_sink("smtp_sink.py", &[mails.to_str().unwrap()]);
+    world.set("import_interval", "2s");
+    world.set(
+        "notify_webhook",
+        &format!("http://127.0.0.1:{webhook_port}/hook"),
+    );
+    world.set("notify_smtp", &format!("127.0.0.1:{smtp_port}"));
+    world.set("notify_from", "osbs@localhost");
+    world.set("notify_to", "release@localhost");
+
+    let vendor = format!(
+        "{}/vendor/{}-base:latest",
+        osbs_testkit::sync_registry(),
+        world.prefix
+    );
+    push_vendor_image(&vendor, "echo ok > /ok");
+    let backend = world.backend();
+    let app = world.repo("app");
+    let text = std::fs::read_to_string(app.dir.join("Dockerfile")).unwrap();
+    let text = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("ARG BASE=") {
+                format!("ARG BASE={vendor}")
+            } else {
+                l.replace("version=\"1\"", "version=\"1\" release=\"7\"")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    app.change("Dockerfile", &format!("{text}\nRUN test -f /ok\n"));
+    let first = backend.create_build(&app.submission()).await.unwrap().build;
+    let first = wait_finished(&backend, &first.name).await;
+    assert_eq!(first.phase, BuildPhase::Complete, "{first:#?}");
+    assert_eq!(first.release.as_deref(), Some("7"));
+    // A second app FROM a registry that does not answer: its stream is re-read and fails.
+    let ghost = world.repo_named("app", "ghost");
+    let ghost_text = std::fs::read_to_string(ghost.dir.join("Dockerfile")).unwrap();
+    ghost.change(
+        "Dockerfile",
+        &ghost_text.replace(
+            &format!(
+                "{}/osbs/{}-base:latest",
+                osbs_testkit::push_registry(),
+                world.prefix
+            ),
+            "127.0.0.1:9/vendor/ghost:latest",
+        ),
+    );
+    let doomed = backend
+        .create_build(&ghost.submission())
+        .await
+        .unwrap()
+        .build;
+    wait_finished(&backend, &doomed.name).await;
+
+    let serve_log = tmp.join("serve.log");
+    let mut serve = std::process::Command::new(crate::local::support::osbs_exe())
+        .args(["--config", world.config.to_str().unwrap(), "serve"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&serve_log).unwrap())
+        .spawn()
+        .unwrap();
+    // The first scheduled read records the vendor base's digest and fires nothing.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let count = async || {
+        backend
+            .list_builds(&BuildFilter {
+                build_config: Some(first.build_config.clone()),
+                running: false,
+            })
+            .await
+            .unwrap()
+    };
+    assert_eq!(count().await.len(), 1, "{:#?}", count().await);
+
+    // A new vendor base, pushed with plain docker: the app is autorebuilt, release 7.1.
+    push_vendor_image(&vendor, "echo ok > /ok && echo 2 > /generation");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let auto = loop {
+        let builds = count().await;
+        if let Some(b) = builds
+            .iter()
+            .find(|b| b.is_autorebuild && b.phase.is_finished())
+        {
+            break b.clone();
+        }
+        assert!(Instant::now() < deadline, "no autorebuild: {builds:#?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(auto.phase, BuildPhase::Complete, "{auto:#?}");
+    assert_eq!(auto.release.as_deref(), Some("7.1"));
+    // Unchanged: nothing more fires over two more intervals.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(count().await.len(), 2, "{:#?}", count().await);
+
+    // A base without /ok: the autorebuild fails, and the failure is told.
+    push_vendor_image(&vendor, "echo broken > /broken");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let failed = loop {
+        let builds = count().await;
+        if let Some(b) = builds
+            .iter()
+            .find(|b| b.is_autorebuild && b.name != auto.name && b.phase.is_finished())
+        {
+            break b.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no second autorebuild: {builds:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(failed.phase, BuildPhase::Failed, "{failed:#?}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let delivered = loop {
+        let lines: Vec<serde_json::Value> = std::fs::read_to_string(&hooks)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .filter(|v: &serde_json::Value| v["build"]["name"] == failed.name.as_str())
+            .collect();
+        // Refused twice (500), then taken.
+        if lines.len() >= 3 {
+            break lines;
+        }
+        assert!(Instant::now() < deadline, "webhook got {lines:#?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(delivered[2]["event"], "auto_fail");
+    assert_eq!(delivered[2]["build"]["phase"], "Failed");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mail = std::fs::read_to_string(&mails).unwrap_or_default();
+        if mail.contains(&failed.name) {
+            assert!(mail.contains("auto_fail"), "{mail}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no mail: {mail}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // The unreachable registry was reported on every round and serve kept going.
+    assert!(serve.try_wait().unwrap().is_none(), "osbs serve exited");
+    let log = std::fs::read_to_string(&serve_log).unwrap();
+    let ghost_failures = log
+        .lines()
+        .filter(|l| {
+            l.contains("scheduled import of") && l.contains("ghost") && l.contains("failed")
+        })
+        .count();
+    assert!(ghost_failures >= 2, "{log}");
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &serve.id().to_string()])
+        .status();
+    let status = serve.wait().unwrap();
+    assert!(status.success(), "osbs serve: {status}\n{log}");
+    let _ = webhook.kill();
+    let _ = smtp.kill();
+}
