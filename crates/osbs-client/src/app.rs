@@ -9,7 +9,6 @@ use crate::backend::ClientError;
 use crate::cli::{Cli, Command};
 use crate::commands::{self, Io, Outcome};
 use crate::config::{self, Backend as BackendKind, Instance};
-use crate::local::LocalBackend;
 
 /// Exit code: the build ended, but not `Complete`.
 pub const EXIT_BUILD_NOT_COMPLETE: u8 = 1;
@@ -97,7 +96,7 @@ fn run(cli: &Cli, io: &mut Io<'_>) -> Result<Outcome, ClientError> {
     runtime.block_on(async {
         match instance.backend {
             BackendKind::Local => {
-                let backend = LocalBackend::open(&instance, cli_passthrough(cli))?;
+                let backend = crate::local::open(&instance, cli_passthrough(cli))?;
                 match &cli.command {
                     Command::RunBuild(args) => {
                         return backend
@@ -105,11 +104,11 @@ fn run(cli: &Cli, io: &mut Io<'_>) -> Result<Outcome, ClientError> {
                             .await
                             .map(|()| Outcome::Success);
                     }
-                    Command::Serve => return crate::local::serve(&backend, io).await,
+                    Command::Serve => return crate::service::serve(&backend, io).await,
                     Command::StartBuild(args) => {
-                        return crate::local::start_build(&backend, args, io).await;
+                        return crate::service::start_build(&backend, args, io).await;
                     }
-                    Command::Prune(args) => return crate::local::prune(&backend, args, io).await,
+                    Command::Prune(args) => return crate::service::prune(&backend, args, io).await,
                     _ => {}
                 }
                 commands::run(&backend, &cli.command, io).await

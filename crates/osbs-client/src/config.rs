@@ -88,42 +88,8 @@ pub struct Instance {
     pub warnings: Vec<String>,
 }
 
-/// How the instance runs as a service (SPEC §10).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceSettings {
-    /// `max_concurrent_builds`; `None`: the backend's default (local: the number of CPUs;
-    /// kubernetes: unlimited).
-    pub max_concurrent_builds: Option<usize>,
-    /// `import_interval`: the scheduled import's period; `None` for `off`. Default 15 min.
-    pub import_interval: Option<std::time::Duration>,
-    /// `keep_builds`: ended builds kept per BuildConfig when the service prunes. Default 50.
-    pub keep_builds: usize,
-    /// `notify_webhook`: URLs, comma- or space-separated.
-    pub notify_webhooks: Vec<String>,
-    /// `notify_on`: the event kinds sent.
-    pub notify_on: std::collections::BTreeSet<osbs_core::notify::EventKind>,
-    /// `notify_smtp` (`host:port`).
-    pub notify_smtp: Option<(String, u16)>,
-    /// `notify_from`.
-    pub notify_from: Option<String>,
-    /// `notify_to`: recipients, comma- or space-separated.
-    pub notify_to: Vec<String>,
-}
-
-impl Default for ServiceSettings {
-    fn default() -> Self {
-        ServiceSettings {
-            max_concurrent_builds: None,
-            import_interval: Some(std::time::Duration::from_secs(15 * 60)),
-            keep_builds: 50,
-            notify_webhooks: Vec::new(),
-            notify_on: osbs_core::notify::default_notify_on(),
-            notify_smtp: None,
-            notify_from: None,
-            notify_to: Vec::new(),
-        }
-    }
-}
+/// How the instance runs as a service (SPEC §10): the local backend's type, shared.
+pub use osbs_local::ServiceSettings;
 
 /// A config that cannot be used; every variant names the file and, where there is one, the
 /// line.

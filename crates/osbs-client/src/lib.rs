@@ -12,3 +12,4 @@ pub mod config;
 pub mod kubernetes;
 pub mod local;
 pub mod output;
+pub mod service;

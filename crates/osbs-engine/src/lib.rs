@@ -12,6 +12,7 @@
 //! `pass` before every answer; `osbs serve` and `osbs-controller` call everything on a timer
 //! ([`Engine::run`]).
 
+pub mod backend;
 pub mod executor;
 pub mod import;
 pub mod notify;

@@ -90,7 +90,7 @@ impl World {
             "--instance".to_owned(),
             "default".to_owned(),
         ];
-        let backend = LocalBackend::open(&instance, args).unwrap();
+        let backend = osbs_client::local::open(&instance, args).unwrap();
         backend.with_runner_exe(osbs_exe())
     }
 

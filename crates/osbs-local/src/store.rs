@@ -18,7 +18,7 @@ use osbs_core::time::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{BuildFilter, ClientError};
+use osbs_engine::backend::{BuildFilter, ClientError};
 
 /// The schema this version writes (`PRAGMA user_version`).
 const SCHEMA_VERSION: i64 = 2;

@@ -16,7 +16,7 @@ use osbs_reactor::{BuildHost, HostError};
 
 use super::runner::now;
 use super::store::{self, RunSettings, Store};
-use crate::backend::ClientError;
+use osbs_engine::backend::ClientError;
 
 /// Applies `import` (by the build `by`, or by a user or the schedule when `None`) to its
 /// ImageStream and queues the autorebuilds its changed tags trigger, all in one transaction:

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::host::LocalHost;
 use super::store::{self, Owner, Store};
-use crate::backend::ClientError;
+use osbs_engine::backend::ClientError;
 
 /// The hidden subcommand that runs one build: `osbs [--config PATH] [--instance NAME]
 /// __run-build BUILD`.

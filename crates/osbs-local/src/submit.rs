@@ -14,7 +14,7 @@ use osbs_core::git::{GitInputError, redact_url, validate_ref, validate_url};
 use osbs_repo_config::RepoConfig;
 use sha2::{Digest as _, Sha256};
 
-use crate::backend::{BuildSubmission, ClientError};
+use osbs_engine::backend::{BuildSubmission, ClientError};
 
 /// The Dockerfile's path at the top of the repository.
 const DOCKERFILE: &str = "Dockerfile";

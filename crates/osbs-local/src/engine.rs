@@ -16,7 +16,7 @@ use osbs_engine::{Delivery, Imported, RunRecord, RunnerState, StoreError, StoreR
 use super::host::import_and_fan_out;
 use super::runner::{RunnerCommand, is_alive, spawn_runner};
 use super::store::{self, Owner, RunSettings, Store};
-use crate::backend::ClientError;
+use osbs_engine::backend::ClientError;
 
 /// The state database, shared by the backend, the engine and the build host.
 pub(crate) type SharedStore = Arc<Mutex<Store>>;

@@ -1,6 +1,7 @@
-//! The embedded local backend: state in SQLite under the state directory, every build run by a
-//! detached `osbs __run-build` process through the reactor against this machine's Docker
-//! Engine, autorebuilds cascading on the same machine.
+//! The embedded local backend of OSBS in Rust: state in SQLite under the state directory,
+//! every build run by a detached runner process (`osbs __run-build`) through the reactor
+//! against this machine's Docker Engine, autorebuilds cascading on the same machine, all of it
+//! supervised by `osbs_engine::Engine` over this crate's `Store` and `Executor`.
 //!
 //! - `store`: the database (BuildConfigs, Builds, ImageStreams as `osbs_core::model` JSON,
 //!   runner bookkeeping) and the build log files.
@@ -23,7 +24,7 @@ mod service;
 mod store;
 mod submit;
 
-pub use service::{prune, serve, start_build};
+pub use service::SERVE_LOCK;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -45,11 +46,10 @@ pub use runner::{LEASE_FLAG, RUN_BUILD_SUBCOMMAND};
 use self::engine::{LocalExecutor, SharedStore, SqliteStore};
 use self::runner::{RunnerCommand, now};
 use self::store::{RunSettings, Store};
-use crate::backend::{
+use osbs_engine::backend::{
     Backend, BuildFilter, BuildSubmission, ClientError, LogEvent, Result, SubmissionFacts,
     Submitted,
 };
-use crate::config::Instance;
 
 /// How often `watch_build` and `build_logs --follow` look for changes.
 const WATCH_POLL: Duration = Duration::from_millis(200);
@@ -74,7 +74,72 @@ fn registry_uri(endpoint: &RegistryEndpoint) -> String {
     format!("{scheme}://{}", endpoint.name())
 }
 
-/// The embedded local backend (see the module documentation).
+/// Where the local backend keeps its state, pushes and syncs, and how it runs as a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalOptions {
+    /// `state_dir`; `None`: [`default_state_dir`].
+    pub state_dir: Option<PathBuf>,
+    /// `registry_uri`: where builds push.
+    pub registry: RegistryEndpoint,
+    /// `registry_secret`: a dockercfg file for it.
+    pub registry_secret: Option<String>,
+    /// Where builds sync to, if anywhere.
+    pub sync: Option<LocalSyncTarget>,
+    /// The repository config file's name (`.osbs-repo-config`).
+    pub repo_config_file: String,
+    /// SPEC §10's settings.
+    pub service: ServiceSettings,
+}
+
+/// A named sync target (`[registry NAME]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalSyncTarget {
+    /// The section's name.
+    pub name: String,
+    /// Its registry.
+    pub registry: RegistryEndpoint,
+    /// A dockercfg file for it.
+    pub secret: Option<String>,
+}
+
+/// How the instance runs as a service (SPEC §10; osbs.conf keys of the same names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceSettings {
+    /// `max_concurrent_builds`; `None`: the backend's default (local: the number of CPUs;
+    /// kubernetes: unlimited).
+    pub max_concurrent_builds: Option<usize>,
+    /// `import_interval`: the scheduled import's period; `None` for `off`. Default 15 min.
+    pub import_interval: Option<Duration>,
+    /// `keep_builds`: ended builds kept per BuildConfig when the service prunes. Default 50.
+    pub keep_builds: usize,
+    /// `notify_webhook`: URLs.
+    pub notify_webhooks: Vec<String>,
+    /// `notify_on`: the event kinds sent.
+    pub notify_on: std::collections::BTreeSet<osbs_core::notify::EventKind>,
+    /// `notify_smtp` (`host`, `port`).
+    pub notify_smtp: Option<(String, u16)>,
+    /// `notify_from`.
+    pub notify_from: Option<String>,
+    /// `notify_to`: recipients.
+    pub notify_to: Vec<String>,
+}
+
+impl Default for ServiceSettings {
+    fn default() -> Self {
+        ServiceSettings {
+            max_concurrent_builds: None,
+            import_interval: Some(Duration::from_secs(15 * 60)),
+            keep_builds: 50,
+            notify_webhooks: Vec::new(),
+            notify_on: osbs_core::notify::default_notify_on(),
+            notify_smtp: None,
+            notify_from: None,
+            notify_to: Vec::new(),
+        }
+    }
+}
+
+/// The embedded local backend (see the crate documentation).
 pub struct LocalBackend {
     store: SharedStore,
     state_dir: PathBuf,
@@ -109,7 +174,7 @@ impl LocalBackend {
     ///
     /// [`ClientError::Usage`] when no state directory can be determined,
     /// [`ClientError::Backend`] when the database cannot be opened.
-    pub fn open(instance: &Instance, runner_args: Vec<String>) -> Result<LocalBackend> {
+    pub fn open(instance: &LocalOptions, runner_args: Vec<String>) -> Result<LocalBackend> {
         let dir = match &instance.state_dir {
             Some(dir) => dir.clone(),
             None => default_state_dir().ok_or_else(|| {

@@ -1,0 +1,114 @@
+//! The local service commands: `osbs serve`, `osbs start-build` and `osbs prune`, printing
+//! what `osbs_local::LocalBackend` does.
+
+use crate::backend::{ClientError, Result};
+use crate::cli::{OutputFormat, PruneArgs, StartBuildArgs};
+use crate::commands::{Io, Outcome};
+use crate::local::LocalBackend;
+use crate::output;
+
+fn io_error(e: std::io::Error) -> ClientError {
+    ClientError::Backend {
+        context: "cannot write output".to_owned(),
+        source: Box::new(e),
+    }
+}
+
+/// `osbs serve`: logs to stderr (`OSBS_LOG`, default `info`), runs the local service until
+/// SIGTERM or SIGINT.
+///
+/// # Errors
+///
+/// What [`LocalBackend::serve`] fails with.
+pub async fn serve(backend: &LocalBackend, io: &mut Io<'_>) -> Result<Outcome> {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("OSBS_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .try_init();
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let signals = tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        let _ = stop.send(true);
+    });
+    let quiet = io.quiet;
+    let err = &mut *io.err;
+    let result = backend
+        .serve(shutdown, |lock| {
+            if !quiet {
+                let _ = writeln!(
+                    err,
+                    "another osbs serve holds {}; waiting for it to stop",
+                    lock.display()
+                );
+            }
+        })
+        .await;
+    signals.abort();
+    result.map(|()| Outcome::Success)
+}
+
+/// `osbs start-build BUILDCONFIG [--commit REF] [--from-build BUILD]`: prints the queued
+/// build's name (or its JSON).
+///
+/// # Errors
+///
+/// What [`LocalBackend::start_build`] fails with.
+pub async fn start_build(
+    backend: &LocalBackend,
+    args: &StartBuildArgs,
+    io: &mut Io<'_>,
+) -> Result<Outcome> {
+    let name = args
+        .build_config
+        .strip_prefix("bc/")
+        .unwrap_or(&args.build_config);
+    let build = backend
+        .start_build(name, args.commit.clone(), args.from_build.as_deref())
+        .await?;
+    match io.format {
+        OutputFormat::Json => io
+            .out
+            .write_all(output::json(&build).as_bytes())
+            .map_err(io_error)?,
+        OutputFormat::Text => writeln!(io.out, "{}", build.name).map_err(io_error)?,
+    }
+    Ok(Outcome::Success)
+}
+
+/// `osbs prune [--keep N] [--older-than DURATION]`: prints the removed builds.
+///
+/// # Errors
+///
+/// What [`LocalBackend::prune`] fails with.
+pub async fn prune(backend: &LocalBackend, args: &PruneArgs, io: &mut Io<'_>) -> Result<Outcome> {
+    let removed = backend.prune(args.keep, args.older_than).await?;
+    match io.format {
+        OutputFormat::Json => io
+            .out
+            .write_all(output::json(&removed).as_bytes())
+            .map_err(io_error)?,
+        OutputFormat::Text => {
+            for name in &removed {
+                writeln!(io.out, "removed {name}").map_err(io_error)?;
+            }
+            if removed.is_empty() && !io.quiet {
+                writeln!(io.err, "nothing to prune").map_err(io_error)?;
+            }
+        }
+    }
+    Ok(Outcome::Success)
+}
