@@ -16,17 +16,17 @@ use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{LogParams, WatchEvent, WatchParams};
 use kube::{Api, Client, Config};
 use osbs_core::auth::DockerConfig;
-use osbs_core::build::ImageImport;
 use osbs_core::import::TagChange;
 use osbs_core::model::{
-    Build, BuildCause, BuildConfig, ImageStream, ImageStreamTag, UserSubmission,
+    Build, BuildCause, BuildConfig, ImageStream,
 };
-use osbs_core::naming;
+use osbs_core::submission::{self, ResolvedSubmission};
+use osbs_engine::import::{ImportError, RegistrySource, read_import};
 use osbs_core::policy::{self, CancelDecision, QueueStatus};
 use osbs_core::time::Timestamp;
 use osbs_core::trigger::{RebuildPlan, TriggerGraph};
 use osbs_kube::{BuildConfigResource, KubeError, OsbsApi, SyncSpec};
-use osbs_registry_sync::{ClientOptions, RegistryClient, RegistryEndpoint};
+use osbs_registry_sync::{ClientOptions, RegistryEndpoint};
 
 use crate::backend::{
     Backend, BuildFilter, BuildSubmission, ClientError, LogEvent, Result, SubmissionFacts,
@@ -292,21 +292,17 @@ impl KubeBackend {
 impl Backend for KubeBackend {
     async fn create_build(&self, submission: &BuildSubmission) -> Result<Submitted> {
         let facts = (self.resolver)(submission)?;
-        let image_name = facts
-            .image_name
-            .clone()
-            .or_else(|| submission.component.clone())
-            .ok_or_else(|| {
-                ClientError::Usage(
-                    "the Dockerfile has no `name` label; give the image name with -c/--component"
-                        .to_owned(),
-                )
-            })?;
-        let trigger = facts
-            .base_image
-            .as_ref()
-            .and_then(ImageStreamTag::for_base_image);
-        let name = naming::build_config_name(&submission.git_url, &submission.git_branch);
+        let plan = submission::plan(&ResolvedSubmission {
+            git_url: submission.git_url.clone(),
+            git_branch: submission.git_branch.clone(),
+            commit: facts.commit.clone(),
+            base_image: facts.base_image.clone(),
+            image_name: facts.image_name.clone(),
+            component: submission.component.clone(),
+            repo_config_name: self.repo_config_file.clone(),
+        })
+        .map_err(|e| ClientError::Usage(e.to_string()))?;
+        let name = plan.build_config.clone();
         let initial = BuildConfigResource::from_model(
             &BuildConfig::new(&submission.git_url, &submission.git_branch),
             Some(self.registry_uri.clone()),
@@ -316,12 +312,7 @@ impl Backend for KubeBackend {
             .ensure_build_config(&initial)
             .await
             .map_err(client_error)?;
-        let recorded = UserSubmission {
-            commit: facts.commit.clone(),
-            trigger: trigger.clone(),
-            repo_config_name: self.repo_config_file.clone(),
-            image_name: Some(image_name),
-        };
+        let recorded = plan.record.clone();
         let (registry_uri, registry_secret, sync) = (
             self.registry_uri.clone(),
             self.registry_secret.clone(),
@@ -340,21 +331,15 @@ impl Backend for KubeBackend {
             })
             .await
             .map_err(client_error)?;
-        if let (Some(trigger), Some(base)) = (&trigger, &facts.base_image) {
+        if let Some((stream, image)) = &plan.base_stream {
             self.api
-                .ensure_image_stream(
-                    &trigger.stream,
-                    Some(format!("{}/{}", base.registry(), base.repository())),
-                )
+                .ensure_image_stream(stream, Some(image.clone()))
                 .await
                 .map_err(client_error)?;
         }
-        let commit = facts.commit.clone();
         let build = self
             .api
-            .queue_build(&name, |config| {
-                Build::queued(config, BuildCause::User, Some(commit.clone()), now())
-            })
+            .queue_build(&name, |config| plan.queue(config, now()))
             .await
             .map_err(client_error)?;
         let builds = self
@@ -548,45 +533,16 @@ impl Backend for KubeBackend {
         tag: Option<&str>,
     ) -> Result<(ImageStream, Vec<Build>)> {
         let stream = self.get_image_stream(name).await?;
-        let (registry, repository) = crate::backend::stream_image(&stream)?;
-        let image = format!("{registry}/{repository}");
-        let endpoint = RegistryEndpoint::parse(&registry)
-            .map_err(|e| ClientError::Usage(format!("invalid registry {registry:?}: {e}")))?;
         // The registry of the stream is normally the push registry, whose Secret this is; the
         // client sends a credential to its own registry only.
         let credentials = self.registry_credentials().await?;
-        let client = RegistryClient::new(endpoint, credentials.as_ref(), &ClientOptions::default())
-            .map_err(|e| ClientError::Backend {
-                context: format!("cannot set up a client for registry {registry}"),
-                source: Box::new(e),
-            })?;
-        let repo = client.repository(&repository);
-        let unreachable = |e: osbs_registry_sync::Error| ClientError::Unreachable {
-            what: format!("registry {registry}"),
-            source: Box::new(e),
-        };
-        let tags: Vec<String> = match tag {
-            Some(tag) => vec![tag.to_owned()],
-            None if stream.tags.is_empty() => repo.tags().await.map_err(unreachable)?,
-            None => stream.tags.keys().cloned().collect(),
-        };
-        let mut found = Vec::new();
-        for tag in tags {
-            if let Some(digest) = repo.manifest_digest(&tag).await.map_err(unreachable)? {
-                found.push((tag, digest));
-            }
-        }
+        let source = RegistrySource::new(credentials, ClientOptions::default());
+        let (import, _) = read_import(&source, &stream, tag)
+            .await
+            .map_err(|e| crate::local::import_error(ImportError::Read(e)))?;
         let imported = self
             .api
-            .import(
-                &ImageImport {
-                    image_stream: stream.name.clone(),
-                    docker_image_repository: image.clone(),
-                    tags: found,
-                },
-                None,
-                now(),
-            )
+            .import(&import, None, now())
             .await
             .map_err(client_error)?;
         let triggered = self

@@ -113,6 +113,43 @@ pub struct BuildRequest {
     pub plugins: BTreeMap<String, PluginOverride>,
 }
 
+/// What a backend adds to a Build to make its [`BuildRequest`]: where it pushes and syncs, and
+/// what the reactor reads of its BuildConfig.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RunTarget {
+    /// `registry_uri`.
+    pub registry_uri: String,
+    /// The `registry_secret` file, if any.
+    pub registry_secret: Option<String>,
+    /// Where `registry_sync` copies, if anywhere.
+    pub sync_target: Option<SyncTarget>,
+    /// The BuildConfig's image name (the Dockerfile's `name` label or `--component`).
+    pub image_name: Option<String>,
+    /// The BuildConfig's repo config file name.
+    pub repo_config_name: String,
+}
+
+impl BuildRequest {
+    /// The reactor's request for `build` under `target`: the one mapping both hosts use.
+    pub fn for_build(build: crate::model::Build, target: RunTarget) -> BuildRequest {
+        BuildRequest {
+            build_name: build.name,
+            build_config: build.build_config,
+            git_url: build.git_url,
+            git_branch: build.git_branch,
+            git_commit: build.commit,
+            is_autorebuild: build.is_autorebuild,
+            registry_uri: target.registry_uri,
+            registry_secret: target.registry_secret,
+            image_name: target.image_name,
+            sync_target: target.sync_target,
+            repo_config_name: target.repo_config_name,
+            no_cache: false,
+            plugins: BTreeMap::new(),
+        }
+    }
+}
+
 /// A named registry that `registry_sync` copies every pushed tag to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -27,6 +27,7 @@ pub mod policy;
 pub mod prune;
 pub mod reference;
 pub mod release;
+pub mod submission;
 pub mod time;
 pub mod trigger;
 

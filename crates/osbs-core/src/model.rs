@@ -437,6 +437,27 @@ impl Build {
         true
     }
 
+    /// Stores what the reactor reports, as both hosts do: the first report of a final phase
+    /// ends the build ([`Build::record_outcome`]); a later report of the same phase (the
+    /// reactor stores once in `store_metadata` and again at the very end) refreshes the
+    /// results, never the phase or the finish time; a report of another phase than the one the
+    /// build ended in (the engine ended it `Error` meanwhile) changes nothing. Returns whether
+    /// the build changed.
+    pub fn store_results(&mut self, outcome: &BuildOutcome, now: Timestamp) -> bool {
+        if !self.phase.is_finished() {
+            return self.record_outcome(outcome, now);
+        }
+        if self.phase != outcome.phase {
+            return false;
+        }
+        let (phase, finished) = (self.phase, self.finished);
+        self.phase = BuildPhase::Running;
+        self.record_outcome(outcome, now);
+        self.phase = phase;
+        self.finished = finished;
+        true
+    }
+
     /// Records how the reactor ended the build: phase, error, reason and the results of
     /// SPEC §5. Returns whether the build changed: a build already in a final phase keeps it.
     pub fn record_outcome(&mut self, outcome: &BuildOutcome, now: Timestamp) -> bool {

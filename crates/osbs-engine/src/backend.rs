@@ -186,23 +186,3 @@ pub trait Backend {
     fn state_location(&self) -> Option<PathBuf>;
 }
 
-/// The registry and repository an ImageStream's image lives in, for `import-image` on any
-/// backend.
-///
-/// # Errors
-///
-/// [`ClientError::Usage`] when the stream was never imported or names no registry.
-pub fn stream_image(stream: &ImageStream) -> Result<(String, String)> {
-    let name = &stream.name;
-    let image = stream.docker_image_repository.as_deref().ok_or_else(|| {
-        ClientError::Usage(format!(
-            "image stream {name:?} does not know its image repository yet; build it first"
-        ))
-    })?;
-    let (registry, repository) = image.split_once('/').ok_or_else(|| {
-        ClientError::Usage(format!(
-            "image stream {name:?} has no registry in its repository {image:?}"
-        ))
-    })?;
-    Ok((registry.to_owned(), repository.to_owned()))
-}

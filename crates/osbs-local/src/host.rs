@@ -6,7 +6,7 @@ use std::io::Write as _;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
-use osbs_core::build::{BuildOutcome, BuildRequest, ImageImport};
+use osbs_core::build::{BuildOutcome, BuildRequest, ImageImport, RunTarget};
 use osbs_core::import::apply_import;
 use osbs_core::model::{Build, ImageStream};
 use osbs_core::time::Timestamp;
@@ -161,22 +161,16 @@ impl BuildHost for LocalHost {
             })
         })?;
         let config = store::require_config(store.conn(), &row.build.build_config)?;
-        let build = row.build;
-        Ok(BuildRequest {
-            build_name: build.name,
-            build_config: build.build_config,
-            git_url: build.git_url,
-            git_branch: build.git_branch,
-            git_commit: build.commit,
-            is_autorebuild: build.is_autorebuild,
-            registry_uri: row.settings.registry_uri,
-            registry_secret: row.settings.registry_secret,
-            image_name: config.image_name,
-            sync_target: row.settings.sync_target,
-            repo_config_name: config.repo_config_name,
-            no_cache: false,
-            plugins: Default::default(),
-        })
+        Ok(BuildRequest::for_build(
+            row.build,
+            RunTarget {
+                registry_uri: row.settings.registry_uri,
+                registry_secret: row.settings.registry_secret,
+                sync_target: row.settings.sync_target,
+                image_name: config.image_name,
+                repo_config_name: config.repo_config_name,
+            },
+        ))
     }
 
     fn set_build_config_label(&self, key: &str, value: &str) -> Result<(), HostError> {
@@ -224,21 +218,7 @@ impl BuildHost for LocalHost {
         let tx = store.immediate()?;
         self.require_lease(&tx)?;
         let mut build = store::require_build(&tx, &self.build)?;
-        let changed = if build.phase.is_finished() {
-            // A later call of the same build (the reactor stores once in `store_metadata` and
-            // again at the very end) refreshes the results, never the phase or finish time.
-            if build.phase == outcome.phase {
-                let finished = build.finished;
-                build.phase = osbs_core::build::BuildPhase::Running;
-                build.record_outcome(outcome, now());
-                build.finished = finished;
-                true
-            } else {
-                false
-            }
-        } else {
-            build.record_outcome(outcome, now())
-        };
+        let changed = build.store_results(outcome, now());
         if changed {
             store::update_build(&tx, &build)?;
         }

@@ -32,9 +32,9 @@ use std::time::Duration;
 
 use osbs_core::build::{BuildPhase, SyncTarget};
 use osbs_core::model::{
-    Build, BuildCause, BuildConfig, ImageStream, ImageStreamTag, UserSubmission,
+    Build, BuildConfig, ImageStream,
 };
-use osbs_core::naming;
+use osbs_core::submission::{self, ResolvedSubmission};
 use osbs_core::policy::{self, CancelDecision, QueueStatus, StaleRules};
 use osbs_core::trigger::{RebuildPlan, TriggerGraph};
 use osbs_engine::import::{ImportError, ReadError, RegistrySource};
@@ -353,49 +353,27 @@ impl LocalBackend {
         submission: &BuildSubmission,
         resolved: submit::Resolved,
     ) -> Result<Submitted> {
-        let image_name = resolved
-            .dockerfile
-            .name()
-            .map(str::to_owned)
-            .or_else(|| submission.component.clone());
-        if image_name.is_none() {
-            return Err(ClientError::Usage(
-                "the Dockerfile has no `name` label; give the image name with -c/--component"
-                    .to_owned(),
-            ));
-        }
-        let trigger = resolved
-            .base_image
-            .as_ref()
-            .and_then(ImageStreamTag::for_base_image);
+        let plan = submission::plan(&ResolvedSubmission {
+            git_url: submission.git_url.clone(),
+            git_branch: submission.git_branch.clone(),
+            commit: resolved.commit.clone(),
+            base_image: resolved.base_image.clone(),
+            image_name: resolved.dockerfile.name().map(str::to_owned),
+            component: submission.component.clone(),
+            repo_config_name: self.repo_config_file.clone(),
+        })
+        .map_err(|e| ClientError::Usage(e.to_string()))?;
         let mut store = self.store();
         let tx = store.immediate()?;
         let now = now();
-        let name = naming::build_config_name(&submission.git_url, &submission.git_branch);
-        let mut config = store::get_config(&tx, &name)?
-            .unwrap_or_else(|| BuildConfig::new(&submission.git_url, &submission.git_branch));
-        config.record_user_build(UserSubmission {
-            commit: resolved.commit.clone(),
-            trigger: trigger.clone(),
-            repo_config_name: self.repo_config_file.clone(),
-            image_name,
-        });
-        let build = Build::queued(
-            &mut config,
-            BuildCause::User,
-            Some(resolved.commit.clone()),
-            now,
-        );
+        let existing = store::get_config(&tx, &plan.build_config)?;
+        let mut config = plan.build_config(existing, &submission.git_url, &submission.git_branch);
+        let build = plan.queue(&mut config, now);
         store::put_config(&tx, &config)?;
         store::insert_build(&tx, &build, &self.settings, now)?;
-        // An external base gets its ImageStream (without tags) so that `import-image` knows
-        // where to look for it.
-        if let (Some(trigger), Some(base)) = (&trigger, &resolved.base_image)
-            && store::get_stream(&tx, &trigger.stream)?.is_none()
+        if let Some((name, _)) = &plan.base_stream
+            && let Some(stream) = plan.new_base_stream(store::get_stream(&tx, name)?.as_ref())
         {
-            let mut stream = ImageStream::new(trigger.stream.clone());
-            stream.docker_image_repository =
-                Some(format!("{}/{}", base.registry(), base.repository()));
             store::put_stream(&tx, &stream)?;
         }
         let builds: Vec<Build> = store::unfinished_rows(&tx, Some(&config.name))?
@@ -705,7 +683,7 @@ pub fn bulk_load(
 /// The CLI's error for a failed `import-image`: exit 3 when the registry is unreachable or
 /// answers with an error, a not-found for a missing tag, a usage error for a stream that names
 /// no image.
-pub(crate) fn import_error(err: ImportError) -> ClientError {
+pub fn import_error(err: ImportError) -> ClientError {
     match err {
         ImportError::Read(ReadError::MissingTag { image, tag }) => ClientError::NotFound {
             kind: "image",
@@ -724,9 +702,13 @@ pub(crate) fn import_error(err: ImportError) -> ClientError {
                 source: Box::new(err),
             }
         }
-        ImportError::Read(err @ ReadError::Registry { .. }) => ClientError::Backend {
-            context: "cannot import the image".to_owned(),
-            source: Box::new(err),
+        ImportError::Read(ReadError::Registry {
+            registry,
+            image,
+            source,
+        }) => ClientError::Backend {
+            context: format!("cannot read {image} from registry {registry}"),
+            source,
         },
         err @ ImportError::Store { .. } => ClientError::Backend {
             context: "cannot import the image".to_owned(),

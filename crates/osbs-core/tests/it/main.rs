@@ -7,6 +7,7 @@ mod model_json;
 mod policy_scenarios;
 mod reference_api;
 mod reference_errors;
+mod service_rules;
 mod support;
 mod trigger_scenarios;
 mod world;

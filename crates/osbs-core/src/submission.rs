@@ -1,0 +1,121 @@
+//! The submission plan (SPEC §3 steps 3–5): what a resolved user submission does to the
+//! BuildConfig, which base ImageStream must exist, and the build it queues. Both backends apply
+//! the same plan; only how they store it differs (one SQLite transaction, a few conflict-retried
+//! API calls).
+
+use thiserror::Error;
+
+use crate::ImageReference;
+use crate::model::{Build, BuildCause, BuildConfig, ImageStream, ImageStreamTag, UserSubmission};
+use crate::naming;
+use crate::time::Timestamp;
+
+/// A user submission after the repository was read (SPEC §3 step 2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedSubmission {
+    /// The git URL.
+    pub git_url: String,
+    /// The branch.
+    pub git_branch: String,
+    /// The commit it resolved to.
+    pub commit: String,
+    /// The final stage's base image; `None` for `FROM scratch`.
+    pub base_image: Option<ImageReference>,
+    /// The Dockerfile's `name` label.
+    pub image_name: Option<String>,
+    /// `-c/--component`: the image name when the Dockerfile has none.
+    pub component: Option<String>,
+    /// The repo config file's name.
+    pub repo_config_name: String,
+}
+
+/// A submission that cannot be planned.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PlanError {
+    /// Neither a `name` label nor `--component`.
+    #[error("the Dockerfile has no `name` label; give the image name with -c/--component")]
+    NoImageName,
+}
+
+/// What a submission does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubmissionPlan {
+    /// The BuildConfig found or created (`naming::build_config_name`).
+    pub build_config: String,
+    /// What is recorded on it (trigger, commit, repo config, image name).
+    pub record: UserSubmission,
+    /// The base's ImageStream to create if missing (an external base must know where its
+    /// image lives, for `import-image` and the scheduled import): name and
+    /// `registry/repository`.
+    pub base_stream: Option<(String, String)>,
+}
+
+/// Plans `submission`.
+///
+/// # Errors
+///
+/// [`PlanError::NoImageName`] when the image has no name.
+pub fn plan(submission: &ResolvedSubmission) -> Result<SubmissionPlan, PlanError> {
+    let image_name = submission
+        .image_name
+        .clone()
+        .or_else(|| submission.component.clone())
+        .ok_or(PlanError::NoImageName)?;
+    let trigger = submission
+        .base_image
+        .as_ref()
+        .and_then(ImageStreamTag::for_base_image);
+    let base_stream = match (&trigger, &submission.base_image) {
+        (Some(trigger), Some(base)) => Some((
+            trigger.stream.clone(),
+            format!("{}/{}", base.registry(), base.repository()),
+        )),
+        _ => None,
+    };
+    Ok(SubmissionPlan {
+        build_config: naming::build_config_name(&submission.git_url, &submission.git_branch),
+        record: UserSubmission {
+            commit: submission.commit.clone(),
+            trigger,
+            repo_config_name: submission.repo_config_name.clone(),
+            image_name: Some(image_name),
+        },
+        base_stream,
+    })
+}
+
+impl SubmissionPlan {
+    /// The BuildConfig after the submission: `existing` (or a new one for `git_url` and
+    /// `git_branch`) with the user build recorded.
+    pub fn build_config(
+        &self,
+        existing: Option<BuildConfig>,
+        git_url: &str,
+        git_branch: &str,
+    ) -> BuildConfig {
+        let mut config = existing.unwrap_or_else(|| BuildConfig::new(git_url, git_branch));
+        config.record_user_build(self.record.clone());
+        config
+    }
+
+    /// The user build it queues on `config` (whose counter it bumps), created `now`.
+    pub fn queue(&self, config: &mut BuildConfig, now: Timestamp) -> Build {
+        Build::queued(
+            config,
+            BuildCause::User,
+            Some(self.record.commit.clone()),
+            now,
+        )
+    }
+
+    /// The base ImageStream to create when `existing` is `None`.
+    pub fn new_base_stream(&self, existing: Option<&ImageStream>) -> Option<ImageStream> {
+        let (name, image) = self.base_stream.as_ref()?;
+        if existing.is_some() {
+            return None;
+        }
+        let mut stream = ImageStream::new(name.clone());
+        stream.docker_image_repository = Some(image.clone());
+        Some(stream)
+    }
+}
