@@ -110,6 +110,12 @@ pub enum Command {
     ///
     /// Never an active build, never a BuildConfig's newest Complete build.
     Prune(PruneArgs),
+    /// Print every build phase change, one line each, until Ctrl-C
+    WatchBuilds(WatchBuildsArgs),
+    /// Remove an ended build and its log
+    DeleteBuild(DeleteArgs),
+    /// Remove a BuildConfig with all its builds
+    DeleteBuildConfig(DeleteArgs),
     /// Run the local service in the foreground until SIGTERM
     ///
     /// Queue supervision, the concurrency cap, scheduled import of external base images,
@@ -241,4 +247,25 @@ pub struct PruneArgs {
 /// A duration such as `7d` in milliseconds.
 fn parse_duration(value: &str) -> Result<u64, String> {
     osbs_core::time::parse_duration_ms(value).map_err(|e| e.to_string())
+}
+
+/// `osbs delete-build`, `osbs delete-build-config`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// The build or BuildConfig
+    pub name: String,
+    /// Cancel what is queued or running first, then delete
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `osbs watch-builds`.
+#[derive(Debug, Args)]
+pub struct WatchBuildsArgs {
+    /// Only the builds of this BuildConfig
+    #[arg(long, value_name = "NAME")]
+    pub build_config: Option<String>,
+    /// Stop after this long (e.g. 10m) instead of at Ctrl-C
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<u64>,
 }

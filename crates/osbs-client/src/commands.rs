@@ -198,6 +198,39 @@ pub async fn run<B: Backend>(
             }
             Ok(Outcome::Success)
         }
+        Command::WatchBuilds(args) => watch_builds(backend, args, io).await,
+        Command::DeleteBuild(args) => {
+            if args.force {
+                cancel_and_wait(backend, &[backend.get_build(&args.name).await?]).await?;
+            }
+            backend.delete_build(&args.name).await?;
+            if !io.quiet {
+                writeln!(io.out, "deleted build {}", args.name).map_err(io_error)?;
+            }
+            Ok(Outcome::Success)
+        }
+        Command::DeleteBuildConfig(args) => {
+            let name = args.name.strip_prefix("bc/").unwrap_or(&args.name);
+            if args.force {
+                let active = backend
+                    .list_builds(&BuildFilter {
+                        build_config: Some(name.to_owned()),
+                        running: true,
+                    })
+                    .await?;
+                cancel_and_wait(backend, &active).await?;
+            }
+            let builds = backend.delete_build_config(name).await?;
+            if !io.quiet {
+                let count = match builds.len() {
+                    1 => "1 build".to_owned(),
+                    n => format!("{n} builds"),
+                };
+                writeln!(io.out, "deleted build config {name} and its {count}")
+                    .map_err(io_error)?;
+            }
+            Ok(Outcome::Success)
+        }
         Command::CheckRepoConfig(_)
         | Command::Completions(_)
         | Command::RunBuild(_)
@@ -375,4 +408,88 @@ pub fn check_repo_config(path: Option<&Path>, io: &mut Io<'_>) -> Result<Outcome
         }
     }
     Ok(Outcome::Success)
+}
+
+/// Cancels `builds` that are not finished and waits until each has ended (`--force`).
+async fn cancel_and_wait<B: Backend>(backend: &B, builds: &[Build]) -> Result<(), ClientError> {
+    for build in builds.iter().filter(|b| !b.phase.is_finished()) {
+        backend.cancel_build(&build.name).await?;
+    }
+    for build in builds.iter().filter(|b| !b.phase.is_finished()) {
+        backend.watch_build(&build.name, &mut |_| {}).await?;
+    }
+    Ok(())
+}
+
+/// How often `watch-builds` looks for changes.
+const WATCH_BUILDS_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// `osbs watch-builds`: the unfinished builds first, then one line per phase change of any
+/// build (`TIME  BUILD  PHASE  CAUSE`, or one JSON object per line), until Ctrl-C or the
+/// timeout.
+async fn watch_builds<B: Backend>(
+    backend: &B,
+    args: &crate::cli::WatchBuildsArgs,
+    io: &mut Io<'_>,
+) -> Result<Outcome, ClientError> {
+    let filter = BuildFilter {
+        build_config: args
+            .build_config
+            .as_deref()
+            .map(|n| n.strip_prefix("bc/").unwrap_or(n).to_owned()),
+        running: false,
+    };
+    let mut seen: std::collections::HashMap<String, BuildPhase> = backend
+        .list_builds(&filter)
+        .await?
+        .into_iter()
+        .map(|b| {
+            let phase = b.phase;
+            (b.name, phase)
+        })
+        .collect();
+    let mut first = true;
+    let deadline = args
+        .timeout
+        .map(|ms| tokio::time::Instant::now() + std::time::Duration::from_millis(ms));
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        let mut builds = backend.list_builds(&filter).await?;
+        builds.reverse();
+        for build in &builds {
+            let changed = seen.get(&build.name) != Some(&build.phase);
+            let show = changed || (first && !build.phase.is_finished());
+            if show {
+                let line = match io.format {
+                    OutputFormat::Json => serde_json::json!({
+                        "build": build.name,
+                        "build_config": build.build_config,
+                        "phase": build.phase,
+                        "cause": build.cause.to_string(),
+                    })
+                    .to_string(),
+                    OutputFormat::Text => format!(
+                        "{}  {}  {}  {}",
+                        osbs_core::time::Timestamp::from_system_time(std::time::SystemTime::now()),
+                        build.name,
+                        build.phase,
+                        build.cause
+                    ),
+                };
+                writeln!(io.out, "{line}").map_err(io_error)?;
+                io.out.flush().map_err(io_error)?;
+            }
+            seen.insert(build.name.clone(), build.phase);
+        }
+        first = false;
+        let sleep = tokio::time::sleep(WATCH_BUILDS_POLL);
+        tokio::select! {
+            () = sleep => {}
+            _ = &mut ctrl_c => return Ok(Outcome::Success),
+        }
+        if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+            return Ok(Outcome::Success);
+        }
+    }
 }

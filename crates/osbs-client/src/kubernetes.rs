@@ -13,24 +13,22 @@ use std::time::Duration;
 
 use futures_util::{AsyncBufReadExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Pod, Secret};
-use kube::api::{LogParams, WatchEvent, WatchParams};
+use kube::api::{DeleteParams, LogParams, WatchEvent, WatchParams};
 use kube::{Api, Client, Config};
 use osbs_core::auth::DockerConfig;
 use osbs_core::import::TagChange;
-use osbs_core::model::{
-    Build, BuildCause, BuildConfig, ImageStream,
-};
-use osbs_core::submission::{self, ResolvedSubmission};
-use osbs_engine::import::{ImportError, RegistrySource, read_import};
+use osbs_core::model::{Build, BuildCause, BuildConfig, ImageStream};
 use osbs_core::policy::{self, CancelDecision, QueueStatus};
+use osbs_core::submission::{self, ResolvedSubmission};
 use osbs_core::time::Timestamp;
 use osbs_core::trigger::{RebuildPlan, TriggerGraph};
-use osbs_kube::{BuildConfigResource, KubeError, OsbsApi, SyncSpec};
+use osbs_engine::import::{ImportError, RegistrySource, read_import};
+use osbs_kube::{BuildConfigResource, BuildResource, KubeError, OsbsApi, SyncSpec};
 use osbs_registry_sync::{ClientOptions, RegistryEndpoint};
 
 use crate::backend::{
     Backend, BuildFilter, BuildSubmission, ClientError, LogEvent, Result, SubmissionFacts,
-    Submitted,
+    Submitted, delete_refused,
 };
 use crate::config::Instance;
 
@@ -564,7 +562,63 @@ impl Backend for KubeBackend {
             .collect())
     }
 
+    async fn delete_build(&self, name: &str) -> Result<()> {
+        let build = self.get_build(name).await?;
+        if !build.phase.is_finished() {
+            return Err(delete_refused(&format!("build {name}"), &build));
+        }
+        let builds: Api<BuildResource> =
+            Api::namespaced(self.api.client().clone(), self.api.namespace());
+        // The build Pod goes with it: the Build owns it.
+        builds
+            .delete(name, &DeleteParams::background())
+            .await
+            .map(drop)
+            .map_err(|e| kube_delete_error(e, "builds", name))
+    }
+
+    async fn delete_build_config(&self, name: &str) -> Result<Vec<String>> {
+        self.get_build_config(name).await?;
+        let builds = self
+            .api
+            .list_builds(Some(name))
+            .await
+            .map_err(client_error)?;
+        if let Some(active) = builds.iter().find(|b| !b.phase.is_finished()) {
+            return Err(delete_refused(&format!("build config {name}"), active));
+        }
+        let configs: Api<BuildConfigResource> =
+            Api::namespaced(self.api.client().clone(), self.api.namespace());
+        // Its Builds (and their Pods) are owned by it: Kubernetes removes them too.
+        configs
+            .delete(name, &DeleteParams::foreground())
+            .await
+            .map_err(|e| kube_delete_error(e, "buildconfigs", name))?;
+        Ok(builds.into_iter().map(|b| b.name).collect())
+    }
+
     fn state_location(&self) -> Option<PathBuf> {
         None
+    }
+}
+
+/// The CLI's error for a refused or failed delete of `resource` `name`.
+fn kube_delete_error(error: kube::Error, resource: &str, name: &str) -> ClientError {
+    match &error {
+        kube::Error::Api(status) if status.code == 404 => ClientError::NotFound {
+            kind: if resource == "builds" {
+                "build"
+            } else {
+                "build config"
+            },
+            name: name.to_owned(),
+        },
+        kube::Error::Api(status) if status.code == 403 => ClientError::Usage(format!(
+            "not allowed to delete {resource} {name}: the role needs `delete` on {resource}"
+        )),
+        _ => ClientError::Unreachable {
+            what: "the Kubernetes API".to_owned(),
+            source: Box::new(error),
+        },
     }
 }

@@ -182,7 +182,24 @@ pub trait Backend {
     /// The builds whose cause is an image change produced by `build` (what it triggered).
     fn triggered_by(&self, build: &Build) -> impl Future<Output = Result<Vec<Build>>>;
 
+    /// Removes an ended build and its log. An active or queued build is refused with
+    /// [`ClientError::Usage`] (cancel it first).
+    fn delete_build(&self, name: &str) -> impl Future<Output = Result<()>>;
+
+    /// Removes a BuildConfig and all its builds (and their logs). Refused with
+    /// [`ClientError::Usage`] while one of its builds is queued or active.
+    fn delete_build_config(&self, name: &str) -> impl Future<Output = Result<Vec<String>>>;
+
     /// Where this backend keeps its state, for messages (`None` when remote).
     fn state_location(&self) -> Option<PathBuf>;
+}
+
+/// The refusal of a delete while `build` is in `phase`.
+pub fn delete_refused(what: &str, build: &Build) -> ClientError {
+    ClientError::Usage(format!(
+        "cannot delete {what}: build {} is {}; cancel it first (osbs cancel-build {}) or use \
+         --force",
+        build.name, build.phase, build.name
+    ))
 }
 

@@ -126,12 +126,7 @@ impl osbs_engine::Store for SqliteStore {
             tx.commit()
                 .map_err(store::db_error("cannot commit the removal of a build"))?;
             if removed {
-                for path in [
-                    store::log_path(s.dir(), &name),
-                    store::runner_log_path(s.dir(), &name),
-                ] {
-                    let _ = std::fs::remove_file(path);
-                }
+                store::remove_logs(s.dir(), &name);
             }
             Ok(())
         })

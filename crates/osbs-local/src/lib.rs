@@ -47,6 +47,7 @@ use self::engine::{LocalExecutor, SharedStore, SqliteStore};
 use self::runner::{RunnerCommand, now};
 use self::store::{RunSettings, Store};
 use osbs_engine::backend::{
+    delete_refused,
     Backend, BuildFilter, BuildSubmission, ClientError, LogEvent, Result, SubmissionFacts,
     Submitted,
 };
@@ -615,6 +616,42 @@ impl Backend for LocalBackend {
             .into_iter()
             .filter(|b| b.was_triggered_by(build))
             .collect())
+    }
+
+    async fn delete_build(&self, name: &str) -> Result<()> {
+        self.reconcile_all().await?;
+        let mut store = self.store();
+        let tx = store.immediate()?;
+        let build = store::require_build(&tx, name)?;
+        if !build.phase.is_finished() {
+            return Err(delete_refused(&format!("build {name}"), &build));
+        }
+        store::delete_build(&tx, name)?;
+        tx.commit()
+            .map_err(store::db_error("cannot commit the removal of a build"))?;
+        store::remove_logs(&self.state_dir, name);
+        Ok(())
+    }
+
+    async fn delete_build_config(&self, name: &str) -> Result<Vec<String>> {
+        self.reconcile_all().await?;
+        let mut store = self.store();
+        let tx = store.immediate()?;
+        store::require_config(&tx, name)?;
+        if let Some(active) = store::unfinished_rows(&tx, Some(name))?.into_iter().next() {
+            return Err(delete_refused(&format!("build config {name}"), &active.build));
+        }
+        let builds = store::build_names(&tx, name)?;
+        for build in &builds {
+            store::delete_build(&tx, build)?;
+        }
+        store::delete_config(&tx, name)?;
+        tx.commit()
+            .map_err(store::db_error("cannot commit the removal of a build config"))?;
+        for build in &builds {
+            store::remove_logs(&self.state_dir, build);
+        }
+        Ok(builds)
     }
 
     fn state_location(&self) -> Option<PathBuf> {

@@ -583,6 +583,33 @@ pub(crate) fn delete_build(conn: &Connection, name: &str) -> Result<bool, Client
     Ok(changed > 0)
 }
 
+/// Removes a BuildConfig's row; its builds must be gone first.
+pub(crate) fn delete_config(conn: &Connection, name: &str) -> Result<bool, ClientError> {
+    let changed = conn
+        .execute("DELETE FROM build_configs WHERE name = ?1", [name])
+        .map_err(db_error(format!("cannot delete build config {name:?}")))?;
+    Ok(changed > 0)
+}
+
+/// The names of the builds of `build_config`.
+pub(crate) fn build_names(conn: &Connection, build_config: &str) -> Result<Vec<String>, ClientError> {
+    let context = "cannot list builds";
+    let mut stmt = conn
+        .prepare("SELECT name FROM builds WHERE build_config = ?1 ORDER BY number")
+        .map_err(db_error(context))?;
+    let rows = stmt
+        .query_map([build_config], |r| r.get(0))
+        .map_err(db_error(context))?;
+    rows.collect::<rusqlite::Result<_>>().map_err(db_error(context))
+}
+
+/// Removes the log files of `build`.
+pub(crate) fn remove_logs(dir: &Path, build: &str) {
+    for path in [log_path(dir, build), runner_log_path(dir, build)] {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 /// Ended builds whose notifications were not queued yet, with their details, oldest first.
 pub(crate) fn unnotified(conn: &Connection) -> Result<Vec<Build>, ClientError> {
     let sql = format!(

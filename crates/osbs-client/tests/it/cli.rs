@@ -164,6 +164,12 @@ fn help_texts() {
         "rebuild-plan",
         "check-repo-config",
         "completions",
+        "start-build",
+        "prune",
+        "watch-builds",
+        "delete-build",
+        "delete-build-config",
+        "serve",
     ];
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path("snapshots");
@@ -469,6 +475,123 @@ fn build_read_and_autorebuild() {
         let imported: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
         assert_eq!(imported["triggered"], serde_json::json!([]));
         let _ = base_bc;
+    });
+}
+
+/// The service commands as a user runs them: `watch-builds` over a cascade, `start-build`
+/// (newest commit and `--from-build` of an autorebuild), `delete-build` and
+/// `delete-build-config` refusals and `--force`, `prune`.
+#[test]
+fn service_commands() {
+    let mut home = Home::new();
+    let base = home.repo("base");
+    let app = home.repo("app");
+    let base_bc = build_config_name(&base, "main");
+    let app_bc = build_config_name(&app, "main");
+    let settings = home.settings();
+    settings.bind(|| {
+        home.expect(0, &["build", "-g", &base, "-b", "main", "--no-logs"]);
+        home.expect(0, &["build", "-g", &app, "-b", "main", "--no-logs"]);
+        let mut watch = home
+            .command(&["watch-builds", "--timeout", "2m"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(500));
+
+        // start-build: the base again at its newest commit; its import triggers the app.
+        let run = home.expect(0, &["start-build", base_bc.as_str()]);
+        insta::assert_snapshot!("start-build-text", run.stdout);
+        let base2 = format!("{base_bc}-2");
+        assert_eq!(run.stdout.trim(), base2);
+        home.expect(0, &["watch-build", base2.as_str()]);
+        let app2 = format!("{app_bc}-2");
+        let run = home.expect(0, &["watch-build", app2.as_str()]);
+        assert!(
+            run.stdout.trim_end().ends_with("Complete"),
+            "{}",
+            run.stdout
+        );
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        let _ = Command::new("kill")
+            .args(["-INT", &watch.id().to_string()])
+            .status();
+        let out = watch.wait_with_output().unwrap();
+        let watched = String::from_utf8_lossy(&out.stdout).into_owned();
+        // Polled: a phase shorter than the poll (New, Pending) may be passed over.
+        for line in [
+            format!("{base2}  Complete  user"),
+            format!("{app2}  Complete  image change of"),
+        ] {
+            assert!(watched.contains(&line), "{line:?} not in:\n{watched}");
+        }
+        // One line per change: no build is reported twice in the same phase.
+        let mut pairs: Vec<(&str, &str)> = watched
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split("  ");
+                Some((f.nth(1)?, f.next()?))
+            })
+            .collect();
+        let before = pairs.len();
+        pairs.sort_unstable();
+        pairs.dedup();
+        assert_eq!(pairs.len(), before, "{watched}");
+
+        // --from-build re-runs an autorebuild as an autorebuild of the same commit.
+        let run = home.expect(
+            0,
+            &[
+                "start-build",
+                app_bc.as_str(),
+                "--from-build",
+                app2.as_str(),
+                "--output",
+                "json",
+            ],
+        );
+        let app3: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        assert_eq!(app3["is_autorebuild"], true);
+        assert_eq!(app3["cause"]["type"], "ImageChange");
+        let app3 = app3["name"].as_str().unwrap().to_owned();
+        // Queued or running: refused, then --force cancels and deletes.
+        let run = home.run(&["delete-build", app3.as_str()]);
+        if run.code == 2 {
+            assert!(run.stderr.contains("cancel it first"), "{}", run.stderr);
+            let run = home.expect(0, &["delete-build", app3.as_str(), "--force"]);
+            insta::assert_snapshot!("delete-build-force", run.stdout);
+        } else {
+            // It already ended (a fast machine): a plain delete works.
+            assert_eq!(run.code, 0, "{}", run.stderr);
+        }
+        let run = home.expect(2, &["get-build", app3.as_str()]);
+        assert!(run.stderr.contains("not found"), "{}", run.stderr);
+        let run = home.expect(2, &["start-build", "bc/no-such-config"]);
+        insta::assert_snapshot!("start-build-unknown", run.stderr);
+        let run = home.expect(
+            2,
+            &[
+                "start-build",
+                app_bc.as_str(),
+                "--from-build",
+                base2.as_str(),
+            ],
+        );
+        insta::assert_snapshot!("start-build-other-config", run.stderr);
+
+        // prune --keep 0: every ended build but each BuildConfig's newest Complete one.
+        let run = home.expect(0, &["prune", "--keep", "0", "--output", "json"]);
+        insta::assert_snapshot!("prune-json", run.stdout);
+        let run = home.expect(0, &["list-builds", "--output", "json"]);
+        let left: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
+        let mut left: Vec<&str> = left.iter().map(|b| b["name"].as_str().unwrap()).collect();
+        left.sort_unstable();
+        assert_eq!(left, [app2.as_str(), base2.as_str()]);
+
+        // delete-build-config removes the BuildConfig and its builds.
+        let run = home.expect(0, &["delete-build-config", app_bc.as_str()]);
+        insta::assert_snapshot!("delete-build-config", run.stdout);
+        home.expect(2, &["get-build-config", app_bc.as_str()]);
     });
 }
 
