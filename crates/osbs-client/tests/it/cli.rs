@@ -492,7 +492,7 @@ fn service_commands() {
     settings.bind(|| {
         home.expect(0, &["build", "-g", &base, "-b", "main", "--no-logs"]);
         home.expect(0, &["build", "-g", &app, "-b", "main", "--no-logs"]);
-        let mut watch = home
+        let watch = home
             .command(&["watch-builds", "--timeout", "2m"])
             .stdout(std::process::Stdio::piped())
             .spawn()
