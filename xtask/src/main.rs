@@ -4,6 +4,7 @@
 mod bench_build;
 mod bench_cli;
 mod bench_controller;
+mod bench_engine;
 mod bench_sync;
 mod cmd;
 mod demo;
@@ -39,6 +40,9 @@ Commands:
                     osbs-registry-sync vs skopeo copy/sync, interleaved pairs
   bench controller  controller scale: fan-out to 1,000 BuildConfigs (CPU), RSS with 10,000
                     cached BuildConfigs (wiremock-fed reflector)
+  bench engine [--passes N] [--tags N]
+                    one supervision pass over 10,000 builds, a scheduled-import round over
+                    1,000 tags, osbs serve's RSS (local store, release build)
   e2e [--plan] [--keep]
                     the kubernetes backend on a kind cluster (docker, kind, kubectl needed);
                     --plan prints the steps without running them
@@ -68,6 +72,7 @@ fn run() -> Result<()> {
         ["bench", "cli", rest @ ..] => bench_cli::run(&root, rest),
         ["bench", "sync", rest @ ..] => bench_sync::run(&root, rest),
         ["bench", "controller", rest @ ..] => bench_controller::run(&root, rest),
+        ["bench", "engine", rest @ ..] => bench_engine::run(&root, rest),
         ["e2e", rest @ ..] => e2e::run(&root, rest),
         ["ci"] => test(&root, &[]),
         ["demo"] => demo::run(&root),

@@ -305,14 +305,22 @@ impl<S: Store, E: Executor> Engine<S, E> {
         let mut reports = Vec::new();
         for stream in streams.iter().filter(|s| is_external(s)) {
             let (result, missing) = match read_import(source, stream, None).await {
-                Ok((import, read)) if import.tags.is_empty() => (
-                    Ok(Imported {
-                        stream: stream.clone(),
-                        queued: Vec::new(),
-                        skipped: Vec::new(),
-                    }),
-                    read.missing,
-                ),
+                // Nothing new (the usual round): no write at all.
+                Ok((import, read))
+                    if import
+                        .tags
+                        .iter()
+                        .all(|(tag, digest)| stream.digest(tag) == Some(digest.as_str())) =>
+                {
+                    (
+                        Ok(Imported {
+                            stream: stream.clone(),
+                            queued: Vec::new(),
+                            skipped: Vec::new(),
+                        }),
+                        read.missing,
+                    )
+                }
                 Ok((import, read)) => {
                     // The first read of an external image records its baseline: the builds
                     // that use it were just made from it, so nothing fires.

@@ -31,11 +31,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use osbs_core::build::{BuildPhase, SyncTarget};
-use osbs_core::model::{
-    Build, BuildConfig, ImageStream,
-};
-use osbs_core::submission::{self, ResolvedSubmission};
+use osbs_core::model::{Build, BuildConfig, ImageStream};
 use osbs_core::policy::{self, CancelDecision, QueueStatus, StaleRules};
+use osbs_core::submission::{self, ResolvedSubmission};
 use osbs_core::trigger::{RebuildPlan, TriggerGraph};
 use osbs_engine::import::{ImportError, ReadError, RegistrySource};
 use osbs_engine::{Engine, EngineSettings, Notifier};
@@ -47,9 +45,8 @@ use self::engine::{LocalExecutor, SharedStore, SqliteStore};
 use self::runner::{RunnerCommand, now};
 use self::store::{RunSettings, Store};
 use osbs_engine::backend::{
-    delete_refused,
     Backend, BuildFilter, BuildSubmission, ClientError, LogEvent, Result, SubmissionFacts,
-    Submitted,
+    Submitted, delete_refused,
 };
 
 /// How often `watch_build` and `build_logs --follow` look for changes.
@@ -639,15 +636,19 @@ impl Backend for LocalBackend {
         let tx = store.immediate()?;
         store::require_config(&tx, name)?;
         if let Some(active) = store::unfinished_rows(&tx, Some(name))?.into_iter().next() {
-            return Err(delete_refused(&format!("build config {name}"), &active.build));
+            return Err(delete_refused(
+                &format!("build config {name}"),
+                &active.build,
+            ));
         }
         let builds = store::build_names(&tx, name)?;
         for build in &builds {
             store::delete_build(&tx, build)?;
         }
         store::delete_config(&tx, name)?;
-        tx.commit()
-            .map_err(store::db_error("cannot commit the removal of a build config"))?;
+        tx.commit().map_err(store::db_error(
+            "cannot commit the removal of a build config",
+        ))?;
         for build in &builds {
             store::remove_logs(&self.state_dir, build);
         }

@@ -61,14 +61,7 @@ impl LocalBackend {
                 context: "cannot set up notifications".to_owned(),
                 source: Box::new(e),
             })?;
-        // One try per round: an unreachable registry is reported and read again next interval.
-        let options = ClientOptions {
-            retry: osbs_registry_sync::RetryPolicy::none(),
-            connect_timeout: Duration::from_secs(5),
-            read_timeout: Duration::from_secs(30),
-            ..ClientOptions::default()
-        };
-        let source = RegistrySource::new(self.registry_credentials()?, options);
+        let source = RegistrySource::new(self.registry_credentials()?, one_try());
         tracing::info!(
             "osbs serve: state {}, max_concurrent_builds {}, import_interval {}",
             self.state_dir().display(),
@@ -83,6 +76,36 @@ impl LocalBackend {
         tracing::info!("osbs serve: stopped");
         drop(lock);
         Ok(())
+    }
+
+    /// One round of queue supervision (what every command does first): for programs that
+    /// embed the backend and for `cargo xtask bench engine`.
+    ///
+    /// # Errors
+    ///
+    /// A state database that cannot be read.
+    pub async fn supervise(&self) -> Result<osbs_engine::PassReport> {
+        self.engine.pass().await.map_err(|e| ClientError::Backend {
+            context: e.context,
+            source: e.source,
+        })
+    }
+
+    /// One round of the scheduled import (what `osbs serve` does every `import_interval`),
+    /// with one try per registry.
+    ///
+    /// # Errors
+    ///
+    /// A state database that cannot be read, or an unreadable `registry_secret`.
+    pub async fn scheduled_import_round(&self) -> Result<Vec<osbs_engine::import::StreamReport>> {
+        let source = RegistrySource::new(self.registry_credentials()?, one_try());
+        self.engine
+            .scheduled_import(&source)
+            .await
+            .map_err(|e| ClientError::Backend {
+                context: e.context,
+                source: e.source,
+            })
     }
 
     /// `start-build` (as `oc start-build`): a user build of BuildConfig `config`'s branch at
@@ -156,5 +179,16 @@ impl LocalBackend {
                 context: e.context,
                 source: e.source,
             })
+    }
+}
+
+/// Registry options of the scheduled import: one try per round (an unreachable registry is
+/// reported and read again next interval), short timeouts.
+fn one_try() -> ClientOptions {
+    ClientOptions {
+        retry: osbs_registry_sync::RetryPolicy::none(),
+        connect_timeout: Duration::from_secs(5),
+        read_timeout: Duration::from_secs(30),
+        ..ClientOptions::default()
     }
 }

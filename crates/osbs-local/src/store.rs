@@ -592,7 +592,10 @@ pub(crate) fn delete_config(conn: &Connection, name: &str) -> Result<bool, Clien
 }
 
 /// The names of the builds of `build_config`.
-pub(crate) fn build_names(conn: &Connection, build_config: &str) -> Result<Vec<String>, ClientError> {
+pub(crate) fn build_names(
+    conn: &Connection,
+    build_config: &str,
+) -> Result<Vec<String>, ClientError> {
     let context = "cannot list builds";
     let mut stmt = conn
         .prepare("SELECT name FROM builds WHERE build_config = ?1 ORDER BY number")
@@ -600,7 +603,8 @@ pub(crate) fn build_names(conn: &Connection, build_config: &str) -> Result<Vec<S
     let rows = stmt
         .query_map([build_config], |r| r.get(0))
         .map_err(db_error(context))?;
-    rows.collect::<rusqlite::Result<_>>().map_err(db_error(context))
+    rows.collect::<rusqlite::Result<_>>()
+        .map_err(db_error(context))
 }
 
 /// Removes the log files of `build`.
