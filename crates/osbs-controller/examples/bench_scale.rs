@@ -1,16 +1,16 @@
 //! The controller's scale benchmark (`cargo xtask bench controller`): CPU time of a trigger
-//! fan-out to 1,000 BuildConfigs turned into Build objects, and the process RSS with 10,000
-//! BuildConfigs in the controller's reflector cache, fed by a wiremock API server.
+//! fan-out (`osbs_kube::plan_triggers`, what `KubeStore::fan_out` runs) to 1,000 BuildConfigs
+//! turned into Build objects, and the process RSS with 10,000 BuildConfigs held in memory (a
+//! reflector cache fed by a wiremock API server: what reading them all costs).
 
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, Client, Config};
-use osbs_controller::plan_triggers;
 use osbs_core::model::{BuildConfig, ImageStreamTag, UserSubmission};
 use osbs_core::time::Timestamp;
-use osbs_kube::{BuildConfigResource, BuildResource, PendingTrigger};
+use osbs_kube::{BuildConfigResource, BuildResource, PendingTrigger, plan_triggers};
 use serde_json::json;
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};

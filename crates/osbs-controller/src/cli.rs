@@ -1,17 +1,88 @@
 //! The `osbs-controller` command line: `run` (the controller, with leader election) and
-//! `crds` (the CustomResourceDefinitions as YAML, what `deploy/crds.yaml` holds).
+//! `crds` (the CustomResourceDefinitions as YAML, what `deploy/crds.yaml` holds). Every
+//! option of `run` can also be set through its environment variable (the Deployment in
+//! `deploy/controller.yaml` does), as osbs.conf's keys of SPEC §10 are for the local service.
 
+use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::{Api, Client};
+use osbs_core::notify::{EventKind, default_notify_on, parse_notify_on};
+use osbs_engine::{EngineSettings, NotifySettings, notify::SmtpSettings};
+use osbs_kube::{DockerMode, PodSettings};
 
 use crate::ControllerError;
 use crate::leader::LeaderElector;
-use crate::pod::{DockerMode, PodSettings};
 use crate::reconcile::Settings;
 use crate::runtime::{self, ControllerSettings};
+
+/// A round runs at least this often, changes or not.
+const TICK: Duration = Duration::from_secs(10);
+
+/// `--import-interval`: a duration, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportInterval(pub Option<Duration>);
+
+fn parse_import_interval(value: &str) -> Result<ImportInterval, String> {
+    if value.eq_ignore_ascii_case("off") {
+        return Ok(ImportInterval(None));
+    }
+    osbs_core::time::parse_duration_ms(value)
+        .ok()
+        .filter(|ms| *ms > 0)
+        .map(|ms| ImportInterval(Some(Duration::from_millis(ms))))
+        .ok_or_else(|| format!("expected a duration such as 15m or 2s, or off, not {value:?}"))
+}
+
+fn parse_max_builds(value: &str) -> Result<usize, String> {
+    value
+        .parse::<usize>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("expected a number of builds, at least 1, not {value:?}"))
+}
+
+fn parse_notify_kinds(value: &str) -> Result<BTreeSet<EventKind>, String> {
+    parse_notify_on(value).map_err(|e| e.to_string())
+}
+
+fn parse_webhook(value: &str) -> Result<String, String> {
+    if value.starts_with("http://") || value.starts_with("https://") {
+        Ok(value.to_owned())
+    } else {
+        // Not the value itself: a webhook URL may carry a token.
+        Err("expected an http:// or https:// URL".to_owned())
+    }
+}
+
+/// `--notify-smtp`: `host:port` of an SMTP relay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relay {
+    /// Host name or address.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+}
+
+fn parse_relay(value: &str) -> Result<Relay, String> {
+    value
+        .rsplit_once(':')
+        .and_then(|(host, port)| {
+            Some(Relay {
+                host: host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned(),
+                port: port.parse().ok()?,
+            })
+        })
+        .filter(|r| !r.host.is_empty())
+        .ok_or_else(|| format!("expected host:port of an SMTP relay, not {value:?}"))
+}
 
 /// The OSBS Kubernetes controller.
 #[derive(Debug, Parser)]
@@ -60,12 +131,48 @@ pub struct RunArgs {
         default_value = "registry.osbs.svc:5000"
     )]
     pub default_registry: String,
-    /// Seconds a build Pod may stay Pending before its build ends Error.
-    #[arg(long, default_value_t = 600)]
+    /// Seconds a build Pod may stay Pending (or not be created) before its build ends Error.
+    #[arg(long, env = "OSBS_PENDING_TIMEOUT", default_value_t = 600)]
     pub pending_timeout: u64,
     /// Seconds a cancelled build's reactor gets for its exit plugins.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, env = "OSBS_CANCEL_GRACE", default_value_t = 60)]
     pub cancel_grace: i64,
+    /// Running builds across all BuildConfigs (`max_concurrent_builds`); unlimited unless set.
+    #[arg(long, env = "OSBS_MAX_CONCURRENT_BUILDS", value_parser = parse_max_builds)]
+    pub max_concurrent_builds: Option<usize>,
+    /// How often external base images are re-read from their registries (`import_interval`):
+    /// a duration such as `15m`, `2s`, `1h30m`, or `off`.
+    #[arg(long, env = "OSBS_IMPORT_INTERVAL", default_value = "15m", value_parser = parse_import_interval)]
+    pub import_interval: ImportInterval,
+    /// The Secret (`kubernetes.io/dockerconfigjson`) with the registry credentials of the
+    /// scheduled import; the controller needs `get` on it (deploy/rbac.yaml).
+    #[arg(long, env = "OSBS_REGISTRY_SECRET")]
+    pub registry_secret: Option<String>,
+    /// A PEM file of extra CA certificates for the registries of the scheduled import.
+    #[arg(long, env = "OSBS_REGISTRY_CA")]
+    pub registry_ca: Option<PathBuf>,
+    /// Ended builds kept per BuildConfig by pruning (`keep_builds`).
+    #[arg(long, env = "OSBS_KEEP_BUILDS", default_value_t = 50)]
+    pub keep_builds: usize,
+    /// A URL that gets an HTTP POST of `{"event": KIND, "build": {...}}` when a build ends
+    /// (`notify_webhook`); repeat it, or separate URLs with commas.
+    #[arg(long = "notify-webhook", env = "OSBS_NOTIFY_WEBHOOK", value_delimiter = ',', value_parser = parse_webhook)]
+    pub notify_webhooks: Vec<String>,
+    /// The kinds of build ends notified (`notify_on`): `auto_fail`, `auto_canceled`,
+    /// `auto_success`, `manual_fail`, `manual_canceled`, `manual_success`, comma-separated.
+    #[arg(long, env = "OSBS_NOTIFY_ON", value_parser = parse_notify_kinds)]
+    pub notify_on: Option<BTreeSet<EventKind>>,
+    /// `host:port` of an SMTP relay for notification emails (`notify_smtp`; plain SMTP, no
+    /// authentication); needs `--notify-from` and `--notify-to`.
+    #[arg(long, env = "OSBS_NOTIFY_SMTP", value_parser = parse_relay)]
+    pub notify_smtp: Option<Relay>,
+    /// The sender of notification emails (`notify_from`).
+    #[arg(long, env = "OSBS_NOTIFY_FROM")]
+    pub notify_from: Option<String>,
+    /// A recipient of notification emails (`notify_to`); repeat it, or separate addresses with
+    /// commas.
+    #[arg(long = "notify-to", env = "OSBS_NOTIFY_TO", value_delimiter = ',')]
+    pub notify_to: Vec<String>,
     /// The Lease used for leader election.
     #[arg(long, default_value = "osbs-controller")]
     pub lease_name: String,
@@ -124,8 +231,47 @@ pub fn main() -> ExitCode {
     }
 }
 
+impl RunArgs {
+    /// The notification settings.
+    ///
+    /// # Errors
+    ///
+    /// [`ControllerError::Config`] for a relay without a sender or recipients.
+    pub fn notify_settings(&self) -> Result<NotifySettings, ControllerError> {
+        let smtp = match &self.notify_smtp {
+            None => None,
+            Some(relay) => {
+                let from = self.notify_from.clone().filter(|f| !f.is_empty());
+                let to: Vec<String> = self
+                    .notify_to
+                    .iter()
+                    .map(|t| t.trim().to_owned())
+                    .filter(|t| !t.is_empty())
+                    .collect();
+                let (Some(from), false) = (from, to.is_empty()) else {
+                    return Err(ControllerError::Config(
+                        "--notify-smtp needs --notify-from and --notify-to".to_owned(),
+                    ));
+                };
+                Some(SmtpSettings {
+                    host: relay.host.clone(),
+                    port: relay.port,
+                    from,
+                    to,
+                })
+            }
+        };
+        Ok(NotifySettings {
+            webhooks: self.notify_webhooks.clone(),
+            smtp,
+            on: self.notify_on.clone().unwrap_or_else(default_notify_on),
+        })
+    }
+}
+
 async fn run(args: Box<RunArgs>) -> Result<(), ControllerError> {
     let args = *args;
+    let notify = args.notify_settings()?;
     let client = Client::try_default()
         .await
         .map_err(|e| ControllerError::Config(format!("cannot reach the API server: {e}")))?;
@@ -144,9 +290,19 @@ async fn run(args: Box<RunArgs>) -> Result<(), ControllerError> {
             grace_seconds: args.cancel_grace,
         },
         reconcile: Settings {
-            pending_timeout_ms: args.pending_timeout.saturating_mul(1000),
             cancel_grace_seconds: args.cancel_grace,
         },
+        pending_timeout_ms: args.pending_timeout.saturating_mul(1000),
+        engine: EngineSettings {
+            max_concurrent_builds: args.max_concurrent_builds,
+            import_interval: args.import_interval.0,
+            keep_builds: args.keep_builds,
+            notify,
+            ..EngineSettings::default()
+        },
+        registry_secret: args.registry_secret,
+        registry_ca: args.registry_ca,
+        tick: TICK,
         identity: args.identity.clone(),
     };
     if args.no_leader_election {

@@ -1,23 +1,25 @@
 //! The OSBS Kubernetes controller, library of the `osbs-controller` binary.
 //!
-//! The decisions are pure functions, tested without a cluster: [`reconcile()`] (one
-//! BuildConfig's builds and Pods → [`Effect`]s: the serial run policy and coalescing through
-//! `osbs_core::policy`, Pod fate → Build phase, stale or stuck Pods → `Error`, cancel →
-//! Pod deletion with a grace period), [`plan_triggers`] (pending image-change triggers →
-//! autorebuilds through `osbs_core::trigger`, replay-safe), [`render_pod`] (the build Pod) and
-//! [`leader::decide`] (the Lease rule). [`runtime`] is the I/O edge on kube-runtime.
+//! While it holds the leader Lease ([`leader`]), it runs the service of SPEC §10 with
+//! `osbs_engine::Engine` over the namespace's resources (`osbs_kube::KubeStore`, build Pods
+//! through `osbs_kube::KubeExecutor`): queue supervision under the run policy and
+//! `max_concurrent_builds`, stale runs fenced and cleaned up, the fan-out of image-change
+//! triggers, scheduled import of external base images, notifications and pruning
+//! ([`runtime::Service::round`]). What only Kubernetes needs is decided by a pure function
+//! tested without a cluster, [`reconcile()`] (cancel requests → Pod deletion with a grace
+//! period, Pod fate → Build phase, Pods of started builds that were never created);
+//! [`leader::decide`] is the Lease rule. [`runtime`] is the I/O edge.
+//!
+//! The controller names the build Pod's binary (`osbs_kube::render_pod`) but links neither the
+//! reactor nor a Docker client.
 
 mod cli;
 pub mod leader;
-mod pod;
 mod reconcile;
 pub mod runtime;
-mod triggers;
 
 pub use cli::main;
-pub use pod::{DockerMode, PodSecrets, PodSettings, render_pod};
-pub use reconcile::{Change, Effect, PodPhase, PodView, Settings, reconcile};
-pub use triggers::{TriggerPlan, plan_triggers};
+pub use reconcile::{BuildView, Change, Effect, Settings, reconcile};
 
 use osbs_kube::KubeError;
 

@@ -1,32 +1,50 @@
-//! The I/O edge: the kube runtime controllers that feed [`crate::reconcile()`] and
-//! [`crate::plan_triggers`] and apply what they decide.
+//! The I/O edge: [`Service`] runs the controller in rounds, and [`run`] drives the rounds
+//! (on every change of a Build, build Pod or ImageStream, and every tick) until SIGTERM.
 //!
-//! - BuildConfigs are the reconciled objects (the serial policy is per BuildConfig, and
-//!   kube-runtime never runs two reconciles of one object at once). A change of any of its
-//!   Builds (mapped by `spec.buildConfig`) or build Pods (by label) requeues it.
-//! - ImageStreams with pending triggers are fanned out against the cached BuildConfigs, the
-//!   builds queued with `OsbsApi::queue_build`, then the triggers cleared.
+//! One round, in order:
+//!
+//! 1. the build Pods are listed (`KubeExecutor::refresh`: the snapshot the engine's liveness
+//!    reads), *then* the Builds, so a Pod seen ended without an outcome really ended without
+//!    one;
+//! 2. [`crate::reconcile()`]'s effects are applied (cancel requests, Pod fate, Pods of started
+//!    builds that were never created, Pods of ended builds);
+//! 3. `Engine::pass`: the run policy and `max_concurrent_builds` start queued builds (a lease
+//!    in the Build's status, then its Pod), end stale runs `Error` (lease revoked, Pod deleted)
+//!    and cancel superseded autorebuilds;
+//! 4. every ImageStream's pending triggers are fanned out (`KubeStore::fan_out_all`: the
+//!    imports of build Pods and of `osbs import-image`, and any fan-out a restart cut short);
+//! 5. `Engine::notify`: notifications of ended builds are queued on them and sent;
+//! 6. every `import_interval`, `Engine::scheduled_import` re-reads external base images
+//!    (credentials from the `--registry-secret` Secret), then another pass starts what it
+//!    queued;
+//! 7. every five minutes, `Engine::prune` keeps `keep_builds` ended builds per BuildConfig.
+//!
+//! A failure in one step is logged and reported; the round goes on, and the next round tries
+//! again. Everything is idempotent and every engine write a compare-and-swap, so a round that
+//! acts on a stale view, or a controller that restarts at any point, converges.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{DeleteParams, ListParams, PostParams};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource};
+use osbs_core::prune::PruneRules;
 use osbs_core::time::Timestamp;
-use osbs_kube::{
-    BuildConfigResource, BuildResource, ImageStreamResource, KubeError, LABEL_BUILD_CONFIG, OsbsApi,
-};
+use osbs_engine::import::{RegistrySource, StreamReport};
+use osbs_engine::{Engine, EngineSettings, Notifier, PassReport, error_chain};
+use osbs_kube::pod::BUILD_POD_SELECTOR;
+use osbs_kube::{FiredTriggers, KubeExecutor, KubeStore, OsbsApi, PodSettings, PodView};
+use osbs_registry_sync::ClientOptions;
+use serde::de::DeserializeOwned;
+use tokio::sync::Notify;
 
 use crate::ControllerError;
-use crate::pod::{PodSecrets, PodSettings, render_pod};
-use crate::reconcile::{Effect, PodPhase, PodView, Settings, reconcile};
-use crate::triggers::plan_triggers;
+use crate::reconcile::{BuildView, Effect, Settings, reconcile};
+
+/// How often pruning runs.
+const PRUNE_EVERY: Duration = Duration::from_secs(300);
 
 /// Everything the controller is configured with.
 #[derive(Debug, Clone)]
@@ -35,17 +53,22 @@ pub struct ControllerSettings {
     pub namespace: String,
     /// How build Pods look.
     pub pod: PodSettings,
-    /// Timeouts of the reconcile rules.
+    /// The grace of cancels.
     pub reconcile: Settings,
+    /// A build Pod still `Pending` (or not created) after this long is stuck: its Build ends
+    /// `Error`.
+    pub pending_timeout_ms: u64,
+    /// The service settings of SPEC §10: the cap, the import interval, pruning, notifications.
+    pub engine: EngineSettings,
+    /// The Secret (`kubernetes.io/dockerconfigjson`) with the credentials of the scheduled
+    /// import, if any.
+    pub registry_secret: Option<String>,
+    /// Extra CA certificates (PEM) for the registries of the scheduled import.
+    pub registry_ca: Option<std::path::PathBuf>,
+    /// A round runs at least this often, changes or not.
+    pub tick: Duration,
     /// This replica's name (its Pod's) as the reporting instance of the Events it records.
     pub identity: String,
-}
-
-struct Ctx {
-    api: OsbsApi,
-    pods: Api<Pod>,
-    settings: ControllerSettings,
-    configs: Store<BuildConfigResource>,
 }
 
 /// The current time.
@@ -53,237 +76,322 @@ pub fn now() -> Timestamp {
     Timestamp::from_system_time(std::time::SystemTime::now())
 }
 
-/// What the controller sees of a Pod.
-pub fn pod_view(pod: &Pod) -> PodView {
-    let status = pod.status.as_ref();
-    let waiting = status
-        .and_then(|s| s.container_statuses.as_ref())
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c.state.as_ref()?.waiting.as_ref()?.reason.clone())
-        .next();
-    PodView {
-        name: pod.name_any(),
-        phase: PodPhase::parse(status.and_then(|s| s.phase.as_deref())),
-        created: pod
-            .metadata
-            .creation_timestamp
-            .as_ref()
-            .map_or_else(now, |t| Timestamp::from_unix_millis(t.0.as_millisecond())),
-        deleting: pod.metadata.deletion_timestamp.is_some(),
-        message: waiting.or_else(|| status.and_then(|s| s.message.clone())),
+/// What one [`Service::round`] did.
+#[derive(Debug, Default)]
+pub struct RoundReport {
+    /// The effects of [`crate::reconcile()`] that were applied.
+    pub effects: Vec<Effect>,
+    /// The engine's supervision pass.
+    pub pass: Option<PassReport>,
+    /// The ImageStreams whose pending triggers were fanned out, with what that queued.
+    pub fired: Vec<(String, FiredTriggers)>,
+    /// Notifications delivered.
+    pub notified: usize,
+    /// The scheduled import, when it was due.
+    pub imported: Option<Vec<StreamReport>>,
+    /// Builds pruned.
+    pub pruned: Vec<String>,
+    /// What failed (each also logged).
+    pub problems: Vec<String>,
+}
+
+/// Logs `err` as the failure of `what` and reports it.
+fn problem(report: &mut RoundReport, what: &str, err: &(dyn std::error::Error + 'static)) {
+    let text = format!("{what}: {}", error_chain(err));
+    tracing::warn!("{text}");
+    report.problems.push(text);
+}
+
+/// The controller: the engine over the namespace's resources, and what only Kubernetes needs
+/// (see the module documentation).
+pub struct Service {
+    api: OsbsApi,
+    engine: Engine<KubeStore, KubeExecutor>,
+    notifier: Notifier,
+    settings: ControllerSettings,
+    last_import: Option<tokio::time::Instant>,
+    last_prune: Option<tokio::time::Instant>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("namespace", &self.settings.namespace)
+            .finish_non_exhaustive()
     }
 }
 
-/// Runs the controllers until the watches end (they do not, short of a fatal error).
+impl Service {
+    /// The controller of `settings.namespace` through `client`; Builds without the notified
+    /// marker created before `now` count as notified.
+    ///
+    /// # Errors
+    ///
+    /// [`ControllerError::Config`] when the notifier cannot be set up.
+    pub fn new(client: Client, settings: ControllerSettings) -> Result<Self, ControllerError> {
+        let api = OsbsApi::new(client, &settings.namespace)
+            .reporting_events_as("osbs-controller", Some(settings.identity.clone()));
+        let store =
+            KubeStore::new(api.clone(), now()).with_webhooks(&settings.engine.notify.webhooks);
+        let executor = KubeExecutor::new(
+            api.clone(),
+            settings.pod.clone(),
+            settings.pending_timeout_ms,
+        );
+        let notifier = Notifier::new(settings.engine.notify.clone())
+            .map_err(|e| ControllerError::Config(error_chain(&e)))?;
+        Ok(Service {
+            engine: Engine::new(store, executor, settings.engine.clone()),
+            api,
+            notifier,
+            settings,
+            last_import: None,
+            last_prune: None,
+        })
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine<KubeStore, KubeExecutor> {
+        &self.engine
+    }
+
+    /// One round (see the module documentation).
+    pub async fn round(&mut self) -> RoundReport {
+        let mut report = RoundReport::default();
+        match self.engine.executor().refresh(now()).await {
+            Ok(pods) => self.reconcile(&pods, &mut report).await,
+            Err(e) => problem(&mut report, "cannot list the build pods", &e),
+        }
+        match self.engine.pass().await {
+            Ok(pass) => report.pass = Some(pass),
+            Err(e) => problem(&mut report, "supervision", &e),
+        }
+        match self.engine.store().fan_out_all(now()).await {
+            Ok(streams) => {
+                for (stream, fired) in streams {
+                    match fired {
+                        Ok(fired) => {
+                            for build in &fired.queued {
+                                tracing::info!(%stream, build = %build.name, "triggered");
+                            }
+                            for skipped in &fired.skipped {
+                                tracing::info!(%stream, build_config = %skipped.build_config, reason = %skipped.reason, "not triggering");
+                            }
+                            report.fired.push((stream, fired));
+                        }
+                        Err(e) => {
+                            problem(
+                                &mut report,
+                                &format!("triggers of image stream {stream}"),
+                                &e,
+                            );
+                        }
+                    }
+                }
+            }
+            Err(e) => problem(&mut report, "cannot read the image streams", &e),
+        }
+        match self.engine.notify(&self.notifier).await {
+            Ok(sent) => report.notified = sent,
+            Err(e) => problem(&mut report, "notifications", &e),
+        }
+        if let Some(interval) = self.settings.engine.import_interval
+            && self.last_import.is_none_or(|t| t.elapsed() >= interval)
+        {
+            self.last_import = Some(tokio::time::Instant::now());
+            let source = RegistrySource::new(
+                self.import_credentials().await,
+                ClientOptions {
+                    ca_file: self.settings.registry_ca.clone(),
+                    ..ClientOptions::default()
+                },
+            );
+            match self.engine.scheduled_import(&source).await {
+                Ok(reports) => {
+                    for stream in &reports {
+                        stream.log();
+                    }
+                    report.imported = Some(reports);
+                }
+                Err(e) => problem(&mut report, "scheduled import", &e),
+            }
+            // What it queued starts now, not a round later.
+            if let Err(e) = self.engine.pass().await {
+                problem(&mut report, "supervision", &e);
+            }
+        }
+        if self.last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+            self.last_prune = Some(tokio::time::Instant::now());
+            let rules = PruneRules {
+                keep: self.settings.engine.keep_builds,
+                ended_before: None,
+            };
+            match self.engine.prune(&rules).await {
+                Ok(pruned) => {
+                    if !pruned.is_empty() {
+                        tracing::info!("pruned {} builds", pruned.len());
+                    }
+                    report.pruned = pruned;
+                }
+                Err(e) => problem(&mut report, "pruning", &e),
+            }
+        }
+        report
+    }
+
+    /// Step 2 of a round: [`reconcile()`] over the Builds read after `pods`.
+    async fn reconcile(&self, pods: &BTreeMap<String, PodView>, report: &mut RoundReport) {
+        let resources = match self.api.list_build_resources(None).await {
+            Ok(resources) => resources,
+            Err(e) => {
+                let text = format!("cannot list the builds: {}", error_chain(&e));
+                tracing::warn!("{text}");
+                report.problems.push(text);
+                return;
+            }
+        };
+        let views: Vec<BuildView> = resources
+            .iter()
+            .filter_map(|r| BuildView::of(r).ok())
+            .collect();
+        for effect in reconcile(&views, pods, &self.settings.reconcile) {
+            tracing::info!(?effect, "applying");
+            match self.apply(&effect).await {
+                Ok(()) => report.effects.push(effect),
+                Err(e) => {
+                    let text = format!("cannot apply {effect:?}: {}", error_chain(&e));
+                    tracing::warn!("{text}");
+                    report.problems.push(text);
+                }
+            }
+        }
+    }
+
+    async fn apply(&self, effect: &Effect) -> Result<(), ControllerError> {
+        match effect {
+            Effect::UpdateBuild { build, change } => {
+                self.api
+                    .update_build(build, |b| change.apply(b, now()))
+                    .await?;
+            }
+            Effect::CreatePod { build, lease } => {
+                self.engine
+                    .executor()
+                    .create_pod(build, lease.as_deref())
+                    .await?;
+            }
+            Effect::DeletePod {
+                pod,
+                grace_seconds,
+                why,
+            } => {
+                tracing::info!(%pod, %why, "deleting pod");
+                self.engine
+                    .executor()
+                    .delete_pod(pod, u32::try_from(*grace_seconds).unwrap_or(0))
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The credentials of the scheduled import, read afresh each time (a rotated Secret
+    /// applies at the next import); without a readable Secret the import goes on without
+    /// credentials, and says so.
+    async fn import_credentials(&self) -> Option<osbs_core::auth::DockerConfig> {
+        let name = self.settings.registry_secret.as_deref()?;
+        match self.api.registry_credentials(name).await {
+            Ok(credentials) => Some(credentials),
+            Err(e) => {
+                tracing::warn!(
+                    "scheduled import without registry credentials: {}",
+                    error_chain(&e)
+                );
+                None
+            }
+        }
+    }
+}
+
+/// Sends a wake-up to `wake` on every change of a `K` that `config` selects (the watch
+/// restarts with backoff after errors).
+async fn wake_on<K>(api: Api<K>, config: watcher::Config, wake: Arc<Notify>)
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    watcher(api, config)
+        .default_backoff()
+        .for_each(|event| {
+            match event {
+                Ok(_) => wake.notify_one(),
+                Err(e) => tracing::debug!("watch: {e}"),
+            }
+            std::future::ready(())
+        })
+        .await;
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn signalled() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
+    }
+}
+
+/// Runs the controller until SIGTERM: a round now, then one after every change of a Build,
+/// build Pod or ImageStream (changes in quick succession share a round) and at least every
+/// `settings.tick`.
 ///
 /// # Errors
 ///
-/// [`ControllerError`] when the controllers cannot start.
+/// [`ControllerError`] when the controller cannot be set up.
 pub async fn run(client: Client, settings: ControllerSettings) -> Result<(), ControllerError> {
     let namespace = settings.namespace.clone();
-    let api = OsbsApi::new(client.clone(), &namespace)
-        .reporting_events_as("osbs-controller", Some(settings.identity.clone()));
-    let pods: Api<Pod> = Api::namespaced(client, &namespace);
-    let configs_controller = Controller::new(api.build_configs(), watcher::Config::default());
-    let ctx = Arc::new(Ctx {
-        api: api.clone(),
-        pods: pods.clone(),
-        settings,
-        configs: configs_controller.store(),
-    });
-    let ns = namespace.clone();
-    let ns2 = namespace.clone();
-    let configs = configs_controller
-        .watches(
-            api.builds(),
+    let tick = settings.tick;
+    let mut service = Service::new(client.clone(), settings)?;
+    let api = OsbsApi::new(client.clone(), &namespace);
+    let wake = Arc::new(Notify::new());
+    let watches = futures_util::future::join3(
+        wake_on(api.builds(), watcher::Config::default(), wake.clone()),
+        wake_on(
+            Api::<k8s_openapi::api::core::v1::Pod>::namespaced(client, &namespace),
+            watcher::Config::default().labels(BUILD_POD_SELECTOR),
+            wake.clone(),
+        ),
+        wake_on(
+            api.image_streams(),
             watcher::Config::default(),
-            move |b: BuildResource| Some(ObjectRef::new(&b.spec.build_config).within(&ns)),
-        )
-        .watches(
-            pods,
-            watcher::Config::default().labels("app.kubernetes.io/name=osbs-build"),
-            move |p: Pod| {
-                p.labels()
-                    .get(LABEL_BUILD_CONFIG)
-                    .map(|bc| ObjectRef::new(bc).within(&ns2))
-            },
-        )
-        .shutdown_on_signal()
-        .run(reconcile_config, config_error_policy, ctx.clone())
-        .for_each(|result| async move {
-            if let Err(e) = result {
-                tracing::warn!("build config reconcile: {e}");
-            }
-        });
-    let streams = Controller::new(api.image_streams(), watcher::Config::default())
-        .shutdown_on_signal()
-        .run(reconcile_stream, stream_error_policy, ctx)
-        .for_each(|result| async move {
-            if let Err(e) = result {
-                tracing::warn!("image stream reconcile: {e}");
-            }
-        });
-    futures_util::future::join(configs, streams).await;
-    Ok(())
-}
-
-async fn reconcile_config(
-    config: Arc<BuildConfigResource>,
-    ctx: Arc<Ctx>,
-) -> Result<Action, ControllerError> {
-    let name = config.name_any();
-    let resources = ctx.api.list_build_resources(Some(&name)).await?;
-    let mut builds = Vec::with_capacity(resources.len());
-    let mut cancel = BTreeSet::new();
-    for resource in &resources {
-        let build = resource.to_model()?;
-        if resource.spec.cancel_requested {
-            cancel.insert(build.name.clone());
-        }
-        builds.push(build);
-    }
-    let pods = ctx
-        .pods
-        .list(&ListParams::default().labels(&format!("{LABEL_BUILD_CONFIG}={name}")))
-        .await
-        .map_err(ctx.api.error("list", "pods", "pod", ""))?;
-    let pods: BTreeMap<String, PodView> = pods
-        .items
-        .iter()
-        .map(|p| (p.name_any(), pod_view(p)))
-        .collect();
-    let effects = reconcile(&builds, &cancel, &pods, now(), &ctx.settings.reconcile);
-    for effect in effects {
-        tracing::info!(build_config = %name, ?effect, "applying");
-        apply(&ctx, &config, &resources, effect).await?;
-    }
-    let busy = builds.iter().any(|b| !b.phase.is_finished());
-    Ok(Action::requeue(Duration::from_secs(if busy {
-        15
-    } else {
-        300
-    })))
-}
-
-async fn apply(
-    ctx: &Ctx,
-    config: &BuildConfigResource,
-    resources: &[BuildResource],
-    effect: Effect,
-) -> Result<(), ControllerError> {
-    match effect {
-        Effect::UpdateBuild { build, change } => {
-            ctx.api
-                .update_build(&build, |b| change.apply(b, now()))
-                .await?;
-        }
-        Effect::CreatePod { build } => {
-            let owner = resources
-                .iter()
-                .find(|r| r.name_any() == build)
-                .and_then(|r| r.controller_owner_ref(&()));
-            let pod = render_pod(
-                &build,
-                &config.name_any(),
-                owner,
-                PodSecrets {
-                    registry: config.spec.registry_secret.as_deref(),
-                    sync: config
-                        .spec
-                        .sync
-                        .as_ref()
-                        .and_then(|s| s.registry_secret.as_deref()),
-                },
-                &ctx.settings.pod,
-            );
-            match ctx.pods.create(&PostParams::default(), &pod).await {
-                Ok(_) => {}
-                Err(kube::Error::Api(status)) if status.code == 409 => {}
-                Err(e) => {
-                    return Err(ctx.api.error("create", "pods", "pod", &pod.name_any())(e).into());
+            wake.clone(),
+        ),
+    );
+    let rounds = async {
+        loop {
+            service.round().await;
+            tokio::select! {
+                () = wake.notified() => {
+                    // Let a burst of changes (a Pod's status updates) settle into one round.
+                    tokio::time::sleep(Duration::from_millis(200)).await;
                 }
-            }
-            ctx.api
-                .set_build_pod(&build, &osbs_kube::pod_name(&build))
-                .await?;
-        }
-        Effect::DeletePod {
-            pod,
-            grace_seconds,
-            why,
-        } => {
-            tracing::info!(%pod, %why, "deleting pod");
-            let params = DeleteParams {
-                grace_period_seconds: u32::try_from(grace_seconds).ok(),
-                ..DeleteParams::default()
-            };
-            match ctx.pods.delete(&pod, &params).await {
-                Ok(_) => {}
-                Err(kube::Error::Api(status)) if status.code == 404 => {}
-                Err(e) => return Err(ctx.api.error("delete", "pods", "pod", &pod)(e).into()),
+                () = tokio::time::sleep(tick) => {}
             }
         }
+    };
+    tokio::select! {
+        () = signalled() => {
+            tracing::info!("signal received, stopping");
+        }
+        _ = watches => {}
+        () = rounds => {}
     }
     Ok(())
-}
-
-fn config_error_policy(
-    _config: Arc<BuildConfigResource>,
-    error: &ControllerError,
-    _ctx: Arc<Ctx>,
-) -> Action {
-    tracing::warn!("{error}");
-    Action::requeue(Duration::from_secs(10))
-}
-
-async fn reconcile_stream(
-    stream: Arc<ImageStreamResource>,
-    ctx: Arc<Ctx>,
-) -> Result<Action, ControllerError> {
-    let pending = stream
-        .status
-        .as_ref()
-        .map(|s| s.pending_triggers.clone())
-        .unwrap_or_default();
-    if pending.is_empty() {
-        return Ok(Action::await_change());
-    }
-    // Never plan against an empty cache: that would drop the triggers.
-    ctx.configs
-        .wait_until_ready()
-        .await
-        .map_err(|e| ControllerError::Config(format!("build config cache: {e}")))?;
-    let configs: Vec<_> = ctx.configs.state().iter().map(|c| c.to_model()).collect();
-    let builds = ctx.api.list_builds(None).await?;
-    let name = stream.name_any();
-    let plan = plan_triggers(&name, &pending, &configs, &builds);
-    for skipped in &plan.skipped {
-        tracing::info!(stream = %name, build_config = %skipped.build_config, reason = %skipped.reason, "not triggering");
-    }
-    for request in plan.requests {
-        let config = request.build_config.clone();
-        let queued = ctx
-            .api
-            .queue_build(&config, |bc| request.clone().into_build(bc, now()))
-            .await;
-        match queued {
-            Ok(build) => tracing::info!(stream = %name, build = %build.name, "triggered"),
-            Err(KubeError::NotFound { .. }) => {
-                tracing::info!(stream = %name, %config, "triggered build config is gone");
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    ctx.api.clear_pending_triggers(&name, &pending).await?;
-    Ok(Action::await_change())
-}
-
-fn stream_error_policy(
-    _stream: Arc<ImageStreamResource>,
-    error: &ControllerError,
-    _ctx: Arc<Ctx>,
-) -> Action {
-    tracing::warn!("{error}");
-    Action::requeue(Duration::from_secs(5))
 }

@@ -202,4 +202,3 @@ pub fn delete_refused(what: &str, build: &Build) -> ClientError {
         build.name, build.phase, build.name
     ))
 }
-

@@ -108,7 +108,7 @@ pub fn deliveries_for(build: &Build, settings: &NotifySettings, now: Timestamp) 
     if !settings.on.contains(&event) {
         return Vec::new();
     }
-    let payload = serde_json::json!({ "event": event, "build": build });
+    let payload = payload(event, build);
     let mut targets: Vec<Target> = settings
         .webhooks
         .iter()
@@ -131,6 +131,14 @@ pub fn deliveries_for(build: &Build, settings: &NotifySettings, now: Timestamp) 
             last_error: None,
         })
         .collect()
+}
+
+/// The body of the notification of `build`'s end as `event`: `{"event": KIND, "build": <the
+/// build's JSON object>}`, what [`deliveries_for`] queues. A store that keeps deliveries without
+/// their payload (the Kubernetes store: the build's JSON would not fit in an annotation twice)
+/// makes it again from the build with this function.
+pub fn payload(event: EventKind, build: &Build) -> serde_json::Value {
+    serde_json::json!({ "event": event, "build": build })
 }
 
 /// When to try `delivery` again after its `attempts`-th attempt failed at `now`: 1 s, 2 s,

@@ -4,17 +4,27 @@
 //! The reactor's `BuildHost` methods are synchronous; this host owns a small Tokio runtime of
 //! its own, runs each API call there and waits for the answer, so it works from inside the
 //! reactor's runtime without blocking it on a nested `block_on`. A background task polls the
-//! Build every [`CANCEL_POLL`] for `spec.cancelRequested`.
+//! Build every [`CANCEL_POLL`] for `spec.cancelRequested` (and for a lost lease).
+//!
+//! **Fencing.** The Pod's run holds the lease the engine gave it (`$OSBS_LEASE`, set with
+//! [`KubeHost::with_lease`]). Every write first reads the Build and checks that its status
+//! still names that lease: the Build's own writes (marking it running, the results) are then
+//! made at the `resourceVersion` of that read, so a lease taken away in between makes them
+//! conflict and be checked again; the BuildConfig label and an ImageStream import are written
+//! right after the check, conditional on their own object's `resourceVersion`.
+//! [`BuildHost::check_lease`] is the same check, asked before every publishing step. A run
+//! declared dead gets `KubeError::Fenced` and publishes nothing more. A Pod without a lease
+//! (started before leases) is not fenced.
 
 use std::future::Future;
 use std::io::Write as _;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use kube::{Client, Config};
-use osbs_core::build::{BuildOutcome, BuildPhase, BuildRequest, ImageImport, SyncTarget};
+use osbs_core::build::{BuildOutcome, BuildRequest, ImageImport, RunTarget, SyncTarget};
 use osbs_core::time::Timestamp;
 use osbs_kube::{KubeError, OsbsApi, REGISTRY_SECRET_MOUNT, SYNC_SECRET_MOUNT};
 use osbs_reactor::{BuildHost, HostError};
@@ -35,6 +45,8 @@ pub struct KubeHost {
     default_registry: String,
     secret_path: String,
     cancel: Arc<AtomicBool>,
+    /// The run's lease; `None`: not fenced.
+    lease: Arc<RwLock<Option<String>>>,
 }
 
 impl std::fmt::Debug for KubeHost {
@@ -112,16 +124,20 @@ impl KubeHost {
         let api = OsbsApi::new(client, namespace)
             .reporting_events_as("osbs-reactor", Some(osbs_kube::pod_name(build)));
         let cancel = Arc::new(AtomicBool::new(false));
+        let lease: Arc<RwLock<Option<String>>> = Arc::default();
         {
             let api = api.clone();
             let cancel = cancel.clone();
+            let lease = lease.clone();
             let build = build.to_owned();
             runtime.spawn(async move {
                 loop {
                     tokio::time::sleep(CANCEL_POLL).await;
                     if let Ok(resource) = api.get_build_resource(&build).await {
                         let ended_elsewhere = resource.phase().is_finished();
-                        if resource.spec.cancel_requested || ended_elsewhere {
+                        let own = lease.read().unwrap_or_else(|p| p.into_inner()).clone();
+                        let lost_lease = own.is_some_and(|own| resource.lease() != Some(&own));
+                        if resource.spec.cancel_requested || ended_elsewhere || lost_lease {
                             cancel.store(true, Ordering::SeqCst);
                         }
                     }
@@ -135,7 +151,31 @@ impl KubeHost {
             default_registry: default_registry.to_owned(),
             secret_path: REGISTRY_SECRET_MOUNT.to_owned(),
             cancel,
+            lease,
         })
+    }
+
+    /// Fences the run with `lease` (the value of `$OSBS_LEASE`, [`osbs_kube::LEASE_ENV`]):
+    /// from now on every write, and [`BuildHost::check_lease`], requires the Build's status to
+    /// still name it. `None` leaves the run unfenced (a Pod started before leases).
+    #[must_use]
+    pub fn with_lease(self, lease: Option<String>) -> Self {
+        *self.lease.write().unwrap_or_else(|p| p.into_inner()) = lease;
+        self
+    }
+
+    /// The run's lease, if it is fenced.
+    fn lease(&self) -> Option<String> {
+        self.lease.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Fails with `KubeError::Fenced` unless the run still holds its lease (always fine for
+    /// an unfenced run).
+    async fn fence(api: &OsbsApi, build: &str, lease: Option<&str>) -> Result<(), KubeError> {
+        match lease {
+            Some(lease) => api.check_lease(build, lease).await,
+            None => Ok(()),
+        }
     }
 
     /// Reads the registry credentials from `path` instead of [`REGISTRY_SECRET_MOUNT`].
@@ -180,8 +220,13 @@ impl BuildHost for KubeHost {
     fn build_request(&self) -> Result<BuildRequest, HostError> {
         let api = self.api.clone();
         let name = self.build.clone();
+        let lease = self.lease();
         let (build, config) = self.run(async move {
-            let build = api.update_build(&name, |b| b.mark_running(now())).await?;
+            let running = |b: &mut osbs_core::model::Build| b.mark_running(now());
+            let build = match &lease {
+                Some(lease) => api.update_build_fenced(&name, lease, running).await?,
+                None => api.update_build(&name, running).await?,
+            };
             let config = api.get_build_config_resource(&build.build_config).await?;
             Ok::<_, KubeError>((build, config))
         })??;
@@ -190,22 +235,11 @@ impl BuildHost for KubeHost {
             .and_then(|s| s.registry_secret.as_ref())
             .filter(|_| Path::new(&self.secret_path).exists())
             .map(|_| self.secret_path.clone());
-        Ok(BuildRequest {
-            build_name: build.name,
-            build_config: build.build_config,
-            git_url: build.git_url,
-            git_branch: build.git_branch,
-            git_commit: build.commit,
-            is_autorebuild: build.is_autorebuild,
+        let target = RunTarget {
             registry_uri: spec
                 .and_then(|s| s.registry_uri.clone())
                 .unwrap_or_else(|| self.default_registry.clone()),
             registry_secret,
-            image_name: spec.and_then(|s| s.image_name.clone()),
-            repo_config_name: spec.map_or_else(
-                || osbs_core::build::DEFAULT_REPO_CONFIG_NAME.to_owned(),
-                |s| s.repo_config_name.clone(),
-            ),
             sync_target: spec.and_then(|s| s.sync.as_ref()).map(|sync| SyncTarget {
                 name: sync.name.clone(),
                 registry_uri: sync.registry_uri.clone(),
@@ -215,16 +249,22 @@ impl BuildHost for KubeHost {
                     .filter(|_| Path::new(SYNC_SECRET_MOUNT).exists())
                     .map(|_| SYNC_SECRET_MOUNT.to_owned()),
             }),
-            no_cache: false,
-            plugins: Default::default(),
-        })
+            image_name: spec.and_then(|s| s.image_name.clone()),
+            repo_config_name: spec.map_or_else(
+                || osbs_core::build::DEFAULT_REPO_CONFIG_NAME.to_owned(),
+                |s| s.repo_config_name.clone(),
+            ),
+        };
+        Ok(BuildRequest::for_build(build, target))
     }
 
     fn set_build_config_label(&self, key: &str, value: &str) -> Result<(), HostError> {
         let api = self.api.clone();
         let name = self.build.clone();
         let (key, value) = (key.to_owned(), value.to_owned());
+        let lease = self.lease();
         self.run(async move {
+            Self::fence(&api, &name, lease.as_deref()).await?;
             let build = api.get_build(&name).await?;
             api.update_build_config(&build.build_config, |c| {
                 c.spec.labels.insert(key.clone(), value.clone()).as_ref() != Some(&value)
@@ -239,7 +279,9 @@ impl BuildHost for KubeHost {
         let api = self.api.clone();
         let name = self.build.clone();
         let import = import.clone();
+        let lease = self.lease();
         let imported = self.run(async move {
+            Self::fence(&api, &name, lease.as_deref()).await?;
             let build = api.get_build(&name).await?;
             api.import(&import, Some(&build), now()).await
         })??;
@@ -256,24 +298,13 @@ impl BuildHost for KubeHost {
         let api = self.api.clone();
         let name = self.build.clone();
         let outcome = outcome.clone();
+        let lease = self.lease();
         self.run(async move {
-            api.update_build(&name, |build| {
-                if build.phase.is_finished() {
-                    // A later call (store_metadata, then the end of the run) refreshes the
-                    // results, never the phase or the finish time.
-                    if build.phase != outcome.phase {
-                        return false;
-                    }
-                    let finished = build.finished;
-                    build.phase = BuildPhase::Running;
-                    build.record_outcome(&outcome, now());
-                    build.finished = finished;
-                    true
-                } else {
-                    build.record_outcome(&outcome, now())
-                }
-            })
-            .await
+            let store = |build: &mut osbs_core::model::Build| build.store_results(&outcome, now());
+            match &lease {
+                Some(lease) => api.update_build_fenced(&name, lease, store).await,
+                None => api.update_build(&name, store).await,
+            }
         })??;
         Ok(())
     }
@@ -285,5 +316,13 @@ impl BuildHost for KubeHost {
     fn log(&self, line: &str) {
         let mut err = std::io::stderr().lock();
         let _ = writeln!(err, "{line}");
+    }
+
+    fn check_lease(&self) -> Result<(), HostError> {
+        let api = self.api.clone();
+        let name = self.build.clone();
+        let lease = self.lease();
+        self.run(async move { Self::fence(&api, &name, lease.as_deref()).await })??;
+        Ok(())
     }
 }

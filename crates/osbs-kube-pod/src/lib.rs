@@ -9,4 +9,4 @@
 
 mod host;
 
-pub use host::KubeHost;
+pub use host::{CANCEL_POLL, KubeHost};

@@ -4,9 +4,11 @@
 //! reads again and reapplies, up to [`CONFLICT_RETRIES`] times. Because the `osbs-core`
 //! changes are idempotent (`Action::apply`, `record_outcome`), reapplying is always safe.
 
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Api, Client, Resource, ResourceExt};
+use osbs_core::auth::DockerConfig;
 use osbs_core::build::ImageImport;
 use osbs_core::import::{TagChange, apply_import};
 use osbs_core::model::{self, ImageStream};
@@ -55,7 +57,25 @@ impl std::fmt::Debug for OsbsApi {
     }
 }
 
-fn post_params() -> PostParams {
+/// Fails with [`KubeError::Fenced`] unless `resource`'s status names `lease`.
+fn check_lease(resource: &BuildResource, lease: &str) -> Result<(), KubeError> {
+    if resource.lease() == Some(lease) {
+        Ok(())
+    } else {
+        Err(KubeError::Fenced {
+            build: resource.name_any(),
+        })
+    }
+}
+
+pub(crate) fn patch_params() -> PatchParams {
+    PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PatchParams::default()
+    }
+}
+
+pub(crate) fn post_params() -> PostParams {
     PostParams {
         dry_run: false,
         field_manager: Some(FIELD_MANAGER.to_owned()),
@@ -87,7 +107,7 @@ impl OsbsApi {
 
     /// Publishes the Event of `stored` having entered its phase, if it has one. Best effort:
     /// a refused Event is logged, never an error of the update that caused it.
-    async fn publish_phase_event(&self, stored: &BuildResource, build: &model::Build) {
+    pub(crate) async fn publish_phase_event(&self, stored: &BuildResource, build: &model::Build) {
         let (Some(recorder), Some(event)) = (&self.events, crate::events::phase_event(build))
         else {
             return;
@@ -197,47 +217,49 @@ impl OsbsApi {
     pub async fn update_build(
         &self,
         name: &str,
+        change: impl FnMut(&mut model::Build) -> bool,
+    ) -> Result<model::Build, KubeError> {
+        self.update_build_checked(name, |_| Ok(()), change).await
+    }
+
+    /// [`OsbsApi::update_build`] for the run that holds `lease`: every attempt first checks
+    /// that the Build's status still names that lease, and the write is conditional on the
+    /// `resourceVersion` that check read, so a run declared dead meanwhile changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`KubeError::Fenced`] once the lease was taken away; as [`OsbsApi::update_build`]
+    /// otherwise.
+    pub async fn update_build_fenced(
+        &self,
+        name: &str,
+        lease: &str,
+        change: impl FnMut(&mut model::Build) -> bool,
+    ) -> Result<model::Build, KubeError> {
+        self.update_build_checked(name, |resource| check_lease(resource, lease), change)
+            .await
+    }
+
+    /// Reads the Build `name`, fails with what `check` says about the resource read, lets
+    /// `change` alter the model and writes it back at the `resourceVersion` read, retrying on
+    /// conflict (each attempt checks again).
+    async fn update_build_checked(
+        &self,
+        name: &str,
+        check: impl Fn(&BuildResource) -> Result<(), KubeError>,
         mut change: impl FnMut(&mut model::Build) -> bool,
     ) -> Result<model::Build, KubeError> {
         for _ in 0..CONFLICT_RETRIES {
-            let mut resource = self.get_build_resource(name).await?;
-            let mut build = resource.to_model()?;
-            let phase_before = build.phase;
+            let read = self.get_build_resource(name).await?;
+            check(&read)?;
+            let mut build = read.to_model()?;
             if !change(&mut build) {
                 return Ok(build);
             }
-            let before = resource.annotations().clone();
-            resource.apply_model(&build);
-            if resource.annotations() != &before {
-                let patch = json!({"metadata": {"annotations": resource.annotations()}});
-                let patched = self
-                    .builds()
-                    .patch(
-                        name,
-                        &PatchParams {
-                            field_manager: Some(FIELD_MANAGER.to_owned()),
-                            ..PatchParams::default()
-                        },
-                        &Patch::Merge(&patch),
-                    )
-                    .await
-                    .map_err(self.error("patch", BUILDS, "build", name))?;
-                resource.metadata.resource_version = patched.metadata.resource_version;
-            }
-            match self
-                .builds()
-                .replace_status(name, &post_params(), &resource)
-                .await
-            {
-                Ok(stored) => {
-                    let build = stored.to_model()?;
-                    if build.phase != phase_before {
-                        self.publish_phase_event(&stored, &build).await;
-                    }
-                    return Ok(build);
-                }
-                Err(e) if is_conflict(&e) => continue,
-                Err(e) => return Err(self.error("update", BUILD_STATUS, "build", name)(e)),
+            let mut next = read.clone();
+            next.apply_model(&build);
+            if let Some(stored) = self.write_build(&read, next).await? {
+                return stored.to_model();
             }
         }
         Err(KubeError::Conflict {
@@ -245,6 +267,72 @@ impl OsbsApi {
             name: name.to_owned(),
             attempts: CONFLICT_RETRIES,
         })
+    }
+
+    /// Writes `next`, a changed copy of the Build resource `read`, as one compare-and-swap on
+    /// `read`'s `resourceVersion`: first the annotations that changed (a merge patch that
+    /// names that version, so it is refused if the Build moved on), then the status at the
+    /// version the patch left. Publishes the Event of a phase change. `Ok(None)` on a conflict
+    /// (nothing written, or only the annotations when another writer slipped in between the
+    /// two calls: the caller reads again and reapplies its idempotent change).
+    pub(crate) async fn write_build(
+        &self,
+        read: &BuildResource,
+        mut next: BuildResource,
+    ) -> Result<Option<BuildResource>, KubeError> {
+        let name = read.name_any();
+        let (before, after) = (read.annotations(), next.annotations());
+        if before != after {
+            let mut changed = serde_json::Map::new();
+            for key in before.keys().filter(|k| !after.contains_key(*k)) {
+                changed.insert(key.clone(), serde_json::Value::Null);
+            }
+            for (key, value) in after.iter().filter(|(k, v)| before.get(*k) != Some(*v)) {
+                changed.insert(key.clone(), json!(value));
+            }
+            let patch = json!({"metadata": {
+                "resourceVersion": read.metadata.resource_version,
+                "annotations": changed,
+            }});
+            match self
+                .builds()
+                .patch(&name, &patch_params(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(patched) => next.metadata.resource_version = patched.metadata.resource_version,
+                Err(e) if is_conflict(&e) => return Ok(None),
+                Err(e) => return Err(self.error("patch", BUILDS, "build", &name)(e)),
+            }
+        }
+        if next.status == read.status {
+            return Ok(Some(next));
+        }
+        match self
+            .builds()
+            .replace_status(&name, &post_params(), &next)
+            .await
+        {
+            Ok(stored) => {
+                if stored.phase() != read.phase()
+                    && let Ok(build) = stored.to_model()
+                {
+                    self.publish_phase_event(&stored, &build).await;
+                }
+                Ok(Some(stored))
+            }
+            Err(e) if is_conflict(&e) => Ok(None),
+            Err(e) => Err(self.error("update", BUILD_STATUS, "build", &name)(e)),
+        }
+    }
+
+    /// Fails with [`KubeError::Fenced`] unless the Build `name` still names `lease` as its
+    /// run's lease.
+    ///
+    /// # Errors
+    ///
+    /// [`KubeError::Fenced`], or the failed read.
+    pub async fn check_lease(&self, name: &str, lease: &str) -> Result<(), KubeError> {
+        check_lease(&self.get_build_resource(name).await?, lease)
     }
 
     /// Sets the Pod name in the Build's status (retried on conflict).
@@ -499,6 +587,18 @@ impl OsbsApi {
         by: Option<&model::Build>,
         now: Timestamp,
     ) -> Result<Imported, KubeError> {
+        self.record_import(import, by, true, now).await
+    }
+
+    /// [`OsbsApi::import`]; without `fire` the changed tags are only recorded, no pending
+    /// trigger (the first read of an external image: its baseline).
+    pub async fn record_import(
+        &self,
+        import: &ImageImport,
+        by: Option<&model::Build>,
+        fire: bool,
+        now: Timestamp,
+    ) -> Result<Imported, KubeError> {
         let name = import.image_stream.as_str();
         let chain = by.map(model::Build::downstream_chain).unwrap_or_default();
         for _ in 0..CONFLICT_RETRIES {
@@ -514,7 +614,7 @@ impl OsbsApi {
                     source: Box::new(source),
                 })?;
             resource.apply_model(&stream);
-            if let Some(status) = resource.status.as_mut() {
+            if let Some(status) = resource.status.as_mut().filter(|_| fire) {
                 status
                     .pending_triggers
                     .extend(changes.iter().map(|c| PendingTrigger {
@@ -579,5 +679,37 @@ impl OsbsApi {
             name: name.to_owned(),
             attempts: CONFLICT_RETRIES,
         })
+    }
+
+    // ---- Secrets ----
+
+    /// The registry credentials in the Secret `name` of this namespace: a
+    /// `kubernetes.io/dockerconfigjson` Secret (`.dockerconfigjson`) or a legacy
+    /// `kubernetes.io/dockercfg` one (`.dockercfg`), as the build Pod mounts them. Needs `get`
+    /// on that Secret; errors name the Secret and the key, never the content.
+    ///
+    /// # Errors
+    ///
+    /// [`KubeError::NotFound`], [`KubeError::Forbidden`] as for any object;
+    /// [`KubeError::Invalid`] when it holds no docker config or an invalid one.
+    pub async fn registry_credentials(&self, name: &str) -> Result<DockerConfig, KubeError> {
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.namespace);
+        let secret = secrets
+            .get(name)
+            .await
+            .map_err(self.error("get", "secrets", "secret", name))?;
+        let data = secret.data.unwrap_or_default();
+        let invalid = |problem: String| KubeError::Invalid {
+            kind: "secret",
+            name: name.to_owned(),
+            problem,
+        };
+        let (key, bytes) = [".dockerconfigjson", ".dockercfg"]
+            .into_iter()
+            .find_map(|key| data.get(key).map(|bytes| (key, bytes)))
+            .ok_or_else(|| invalid("no .dockerconfigjson or .dockercfg key".to_owned()))?;
+        let text = std::str::from_utf8(&bytes.0)
+            .map_err(|_| invalid(format!("key {key} is not UTF-8 text")))?;
+        DockerConfig::parse(text).map_err(|e| invalid(format!("key {key}: {e}")))
     }
 }

@@ -72,6 +72,13 @@ pub enum KubeError {
         #[source]
         source: Box<ImportError>,
     },
+    /// A write of a build's run that no longer holds the run's lease: the engine declared
+    /// the run dead (or started another), so nothing the run does takes effect any more.
+    #[error("build {build} lost its run lease (the run was declared dead); the write is refused")]
+    Fenced {
+        /// The build.
+        build: String,
+    },
     /// An object whose content is not what this version understands.
     #[error("invalid {kind} {name:?}: {problem}")]
     Invalid {

@@ -1,9 +1,10 @@
 //! Kubernetes resources of OSBS in Rust: the `BuildConfig`, `Build` and `ImageStream` custom
 //! resources of API group [`GROUP`], their mapping to and from the `osbs-core` models, the
 //! results annotations of SPEC §5 (each under 64 KiB), conflict-retried updates
-//! ([`OsbsApi`], which can also record Events of Build phase changes, [`events`]), and what the
-//! controller and the build Pod agree on ([`pod_name`], [`REGISTRY_SECRET_MOUNT`],
-//! [`SYNC_SECRET_MOUNT`]).
+//! ([`OsbsApi`], which can also record Events of Build phase changes, [`events`]), the engine's
+//! store and executor on Kubernetes ([`KubeStore`], [`KubeExecutor`]: Builds with their run
+//! lease, build Pods), and what the controller and the build Pod agree on ([`pod_name`],
+//! [`render_pod`], [`LEASE_ENV`], [`REGISTRY_SECRET_MOUNT`], [`SYNC_SECRET_MOUNT`]).
 //!
 //! The controller (`osbs-controller`), the build Pod (`osbs-kube-pod`, the reactor's host over
 //! the API) and the `osbs` client's kubernetes backend all go through this crate, so there is
@@ -21,16 +22,26 @@
 mod api;
 mod error;
 pub mod events;
+pub mod executor;
+mod outbox;
+pub mod pod;
 mod resources;
 pub mod results;
+pub mod store;
+mod triggers;
 
 pub use api::{CONFLICT_RETRIES, Imported, OsbsApi};
 pub use error::KubeError;
+pub use executor::{KubeExecutor, PodSnapshot};
+pub use outbox::webhook_fingerprint;
+pub use pod::{DockerMode, PodPhase, PodSecrets, PodSettings, PodView, render_pod};
 pub use resources::{
     BuildConfigResource, BuildConfigSpec, BuildConfigStatus, BuildResource, BuildSpec, BuildStatus,
     CauseSpec, ImageStreamResource, ImageStreamSpec, ImageStreamStatus, PendingTrigger, Phase,
     SyncSpec, TagEventSpec, TagStatus, TriggerSpec, all_crds, crds_yaml,
 };
+pub use store::{FiredTriggers, KubeStore};
+pub use triggers::{TriggerPlan, plan_triggers};
 
 /// The API group of every OSBS custom resource.
 pub const GROUP: &str = "osbs.example.dev";
@@ -47,6 +58,18 @@ pub const LABEL_BUILD: &str = "osbs.example.dev/build";
 pub const LABEL_IS_AUTOREBUILD: &str = "osbs.example.dev/is-autorebuild";
 /// The field manager name of every write.
 pub const FIELD_MANAGER: &str = "osbs";
+
+/// The build Pod's environment variable with the lease of its run (`osbs_engine::new_lease`),
+/// set by the executor and presented by the Pod's host before each write.
+pub const LEASE_ENV: &str = "OSBS_LEASE";
+
+/// Annotation on Builds: `"false"` from creation until the engine has queued the
+/// notifications of the build's end, then `"true"`. Builds without it predate notifications.
+pub const NOTIFIED_ANNOTATION: &str = "osbs.example.dev/notified";
+
+/// Annotation on Builds: the notification deliveries of the build's end still to be made
+/// (the outbox, a JSON array; see `KubeStore`).
+pub const NOTIFY_PENDING_ANNOTATION: &str = "osbs.example.dev/notify-pending";
 
 /// Where the build Pod mounts the registry Secret's `.dockerconfigjson` (the controller mounts
 /// it there, the Pod's host reads it from there).

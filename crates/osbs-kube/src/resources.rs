@@ -18,7 +18,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::results;
-use crate::{KubeError, LABEL_BUILD_CONFIG, LABEL_IS_AUTOREBUILD};
+use crate::{KubeError, LABEL_BUILD_CONFIG, LABEL_IS_AUTOREBUILD, NOTIFIED_ANNOTATION};
 
 fn default_repo_config_name() -> String {
     DEFAULT_REPO_CONFIG_NAME.to_owned()
@@ -308,9 +308,18 @@ pub struct BuildStatus {
     /// The first primary repository the image was pushed as (for `kubectl get builds`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
-    /// The Pod that runs it.
+    /// The Pod that runs it, once the Pod was created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_name: Option<String>,
+    /// The lease of its current run: given with the write that starts the run, taken away
+    /// with the write that declares the run dead. The build Pod presents it (`OSBS_LEASE`)
+    /// with each of its writes, and they are refused once it changed (fencing). Absent while
+    /// queued, and on Builds started before run leases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<String>,
+    /// When the lease was given (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_granted: Option<String>,
 }
 
 /// A tag event of an ImageStream tag.
@@ -557,13 +566,25 @@ impl BuildResource {
             ),
         ]));
         resource.metadata.owner_references = owner.and_then(owner_reference).map(|o| vec![o]);
+        // Born unnotified: its end queues notifications (Builds without the marker predate
+        // them and count as notified, see `KubeStore`).
+        resource.metadata.annotations = Some(BTreeMap::from([(
+            NOTIFIED_ANNOTATION.to_owned(),
+            "false".to_owned(),
+        )]));
         resource.apply_model(build);
         resource
     }
 
+    /// The run lease in the status, if any.
+    pub fn lease(&self) -> Option<&str> {
+        self.status.as_ref().and_then(|s| s.lease.as_deref())
+    }
+
     /// Writes the mutable part of `build` (phase, error, reason, times, results) into the
-    /// status and the results annotations.
+    /// status and the results annotations; the run's Pod name and lease are kept.
     pub fn apply_model(&mut self, build: &model::Build) {
+        let previous = self.status.take().unwrap_or_default();
         let image = build
             .repositories
             .primary
@@ -578,7 +599,9 @@ impl BuildResource {
             finished: build.finished.map(|t| t.to_string()),
             release: build.release.clone(),
             image,
-            pod_name: self.status.as_ref().and_then(|s| s.pod_name.clone()),
+            pod_name: previous.pod_name,
+            lease: previous.lease,
+            lease_granted: previous.lease_granted,
         });
         let mut results = results::of_build(build);
         if results.commit_id == self.spec.commit {

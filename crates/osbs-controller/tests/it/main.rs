@@ -1,8 +1,9 @@
-//! Integration tests of osbs-controller: reconcile and trigger scenarios as pure functions, the
-//! rendered build Pod, the Lease rule, and every manifest under `deploy/`.
+//! Integration tests of osbs-controller: reconcile scenarios as pure functions, the
+//! controller's rounds against a fake API server, the command line, the Lease rule, and every
+//! manifest under `deploy/`.
 
+mod cli;
 mod leader;
 mod manifests;
-mod pod;
 mod reconcile_scenarios;
-mod trigger_scenarios;
+mod service;

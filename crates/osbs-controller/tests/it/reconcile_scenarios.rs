@@ -1,12 +1,15 @@
-//! Scenarios of `reconcile`: one BuildConfig's builds and Pods in, effects out.
+//! Scenarios of `reconcile`: the Builds (with cancel requests, leases, recorded Pods) and the
+//! build Pods in, the controller's own effects out. Starting builds, stale runs and the cap are
+//! the engine's (osbs-kube's `engine` tests).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-use osbs_controller::{Change, Effect, PodPhase, PodView, Settings, reconcile};
+use osbs_controller::{BuildView, Change, Effect, Settings, reconcile};
 use osbs_core::build::BuildPhase;
 use osbs_core::model::{Build, BuildCause, BuildConfig};
 use osbs_core::policy::Action;
 use osbs_core::time::Timestamp;
+use osbs_kube::{PodPhase, PodView};
 
 const MIN: i64 = 60_000;
 
@@ -18,264 +21,161 @@ fn config() -> BuildConfig {
     BuildConfig::new("https://git.example.com/ns/app.git", "main")
 }
 
-fn image_change(digest: &str) -> BuildCause {
-    BuildCause::ImageChange {
-        stream: "osbs-busybox".into(),
-        tag: "latest".into(),
-        digest: digest.into(),
-        chain: vec![],
+/// A build in `phase`; an active one holds a lease and its Pod was created.
+fn build(config: &mut BuildConfig, phase: BuildPhase) -> BuildView {
+    let mut b = Build::queued(config, BuildCause::User, Some("c0ffee".into()), t(0));
+    b.phase = phase;
+    let started = phase != BuildPhase::New;
+    BuildView {
+        lease: started.then(|| format!("{}/lease", b.name)),
+        pod_recorded: started,
+        cancel_requested: false,
+        build: b,
     }
 }
 
-fn build(config: &mut BuildConfig, cause: BuildCause, phase: BuildPhase) -> Build {
-    let mut b = Build::queued(config, cause, Some("c0ffee".into()), t(0));
-    b.phase = phase;
-    b
-}
-
-fn pod(build: &Build, phase: PodPhase, created: Timestamp) -> (String, PodView) {
-    let name = osbs_kube::pod_name(&build.name);
+fn pod(build: &BuildView, phase: PodPhase) -> (String, PodView) {
+    let name = osbs_kube::pod_name(&build.build.name);
     (
         name.clone(),
         PodView {
             name,
             phase,
-            created,
+            created: t(0),
             deleting: false,
             message: None,
         },
     )
 }
 
-fn run(builds: &[Build], pods: &[(String, PodView)], now: Timestamp) -> Vec<Effect> {
+fn run(builds: &[BuildView], pods: &[(String, PodView)]) -> Vec<Effect> {
     let pods: BTreeMap<_, _> = pods.iter().cloned().collect();
-    reconcile(builds, &BTreeSet::new(), &pods, now, &Settings::default())
-}
-
-/// Applies the build changes of `effects` the way the I/O edge does.
-fn apply(builds: &mut [Build], effects: &[Effect], now: Timestamp) {
-    for effect in effects {
-        if let Effect::UpdateBuild { build, change } = effect {
-            for b in builds.iter_mut() {
-                if &b.name == build {
-                    change.apply(b, now);
-                }
-            }
-        }
-    }
+    reconcile(builds, &pods, &Settings::default())
 }
 
 #[test]
-fn a_queued_build_starts_with_a_pod_and_the_next_one_waits() {
+fn a_pending_build_becomes_running_with_its_pod() {
     let mut bc = config();
-    let mut builds = vec![
-        build(&mut bc, BuildCause::User, BuildPhase::New),
-        build(&mut bc, BuildCause::User, BuildPhase::New),
+    let builds = vec![
+        build(&mut bc, BuildPhase::Pending),
+        build(&mut bc, BuildPhase::New),
     ];
-    let effects = run(&builds, &[], t(1));
-    let first = builds[0].name.clone();
-    assert_eq!(
-        effects,
-        [
-            Effect::UpdateBuild {
-                build: first.clone(),
-                change: Change::Policy(Action::Start {
-                    build: first.clone()
-                })
-            },
-            Effect::CreatePod {
-                build: first.clone()
-            },
-        ]
-    );
-    apply(&mut builds, &effects, t(1));
-    // Pod is scheduled but not running yet: nothing more to do; the second build waits.
-    let pods = [pod(&builds[0], PodPhase::Pending, t(1))];
-    assert_eq!(run(&builds, &pods, t(2)), []);
-    // The Pod runs: the build is Running.
-    let pods = [pod(&builds[0], PodPhase::Running, t(1))];
-    let effects = run(&builds, &pods, t(3));
+    // Scheduled, not running yet: nothing to do (the queued build is the engine's).
+    assert_eq!(run(&builds, &[pod(&builds[0], PodPhase::Pending)]), []);
+    let effects = run(&builds, &[pod(&builds[0], PodPhase::Running)]);
     assert_eq!(
         effects,
         [Effect::UpdateBuild {
-            build: first.clone(),
+            build: builds[0].build.name.clone(),
             change: Change::MarkRunning
         }]
     );
-    apply(&mut builds, &effects, t(3));
-    assert_eq!(builds[0].phase, BuildPhase::Running);
-    // The reactor stores Complete; the second build starts.
-    builds[0].phase = BuildPhase::Complete;
-    let pods = [pod(&builds[0], PodPhase::Succeeded, t(1))];
-    let effects = run(&builds, &pods, t(9));
-    assert!(effects.contains(&Effect::CreatePod {
-        build: builds[1].name.clone()
-    }));
+    let mut b = builds[0].build.clone();
+    assert!(Change::MarkRunning.apply(&mut b, t(3)));
+    assert_eq!((b.phase, b.started), (BuildPhase::Running, Some(t(3))));
+    // Already running: a replay changes nothing.
+    assert!(!Change::MarkRunning.apply(&mut b, t(4)));
 }
 
 #[test]
-fn queued_autorebuilds_coalesce_behind_a_running_build() {
+fn a_restart_between_the_start_and_the_pod_creates_it_under_the_same_lease() {
     let mut bc = config();
-    let builds = vec![
-        build(&mut bc, BuildCause::User, BuildPhase::Running),
-        build(&mut bc, image_change("sha256:1"), BuildPhase::New),
-        build(&mut bc, image_change("sha256:2"), BuildPhase::New),
-        build(&mut bc, image_change("sha256:3"), BuildPhase::New),
-    ];
-    let pods = [pod(&builds[0], PodPhase::Running, t(0))];
-    let effects = run(&builds, &pods, t(1));
-    let newest = &builds[3].name;
-    assert_eq!(
-        effects,
-        [1, 2]
-            .iter()
-            .map(|&i| Effect::UpdateBuild {
-                build: builds[i].name.clone(),
-                change: Change::Policy(Action::Cancel {
-                    build: builds[i].name.clone(),
-                    reason: format!("superseded by {newest}"),
-                }),
-            })
-            .collect::<Vec<_>>()
-    );
-}
-
-#[test]
-fn a_running_build_whose_pod_vanished_ends_error_and_the_queue_moves() {
-    let mut bc = config();
-    let builds = vec![
-        build(&mut bc, BuildCause::User, BuildPhase::Running),
-        build(&mut bc, BuildCause::User, BuildPhase::New),
-    ];
-    let effects = run(&builds, &[], t(5));
-    let Effect::UpdateBuild {
-        change: Change::Policy(Action::Error { error, .. }),
-        ..
-    } = &effects[0]
-    else {
-        panic!("{effects:?}")
-    };
-    insta::assert_snapshot!(error, @"build runner gone: pod app-main-86708-1-build vanished while the build was running");
-    assert_eq!(
-        effects[1..],
-        [
-            Effect::UpdateBuild {
-                build: builds[1].name.clone(),
-                change: Change::Policy(Action::Start {
-                    build: builds[1].name.clone()
-                })
-            },
-            Effect::CreatePod {
-                build: builds[1].name.clone()
-            }
-        ]
-    );
-}
-
-#[test]
-fn a_pod_that_ended_without_an_outcome_or_is_stuck_pending_means_error() {
-    let mut bc = config();
-    let builds = vec![build(&mut bc, BuildCause::User, BuildPhase::Running)];
-    let mut failed = pod(&builds[0], PodPhase::Failed, t(0));
-    failed.1.message = Some("OOMKilled".into());
-    let effects = run(&builds, &[failed], t(1));
-    assert!(
-        matches!(
-            &effects[..],
-            [Effect::UpdateBuild { change: Change::Policy(Action::Error { error, .. }), .. }]
-                if error.contains("ended Failed without the reactor storing an outcome (OOMKilled)")
-        ),
-        "{effects:?}"
-    );
-
-    let builds = vec![build(&mut config(), BuildCause::User, BuildPhase::Pending)];
-    let stuck = pod(&builds[0], PodPhase::Pending, t(0));
-    assert_eq!(run(&builds, std::slice::from_ref(&stuck), t(9)), []);
-    let effects = run(&builds, &[stuck], t(11));
-    // The build ends Error and the stuck Pod is deleted.
-    assert!(
-        matches!(
-            &effects[..],
-            [
-                Effect::UpdateBuild { change: Change::Policy(Action::Error { error, .. }), .. },
-                Effect::DeletePod { pod, .. },
-            ] if error.contains("stuck in Pending for 660 s (limit 600 s)") && pod.ends_with("-1-build")
-        ),
-        "{effects:?}"
-    );
-}
-
-#[test]
-fn a_restart_mid_build_recreates_nothing_twice() {
-    let mut bc = config();
-    // The controller set Pending, then died before creating the Pod.
-    let builds = vec![build(&mut bc, BuildCause::User, BuildPhase::Pending)];
-    let effects = run(&builds, &[], t(1));
+    // The engine started the build (lease in its status), then the controller died before
+    // the Pod was created.
+    let mut started = build(&mut bc, BuildPhase::Pending);
+    started.pod_recorded = false;
+    let effects = run(std::slice::from_ref(&started), &[]);
     assert_eq!(
         effects,
         [Effect::CreatePod {
-            build: builds[0].name.clone()
+            build: started.build.name.clone(),
+            lease: started.lease.clone(),
         }]
     );
-    // After a restart with the build Running and its Pod alive: nothing to do at all.
-    let mut running = builds.clone();
-    running[0].phase = BuildPhase::Running;
-    let pods = [pod(&running[0], PodPhase::Running, t(1))];
-    assert_eq!(run(&running, &pods, t(2)), []);
-    // Replaying old effects on the current state changes nothing (idempotent apply).
-    let mut replay = running.clone();
-    apply(&mut replay, &effects, t(3));
-    let start = Change::Policy(Action::Start {
-        build: running[0].name.clone(),
-    });
-    assert!(!start.apply(&mut replay[0], t(3)));
-    assert_eq!(replay, running);
+    // Created but not yet in the status: nothing twice.
+    assert_eq!(
+        run(
+            std::slice::from_ref(&started),
+            &[pod(&started, PodPhase::Pending)]
+        ),
+        []
+    );
+    // A Pod that was recorded and then vanished is not created again: the engine ends the
+    // build (`Error`, the run is gone).
+    started.pod_recorded = true;
+    assert_eq!(run(&[started], &[]), []);
 }
 
 #[test]
 fn cancel_stops_a_queued_build_at_once_and_a_running_one_through_its_pod() {
     let mut bc = config();
-    let builds = vec![
-        build(&mut bc, BuildCause::User, BuildPhase::Running),
-        build(&mut bc, BuildCause::User, BuildPhase::New),
+    let mut builds = vec![
+        build(&mut bc, BuildPhase::Running),
+        build(&mut bc, BuildPhase::New),
     ];
-    let cancel: BTreeSet<String> = builds.iter().map(|b| b.name.clone()).collect();
-    let pods: BTreeMap<_, _> = [pod(&builds[0], PodPhase::Running, t(0))]
-        .into_iter()
-        .collect();
-    let effects = reconcile(&builds, &cancel, &pods, t(1), &Settings::default());
+    for b in &mut builds {
+        b.cancel_requested = true;
+    }
+    let effects = run(&builds, &[pod(&builds[0], PodPhase::Running)]);
     assert_eq!(
         effects,
         [
             Effect::DeletePod {
-                pod: osbs_kube::pod_name(&builds[0].name),
+                pod: osbs_kube::pod_name(&builds[0].build.name),
                 grace_seconds: 60,
-                why: format!("cancel of {}", builds[0].name)
+                why: format!("cancel of {}", builds[0].build.name)
             },
             Effect::UpdateBuild {
-                build: builds[1].name.clone(),
+                build: builds[1].build.name.clone(),
                 change: Change::Policy(Action::Cancel {
-                    build: builds[1].name.clone(),
+                    build: builds[1].build.name.clone(),
                     reason: "cancelled by user".into()
                 })
             },
         ]
     );
+    // The Pod is terminating: its reactor runs the exit plugins and stores `Cancelled`.
+    let (name, mut terminating) = pod(&builds[0], PodPhase::Running);
+    terminating.deleting = true;
+    assert_eq!(run(&builds[..1], &[(name, terminating)]), []);
     // The Pod is gone and the reactor stored nothing: Cancelled, not Error.
-    let effects = reconcile(
-        &builds[..1],
-        &cancel,
-        &BTreeMap::new(),
-        t(2),
-        &Settings::default(),
-    );
     assert_eq!(
-        effects,
+        run(&builds[..1], &[]),
         [Effect::UpdateBuild {
-            build: builds[0].name.clone(),
+            build: builds[0].build.name.clone(),
             change: Change::Cancelled {
                 reason: "cancelled by user".into()
             }
         }]
+    );
+    // A cancel of a build that ended meanwhile does nothing.
+    let mut done = build(&mut bc, BuildPhase::Complete);
+    done.cancel_requested = true;
+    assert_eq!(run(&[done], &[]), []);
+}
+
+#[test]
+fn a_pod_still_running_for_an_ended_build_is_deleted_with_grace() {
+    let mut bc = config();
+    let ended = build(&mut bc, BuildPhase::Cancelled);
+    let effects = run(
+        std::slice::from_ref(&ended),
+        &[pod(&ended, PodPhase::Running)],
+    );
+    assert_eq!(
+        effects,
+        [Effect::DeletePod {
+            pod: osbs_kube::pod_name(&ended.build.name),
+            grace_seconds: 60,
+            why: format!("{} already ended Cancelled", ended.build.name),
+        }]
+    );
+    // Ended Pods stay (with the build log) until the build is pruned.
+    assert_eq!(
+        run(
+            std::slice::from_ref(&ended),
+            &[pod(&ended, PodPhase::Succeeded)]
+        ),
+        []
     );
 }

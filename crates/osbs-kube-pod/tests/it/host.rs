@@ -1,14 +1,15 @@
 //! `KubeHost`, the reactor's host in a build Pod, against wiremock: it is called synchronously
-//! (as the reactor does) while the API server runs on another runtime.
+//! (as the reactor does) while the API server runs on another runtime. Its writes, and
+//! `check_lease`, are fenced by the run's lease (against osbs-testkit's stateful fake).
 
-use osbs_core::build::{BuildOutcome, BuildPhase, BuildResults};
-use osbs_kube_pod::KubeHost;
+use osbs_core::build::{BuildOutcome, BuildPhase, BuildResults, ImageImport};
+use osbs_kube_pod::{CANCEL_POLL, KubeHost};
 use osbs_reactor::BuildHost;
-use serde_json::json;
+use serde_json::{Value, json};
 use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use osbs_testkit::kube_fake::{self as fake, NS};
+use osbs_testkit::kube_fake::{self as fake, Cluster, NS};
 
 #[test]
 fn host_reads_the_request_marks_running_and_stores_results() -> anyhow::Result<()> {
@@ -93,5 +94,120 @@ fn host_reads_the_request_marks_running_and_stores_results() -> anyhow::Result<(
     .map_err(|e| anyhow::anyhow!(e))?;
     drop(host);
     runtime.block_on(server.verify());
+    Ok(())
+}
+
+/// A `Pending` Build of `app-main-1a2b3` whose run holds `lease`, in a fresh fake cluster.
+fn cluster_with_run(
+    runtime: &tokio::runtime::Runtime,
+    name: &str,
+    lease: &str,
+) -> (MockServer, Cluster) {
+    let (server, cluster) = runtime.block_on(Cluster::start());
+    let bc = "app-main-1a2b3";
+    cluster.insert(&fake::path("buildconfigs"), fake::build_config(bc, 1, "1"));
+    let mut build = fake::build(name, bc, "Pending", "1");
+    build["status"]["lease"] = json!(lease);
+    cluster.insert(&fake::path("builds"), build);
+    (server, cluster)
+}
+
+fn outcome(phase: BuildPhase) -> BuildOutcome {
+    BuildOutcome {
+        phase,
+        error: None,
+        reason: None,
+        results: BuildResults {
+            release: Some("7".into()),
+            ..BuildResults::default()
+        },
+    }
+}
+
+#[test]
+fn a_run_that_lost_its_lease_writes_nothing_more() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let name = "app-main-1a2b3-1";
+    let (server, cluster) = cluster_with_run(&runtime, name, "lease-1");
+    let host = KubeHost::with_config(fake::config(&server), NS, name, "fallback:5000")?
+        .with_secret_path("/nonexistent/.dockerconfigjson")
+        .with_lease(Some("lease-1".to_owned()));
+
+    // While the run holds its lease, its writes go through.
+    let request = host.build_request().map_err(|e| anyhow::anyhow!(e))?;
+    assert_eq!(request.build_name, name);
+    let build = cluster.get(&fake::path("builds"), name).expect("build");
+    assert_eq!(build["status"]["phase"], "Running");
+    assert_eq!(
+        build["status"]["lease"], "lease-1",
+        "kept by the run's writes"
+    );
+    host.check_lease().map_err(|e| anyhow::anyhow!(e))?;
+    host.set_build_config_label("is_autorebuild", "true")
+        .map_err(|e| anyhow::anyhow!(e))?;
+
+    // The engine declares the run dead: the build ends Error and the lease is gone.
+    cluster.update(&fake::path("builds"), name, |b| {
+        b["status"]["phase"] = json!("Error");
+        b["status"]["error"] = json!("build runner gone: test");
+        b["status"]["lease"] = Value::Null;
+    });
+    let writes = cluster.writes().len();
+    let refused = host.check_lease().expect_err("the lease is gone");
+    assert_eq!(
+        refused.to_string(),
+        "build app-main-1a2b3-1 lost its run lease (the run was declared dead); the write is refused"
+    );
+    assert!(
+        host.set_build_config_label("is_autorebuild", "false")
+            .is_err()
+    );
+    let import = ImageImport {
+        image_stream: "osbs-app".into(),
+        docker_image_repository: "registry.osbs.svc:5000/osbs/app".into(),
+        tags: vec![("latest".into(), format!("sha256:{}", "c".repeat(64)))],
+    };
+    assert!(host.import_image(&import).is_err());
+    assert!(host.store_results(&outcome(BuildPhase::Complete)).is_err());
+    assert_eq!(cluster.writes().len(), writes, "{:?}", cluster.writes());
+    let build = cluster.get(&fake::path("builds"), name).expect("build");
+    assert_eq!(build["status"]["phase"], "Error");
+    assert!(
+        cluster
+            .get(&fake::path("imagestreams"), "osbs-app")
+            .is_none()
+    );
+    let config = cluster
+        .get(&fake::path("buildconfigs"), "app-main-1a2b3")
+        .expect("bc");
+    assert_eq!(config["spec"]["labels"]["is_autorebuild"], "true");
+
+    // The run is told to stop: its cancel poll sees the lease gone.
+    let deadline = std::time::Instant::now() + CANCEL_POLL * 3;
+    while !host.cancel_requested() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(host.cancel_requested());
+    Ok(())
+}
+
+#[test]
+fn a_pod_without_a_lease_is_not_fenced() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let name = "app-main-1a2b3-1";
+    let (server, cluster) = cluster_with_run(&runtime, name, "someone-elses");
+    let host = KubeHost::with_config(fake::config(&server), NS, name, "fallback:5000")?
+        .with_secret_path("/nonexistent/.dockerconfigjson")
+        .with_lease(None);
+    host.build_request().map_err(|e| anyhow::anyhow!(e))?;
+    host.check_lease().map_err(|e| anyhow::anyhow!(e))?;
+    host.store_results(&outcome(BuildPhase::Complete))
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let build = cluster.get(&fake::path("builds"), name).expect("build");
+    assert_eq!(build["status"]["phase"], "Complete");
+    assert_eq!(
+        build["metadata"]["annotations"]["osbs.example.dev/release"],
+        "\"7\""
+    );
     Ok(())
 }

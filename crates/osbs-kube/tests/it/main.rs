@@ -1,5 +1,11 @@
-//! Integration tests of osbs-kube: the CRDs against the committed YAML, and the API layer
-//! against a wiremock API server (osbs-testkit's `kube_fake`; no cluster here).
+//! Integration tests of osbs-kube: the CRDs against the committed YAML, the build Pod, the
+//! trigger fan-out and the executor's liveness rule as pure functions, and the API layer and
+//! the engine's store and executor against wiremock API servers (osbs-testkit's `kube_fake`;
+//! no cluster here).
 
 mod api;
 mod crds;
+mod engine;
+mod liveness;
+mod pod;
+mod triggers;

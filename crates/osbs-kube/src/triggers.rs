@@ -1,15 +1,16 @@
 //! Image-change triggers on Kubernetes as a pure function: an import records its changed tags
-//! as pending triggers on the ImageStream's status; [`plan_triggers`] turns them into the
-//! autorebuilds to queue with `osbs_core::trigger::TriggerGraph::fan_out` (cycle protection
-//! through the causal chain comes from there), leaving out those already queued, so that a
-//! controller that restarts after creating some builds but before clearing the pending
-//! triggers does not queue them twice.
+//! as pending triggers on the ImageStream's status (in the same write as the tags);
+//! [`plan_triggers`] turns them into the autorebuilds to queue with
+//! `osbs_core::trigger::TriggerGraph::fan_out` (cycle protection through the causal chain comes
+//! from there), leaving out those already queued, so that a fan-out cut short after creating
+//! some builds but before clearing the pending triggers (a controller restart) does not queue
+//! them twice when it is replayed. `KubeStore::fan_out` applies it.
 
 use std::collections::BTreeMap;
 
+use crate::PendingTrigger;
 use osbs_core::model::{Build, BuildCause, BuildConfig};
 use osbs_core::trigger::{AutorebuildRequest, SkippedTrigger, TriggerGraph};
-use osbs_kube::PendingTrigger;
 
 /// What the pending triggers of one ImageStream ask for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

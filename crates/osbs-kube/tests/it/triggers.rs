@@ -1,11 +1,10 @@
 //! Scenarios of `plan_triggers`: fan-out over a dependency graph, cycle protection, and replay
 //! after a restart.
 
-use osbs_controller::plan_triggers;
 use osbs_core::model::{Build, BuildConfig, ImageStreamTag, UserSubmission};
 use osbs_core::time::Timestamp;
 use osbs_core::trigger::SkipReason;
-use osbs_kube::PendingTrigger;
+use osbs_kube::{PendingTrigger, plan_triggers};
 
 fn config(repo: &str, base: &str, image: &str) -> BuildConfig {
     let mut bc = BuildConfig::new(&format!("https://git.example.com/ns/{repo}.git"), "main");

@@ -1,10 +1,12 @@
-//! The build Pod as a pure function of the Build and the controller's settings
-//! ([`render_pod`]): the reactor (`osbs-reactor-pod`, osbs-kube-pod's binary) as the main
-//! container, a Docker Engine beside it (a `docker:dind` native sidecar by default, or the
-//! node's socket), the registry Secrets mounted where osbs-kube-pod's `KubeHost` looks
-//! (`osbs_kube::REGISTRY_SECRET_MOUNT`, `osbs_kube::SYNC_SECRET_MOUNT`), and an owner reference
-//! to the Build so that deleting the Build deletes the Pod. The controller names the binary but
-//! does not link it.
+//! The build Pod: [`render_pod`], a pure function of the Build, its run's lease and the
+//! controller's settings, and [`PodView`], what the executor and the controller read back.
+//!
+//! The Pod runs the reactor (`osbs-reactor-pod`, osbs-kube-pod's binary) as the main container
+//! with the run's lease in `$OSBS_LEASE` ([`crate::LEASE_ENV`]), a Docker Engine beside it (a
+//! `docker:dind` native sidecar by default, or the node's socket), the registry Secrets mounted
+//! where osbs-kube-pod's `KubeHost` looks ([`crate::REGISTRY_SECRET_MOUNT`],
+//! [`crate::SYNC_SECRET_MOUNT`]), and an owner reference to the Build so that deleting the
+//! Build deletes the Pod. This crate names the binary but does not link it.
 
 use std::collections::BTreeMap;
 
@@ -16,7 +18,12 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::ResourceExt;
+use osbs_core::time::Timestamp;
 use serde::{Deserialize, Serialize};
+
+/// The label selector of every build Pod.
+pub const BUILD_POD_SELECTOR: &str = "app.kubernetes.io/name=osbs-build";
 
 /// Where the build Pod's reactor finds a Docker Engine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,13 +89,15 @@ pub struct PodSecrets<'a> {
     pub sync: Option<&'a str>,
 }
 
-/// The Pod that runs `build` (of `build_config`), owned by `owner`, with the registry Secrets
-/// (if any) mounted for the reactor.
+/// The Pod that runs `build` (of `build_config`) under the run lease `lease` (`None` for a
+/// run started before leases: its writes are not fenced), owned by `owner`, with the registry
+/// Secrets (if any) mounted for the reactor.
 pub fn render_pod(
     build: &str,
     build_config: &str,
     owner: Option<OwnerReference>,
     secrets: PodSecrets<'_>,
+    lease: Option<&str>,
     settings: &PodSettings,
 ) -> Pod {
     let labels = BTreeMap::from([
@@ -97,9 +106,9 @@ pub fn render_pod(
             "app.kubernetes.io/managed-by".to_owned(),
             "osbs-controller".to_owned(),
         ),
-        (osbs_kube::LABEL_BUILD.to_owned(), build.to_owned()),
+        (crate::LABEL_BUILD.to_owned(), build.to_owned()),
         (
-            osbs_kube::LABEL_BUILD_CONFIG.to_owned(),
+            crate::LABEL_BUILD_CONFIG.to_owned(),
             build_config.to_owned(),
         ),
     ]);
@@ -129,6 +138,9 @@ pub fn render_pod(
         env("OSBS_DEFAULT_REGISTRY", &settings.default_registry),
         env("TMPDIR", "/workspace"),
     ];
+    if let Some(lease) = lease {
+        reactor_env.push(env(crate::LEASE_ENV, lease));
+    }
     let mut init_containers = Vec::new();
     match &settings.docker {
         DockerMode::Dind { image } => {
@@ -241,7 +253,7 @@ pub fn render_pod(
     };
     Pod {
         metadata: ObjectMeta {
-            name: Some(osbs_kube::pod_name(build)),
+            name: Some(crate::pod_name(build)),
             labels: Some(labels),
             owner_references: owner.map(|o| vec![o]),
             ..ObjectMeta::default()
@@ -256,5 +268,77 @@ pub fn render_pod(
             ..PodSpec::default()
         }),
         status: None,
+    }
+}
+
+/// The phase of a build Pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PodPhase {
+    /// Scheduled or pulling images, not running yet.
+    Pending,
+    /// The reactor runs.
+    Running,
+    /// The reactor exited 0.
+    Succeeded,
+    /// The reactor exited non-zero or was killed.
+    Failed,
+    /// The kubelet lost track of it.
+    Unknown,
+}
+
+impl PodPhase {
+    /// Parses `status.phase` (anything unknown is [`PodPhase::Unknown`]).
+    pub fn parse(phase: Option<&str>) -> PodPhase {
+        match phase {
+            Some("Pending") | None => PodPhase::Pending,
+            Some("Running") => PodPhase::Running,
+            Some("Succeeded") => PodPhase::Succeeded,
+            Some("Failed") => PodPhase::Failed,
+            Some(_) => PodPhase::Unknown,
+        }
+    }
+
+    /// Whether the Pod's containers have stopped for good.
+    pub fn is_terminated(self) -> bool {
+        matches!(self, PodPhase::Succeeded | PodPhase::Failed)
+    }
+}
+
+/// What the executor and the controller know of a build Pod.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodView {
+    /// The Pod's name.
+    pub name: String,
+    /// Its phase.
+    pub phase: PodPhase,
+    /// When it was created.
+    pub created: Timestamp,
+    /// Whether it is being deleted (`metadata.deletionTimestamp` is set).
+    pub deleting: bool,
+    /// The kubelet's reason or message, e.g. `ImagePullBackOff`.
+    pub message: Option<String>,
+}
+
+impl PodView {
+    /// What `pod` shows; a Pod without a creation time counts as created `now`.
+    pub fn of(pod: &Pod, now: Timestamp) -> PodView {
+        let status = pod.status.as_ref();
+        let waiting = status
+            .and_then(|s| s.container_statuses.as_ref())
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.state.as_ref()?.waiting.as_ref()?.reason.clone())
+            .next();
+        PodView {
+            name: pod.name_any(),
+            phase: PodPhase::parse(status.and_then(|s| s.phase.as_deref())),
+            created: pod
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .map_or(now, |t| Timestamp::from_unix_millis(t.0.as_millisecond())),
+            deleting: pod.metadata.deletion_timestamp.is_some(),
+            message: waiting.or_else(|| status.and_then(|s| s.message.clone())),
+        }
     }
 }
