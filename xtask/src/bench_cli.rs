@@ -11,31 +11,17 @@
 use std::fs;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use crate::cmd::Cmd;
 use crate::measure::{measure, median};
 
 /// `cargo xtask bench cli [--runs N] [--builds N] [--configs N]`.
 pub fn run(root: &Path, args: &[&str]) -> Result<()> {
-    let mut runs = 21;
-    let mut builds = 10_000_u64;
-    let mut configs = 10_000_u64;
-    let mut rest = args.iter();
-    while let Some(arg) = rest.next() {
-        let mut value = || -> Result<u64> {
-            rest.next()
-                .with_context(|| format!("{arg} needs a number"))?
-                .parse()
-                .with_context(|| format!("{arg} needs a number"))
-        };
-        match *arg {
-            "--runs" => runs = usize::try_from(value()?)?,
-            "--builds" => builds = value()?,
-            "--configs" => configs = value()?,
-            other => bail!("unknown option {other}; use --runs N, --builds N, --configs N"),
-        }
-    }
+    let mut options = [("--runs", 21), ("--builds", 10_000), ("--configs", 10_000)];
+    crate::measure::number_options(args, &mut options)?;
+    let [(_, runs), (_, builds), (_, configs)] = options;
+    let runs = usize::try_from(runs)?;
     let cargo = crate::cargo();
     Cmd::new(
         root,

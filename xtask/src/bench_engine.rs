@@ -23,22 +23,9 @@ use crate::measure::vm_hwm_kib;
 
 /// `cargo xtask bench engine [--passes N] [--tags N]`.
 pub fn run(root: &Path, args: &[&str]) -> Result<()> {
-    let mut passes = 21_u64;
-    let mut tags = 1_000_u64;
-    let mut rest = args.iter();
-    while let Some(arg) = rest.next() {
-        let mut value = || -> Result<u64> {
-            rest.next()
-                .with_context(|| format!("{arg} needs a number"))?
-                .parse()
-                .with_context(|| format!("{arg} needs a number"))
-        };
-        match *arg {
-            "--passes" => passes = value()?,
-            "--tags" => tags = value()?,
-            other => bail!("unknown option {other}; use --passes N, --tags N"),
-        }
-    }
+    let mut options = [("--passes", 21), ("--tags", 1_000)];
+    crate::measure::number_options(args, &mut options)?;
+    let [(_, passes), (_, tags)] = options;
     osbs_testkit::require_services();
     let cargo = crate::cargo();
     Cmd::new(

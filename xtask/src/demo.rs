@@ -74,23 +74,7 @@ pub fn run(root: &Path) -> Result<()> {
     osbs_cmd(&["list-builds"]).run()?;
     osbs_cmd(&["get-build", &autorebuild]).run()?;
     step("6. the pushed image, pulled back from the registry and run");
-    let image = format!("{}/osbs/{PREFIX}-app:latest", osbs_testkit::push_registry());
-    Cmd::new(&demo, "docker", ["pull", "-q", &image]).run()?;
-    let out = Cmd::new(
-        &demo,
-        "docker",
-        [
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            &image,
-            "cat",
-            "/app.txt",
-        ],
-    )
-    .read()?;
-    println!("{image}: /app.txt says {out:?}");
+    let out = app_txt(&demo, "app")?;
     if out != "base" {
         bail!("the app image does not carry the base's file");
     }
@@ -188,8 +172,18 @@ fn vendor_base_under_serve(demo: &Path, osbs: &Path, config: &Path) -> Result<()
 
     step("9. the autorebuilt app carries the vendor's new base");
     osbs_cmd(&["get-build", &autorebuild]).run()?;
+    let out = app_txt(demo, "vendor-app")?;
+    if out != "vendor-2" {
+        bail!("the autorebuilt app does not carry the vendor's new base");
+    }
+    Ok(())
+}
+
+/// Pulls `osbs/demo-NAME:latest` back from the push registry, runs it and returns its
+/// `/app.txt`.
+fn app_txt(demo: &Path, name: &str) -> Result<String> {
     let image = format!(
-        "{}/osbs/{PREFIX}-vendor-app:latest",
+        "{}/osbs/{PREFIX}-{name}:latest",
         osbs_testkit::push_registry()
     );
     Cmd::new(demo, "docker", ["pull", "-q", &image]).run()?;
@@ -208,10 +202,7 @@ fn vendor_base_under_serve(demo: &Path, osbs: &Path, config: &Path) -> Result<()
     )
     .read()?;
     println!("{image}: /app.txt says {out:?}");
-    if out != "vendor-2" {
-        bail!("the autorebuilt app does not carry the vendor's new base");
-    }
-    Ok(())
+    Ok(out)
 }
 
 fn step(what: &str) {

@@ -84,3 +84,21 @@ pub fn median(values: &[f64]) -> f64 {
         (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
     }
 }
+
+/// Reads `--NAME N` options of a bench command into `values` (pairs of option name and its
+/// default, in the order of the usage text).
+pub fn number_options(args: &[&str], values: &mut [(&str, u64)]) -> Result<()> {
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let Some(slot) = values.iter_mut().find(|(name, _)| name == arg) else {
+            let known: Vec<String> = values.iter().map(|(name, _)| format!("{name} N")).collect();
+            bail!("unknown option {arg}; use {}", known.join(", "));
+        };
+        slot.1 = rest
+            .next()
+            .with_context(|| format!("{arg} needs a number"))?
+            .parse()
+            .with_context(|| format!("{arg} needs a number"))?;
+    }
+    Ok(())
+}
