@@ -1,10 +1,10 @@
 //! [`KubeHost`]: the reactor's build host over the Kubernetes API, what `osbs-reactor-pod` runs
 //! the reactor with inside a build Pod.
 //!
-//! The reactor's `BuildHost` methods are synchronous; this host owns a small Tokio runtime of
-//! its own, runs each API call there and waits for the answer, so it works from inside the
-//! reactor's runtime without blocking it on a nested `block_on`. A background task polls the
-//! Build every [`CANCEL_POLL`] for `spec.cancelRequested` (and for a lost lease).
+//! The host has no runtime of its own: its methods call [`OsbsApi`] directly and are awaited
+//! on the reactor's runtime. [`BuildHost::cancel_requested`], which the reactor polls every
+//! 200 ms, reads the Build at most once every [`CANCEL_POLL`] (for `spec.cancelRequested`, an
+//! end elsewhere, or a lost lease) and answers from memory in between.
 //!
 //! **Fencing.** The Pod's run holds the lease the engine gave it (`$OSBS_LEASE`, set with
 //! [`KubeHost::with_lease`]). Every write first reads the Build and checks that its status
@@ -16,12 +16,11 @@
 //! declared dead gets `KubeError::Fenced` and publishes nothing more. A Pod without a lease
 //! (started before leases) is not fenced.
 
-use std::future::Future;
 use std::io::Write as _;
 use std::path::Path;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kube::{Client, Config};
 use osbs_core::build::{BuildOutcome, BuildRequest, ImageImport, RunTarget, SyncTarget};
@@ -39,14 +38,16 @@ fn now() -> Timestamp {
 
 /// The reactor's host for one Build, over the API (see the module documentation).
 pub struct KubeHost {
-    runtime: Option<tokio::runtime::Runtime>,
     api: OsbsApi,
     build: String,
     default_registry: String,
     secret_path: String,
-    cancel: Arc<AtomicBool>,
     /// The run's lease; `None`: not fenced.
-    lease: Arc<RwLock<Option<String>>>,
+    lease: Option<String>,
+    /// Set once a poll saw a reason to stop; never cleared.
+    cancel: AtomicBool,
+    /// When the Build was last read for a cancel request; `None`: not yet.
+    polled: Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for KubeHost {
@@ -58,14 +59,6 @@ impl std::fmt::Debug for KubeHost {
     }
 }
 
-impl Drop for KubeHost {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
-    }
-}
-
 impl KubeHost {
     /// A host for the Build `build` in `namespace`, with the in-cluster configuration (or the
     /// kubeconfig, outside a cluster). Builds without a registry on their BuildConfig push to
@@ -74,8 +67,16 @@ impl KubeHost {
     /// # Errors
     ///
     /// [`KubeError::Unreachable`] when no configuration can be found.
-    pub fn infer(namespace: &str, build: &str, default_registry: &str) -> Result<Self, KubeError> {
-        Self::start(namespace, build, default_registry, None)
+    pub async fn infer(
+        namespace: &str,
+        build: &str,
+        default_registry: &str,
+    ) -> Result<Self, KubeError> {
+        let config = Config::infer().await.map_err(|e| KubeError::Unreachable {
+            context: "no in-cluster configuration or kubeconfig".to_owned(),
+            source: Box::new(kube::Error::InferConfig(e)),
+        })?;
+        Self::with_config(config, namespace, build, default_registry)
     }
 
     /// A host talking to the API server `config` describes.
@@ -83,75 +84,31 @@ impl KubeHost {
     /// # Errors
     ///
     /// [`KubeError::Unreachable`] when the client cannot be built.
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime: the client starts its connection task on the current one,
+    /// the runtime the reactor then runs on.
     pub fn with_config(
         config: Config,
         namespace: &str,
         build: &str,
         default_registry: &str,
     ) -> Result<Self, KubeError> {
-        Self::start(namespace, build, default_registry, Some(config))
-    }
-
-    fn start(
-        namespace: &str,
-        build: &str,
-        default_registry: &str,
-        config: Option<Config>,
-    ) -> Result<Self, KubeError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("osbs-kube-host")
-            .enable_all()
-            .build()
-            .map_err(|e| KubeError::Invalid {
-                kind: "runtime",
-                name: "osbs-kube-host".to_owned(),
-                problem: e.to_string(),
-            })?;
-        let client = wait(&runtime, async move {
-            let config = match config {
-                Some(config) => config,
-                None => Config::infer().await.map_err(|e| KubeError::Unreachable {
-                    context: "no in-cluster configuration or kubeconfig".to_owned(),
-                    source: Box::new(kube::Error::InferConfig(e)),
-                })?,
-            };
-            Client::try_from(config).map_err(|source| KubeError::Unreachable {
-                context: "cannot build the client".to_owned(),
-                source: Box::new(source),
-            })
-        })??;
+        let client = Client::try_from(config).map_err(|source| KubeError::Unreachable {
+            context: "cannot build the client".to_owned(),
+            source: Box::new(source),
+        })?;
         let api = OsbsApi::new(client, namespace)
             .reporting_events_as("osbs-reactor", Some(osbs_kube::pod_name(build)));
-        let cancel = Arc::new(AtomicBool::new(false));
-        let lease: Arc<RwLock<Option<String>>> = Arc::default();
-        {
-            let api = api.clone();
-            let cancel = cancel.clone();
-            let lease = lease.clone();
-            let build = build.to_owned();
-            runtime.spawn(async move {
-                loop {
-                    tokio::time::sleep(CANCEL_POLL).await;
-                    if let Ok(resource) = api.get_build_resource(&build).await {
-                        let ended_elsewhere = resource.phase().is_finished();
-                        let own = lease.read().unwrap_or_else(|p| p.into_inner()).clone();
-                        let lost_lease = own.is_some_and(|own| resource.lease() != Some(&own));
-                        if resource.spec.cancel_requested || ended_elsewhere || lost_lease {
-                            cancel.store(true, Ordering::SeqCst);
-                        }
-                    }
-                }
-            });
-        }
         Ok(KubeHost {
-            runtime: Some(runtime),
             api,
             build: build.to_owned(),
             default_registry: default_registry.to_owned(),
             secret_path: REGISTRY_SECRET_MOUNT.to_owned(),
-            cancel,
-            lease,
+            lease: None,
+            cancel: AtomicBool::new(false),
+            polled: Mutex::new(None),
         })
     }
 
@@ -159,21 +116,16 @@ impl KubeHost {
     /// from now on every write, and [`BuildHost::check_lease`], requires the Build's status to
     /// still name it. `None` leaves the run unfenced (a Pod started before leases).
     #[must_use]
-    pub fn with_lease(self, lease: Option<String>) -> Self {
-        *self.lease.write().unwrap_or_else(|p| p.into_inner()) = lease;
+    pub fn with_lease(mut self, lease: Option<String>) -> Self {
+        self.lease = lease;
         self
-    }
-
-    /// The run's lease, if it is fenced.
-    fn lease(&self) -> Option<String> {
-        self.lease.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Fails with `KubeError::Fenced` unless the run still holds its lease (always fine for
     /// an unfenced run).
-    async fn fence(api: &OsbsApi, build: &str, lease: Option<&str>) -> Result<(), KubeError> {
-        match lease {
-            Some(lease) => api.check_lease(build, lease).await,
+    async fn fence(&self) -> Result<(), KubeError> {
+        match &self.lease {
+            Some(lease) => self.api.check_lease(&self.build, lease).await,
             None => Ok(()),
         }
     }
@@ -184,52 +136,33 @@ impl KubeHost {
         self
     }
 
-    fn run<T: Send + 'static>(
-        &self,
-        future: impl Future<Output = T> + Send + 'static,
-    ) -> Result<T, KubeError> {
-        match &self.runtime {
-            Some(runtime) => wait(runtime, future),
-            None => Err(KubeError::Invalid {
-                kind: "runtime",
-                name: "osbs-kube-host".to_owned(),
-                problem: "shut down".to_owned(),
-            }),
+    /// Whether a read of the Build is due: none yet, or the last one [`CANCEL_POLL`] ago.
+    /// Claims the read when it is.
+    fn poll_due(&self) -> bool {
+        let mut polled = self.polled.lock().unwrap_or_else(|p| p.into_inner());
+        if polled.is_some_and(|at| at.elapsed() < CANCEL_POLL) {
+            return false;
         }
+        *polled = Some(Instant::now());
+        true
     }
 }
 
-/// Runs `future` on `runtime` and waits for it from any thread (also from inside another
-/// runtime, where `block_on` would panic).
-fn wait<T: Send + 'static>(
-    runtime: &tokio::runtime::Runtime,
-    future: impl Future<Output = T> + Send + 'static,
-) -> Result<T, KubeError> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    runtime.spawn(async move {
-        let _ = tx.send(future.await);
-    });
-    rx.recv().map_err(|_| KubeError::Invalid {
-        kind: "runtime",
-        name: "osbs-kube-host".to_owned(),
-        problem: "the API task ended without an answer".to_owned(),
-    })
-}
-
 impl BuildHost for KubeHost {
-    fn build_request(&self) -> Result<BuildRequest, HostError> {
-        let api = self.api.clone();
-        let name = self.build.clone();
-        let lease = self.lease();
-        let (build, config) = self.run(async move {
-            let running = |b: &mut osbs_core::model::Build| b.mark_running(now());
-            let build = match &lease {
-                Some(lease) => api.update_build_fenced(&name, lease, running).await?,
-                None => api.update_build(&name, running).await?,
-            };
-            let config = api.get_build_config_resource(&build.build_config).await?;
-            Ok::<_, KubeError>((build, config))
-        })??;
+    async fn build_request(&self) -> Result<BuildRequest, HostError> {
+        let running = |b: &mut osbs_core::model::Build| b.mark_running(now());
+        let build = match &self.lease {
+            Some(lease) => {
+                self.api
+                    .update_build_fenced(&self.build, lease, running)
+                    .await?
+            }
+            None => self.api.update_build(&self.build, running).await?,
+        };
+        let config = self
+            .api
+            .get_build_config_resource(&build.build_config)
+            .await?;
         let spec = config.as_ref().map(|c| &c.spec);
         let registry_secret = spec
             .and_then(|s| s.registry_secret.as_ref())
@@ -258,33 +191,25 @@ impl BuildHost for KubeHost {
         Ok(BuildRequest::for_build(build, target))
     }
 
-    fn set_build_config_label(&self, key: &str, value: &str) -> Result<(), HostError> {
-        let api = self.api.clone();
-        let name = self.build.clone();
-        let (key, value) = (key.to_owned(), value.to_owned());
-        let lease = self.lease();
-        self.run(async move {
-            Self::fence(&api, &name, lease.as_deref()).await?;
-            let build = api.get_build(&name).await?;
-            api.update_build_config(&build.build_config, |c| {
-                c.spec.labels.insert(key.clone(), value.clone()).as_ref() != Some(&value)
+    async fn set_build_config_label(&self, key: &str, value: &str) -> Result<(), HostError> {
+        self.fence().await?;
+        let build = self.api.get_build(&self.build).await?;
+        self.api
+            .update_build_config(&build.build_config, |c| {
+                c.spec
+                    .labels
+                    .insert(key.to_owned(), value.to_owned())
+                    .as_deref()
+                    != Some(value)
             })
             .await?;
-            Ok::<_, KubeError>(())
-        })??;
         Ok(())
     }
 
-    fn import_image(&self, import: &ImageImport) -> Result<(), HostError> {
-        let api = self.api.clone();
-        let name = self.build.clone();
-        let import = import.clone();
-        let lease = self.lease();
-        let imported = self.run(async move {
-            Self::fence(&api, &name, lease.as_deref()).await?;
-            let build = api.get_build(&name).await?;
-            api.import(&import, Some(&build), now()).await
-        })??;
+    async fn import_image(&self, import: &ImageImport) -> Result<(), HostError> {
+        self.fence().await?;
+        let build = self.api.get_build(&self.build).await?;
+        let imported = self.api.import(import, Some(&build), now()).await?;
         for change in &imported.changes {
             self.log(&format!(
                 "image stream {}: tag {} now {} (the controller fires its triggers)",
@@ -294,35 +219,49 @@ impl BuildHost for KubeHost {
         Ok(())
     }
 
-    fn store_results(&self, outcome: &BuildOutcome) -> Result<(), HostError> {
-        let api = self.api.clone();
-        let name = self.build.clone();
-        let outcome = outcome.clone();
-        let lease = self.lease();
-        self.run(async move {
-            let store = |build: &mut osbs_core::model::Build| build.store_results(&outcome, now());
-            match &lease {
-                Some(lease) => api.update_build_fenced(&name, lease, store).await,
-                None => api.update_build(&name, store).await,
+    async fn store_results(&self, outcome: &BuildOutcome) -> Result<(), HostError> {
+        let store = |build: &mut osbs_core::model::Build| build.store_results(outcome, now());
+        match &self.lease {
+            Some(lease) => {
+                self.api
+                    .update_build_fenced(&self.build, lease, store)
+                    .await?
             }
-        })??;
+            None => self.api.update_build(&self.build, store).await?,
+        };
         Ok(())
     }
 
-    fn cancel_requested(&self) -> bool {
+    /// At most one read of the Build every [`CANCEL_POLL`]; in between, and once a reason to
+    /// stop was seen, the answer comes from memory. A failed read counts as no cancel.
+    async fn cancel_requested(&self) -> bool {
+        if self.cancel.load(Ordering::SeqCst) {
+            return true;
+        }
+        if !self.poll_due() {
+            return false;
+        }
+        let Ok(resource) = self.api.get_build_resource(&self.build).await else {
+            return false;
+        };
+        let ended_elsewhere = resource.phase().is_finished();
+        let lost_lease = self
+            .lease
+            .as_deref()
+            .is_some_and(|own| resource.lease() != Some(own));
+        if resource.spec.cancel_requested || ended_elsewhere || lost_lease {
+            self.cancel.store(true, Ordering::SeqCst);
+        }
         self.cancel.load(Ordering::SeqCst)
     }
 
+    /// A write to stderr, which the Pod's log collects: no API call per line.
     fn log(&self, line: &str) {
         let mut err = std::io::stderr().lock();
         let _ = writeln!(err, "{line}");
     }
 
-    fn check_lease(&self) -> Result<(), HostError> {
-        let api = self.api.clone();
-        let name = self.build.clone();
-        let lease = self.lease();
-        self.run(async move { Self::fence(&api, &name, lease.as_deref()).await })??;
-        Ok(())
+    async fn check_lease(&self) -> Result<(), HostError> {
+        Ok(self.fence().await?)
     }
 }

@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::io::Write as _;
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use osbs_core::build::{BuildOutcome, BuildRequest, ImageImport, RunTarget};
 use osbs_core::import::apply_import;
@@ -91,9 +91,11 @@ pub(crate) fn import_and_fan_out_if(
 ///
 /// Every write it makes for the build (BuildConfig label, import, results) checks, in the same
 /// transaction, that the run still holds its `lease`; a run declared dead lost it, and its
-/// writes fail with [`Fenced`].
+/// writes fail with [`Fenced`]. Every database call runs on tokio's blocking pool (SQLite
+/// blocks, up to its 30 s busy timeout), with the connection behind a shared mutex. Log lines
+/// are appended to the build's log file, opened once: no database involved.
 pub(crate) struct LocalHost {
-    store: Mutex<Store>,
+    store: Arc<Mutex<Store>>,
     build: String,
     lease: String,
     log: Mutex<Option<File>>,
@@ -107,36 +109,56 @@ pub(crate) struct Fenced {
     pub build: String,
 }
 
+/// Fails with [`Fenced`] unless the run of `build` still holds its `lease`.
+fn require_lease(conn: &rusqlite::Connection, build: &str, lease: &str) -> Result<(), HostError> {
+    if store::holds_lease(conn, build, lease)? {
+        Ok(())
+    } else {
+        Err(Box::new(Fenced {
+            build: build.to_owned(),
+        }))
+    }
+}
+
 impl LocalHost {
     /// A host for the run of `build` under `lease` in the state directory `dir`.
-    pub fn open(dir: &Path, build: &str, lease: &str) -> Result<LocalHost, ClientError> {
-        let store = Store::open(dir)?;
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(store::log_path(dir, build))
-            .ok();
+    pub async fn open(dir: &Path, build: &str, lease: &str) -> Result<LocalHost, ClientError> {
+        let dir = dir.to_path_buf();
+        let name = build.to_owned();
+        let (store, log) = tokio::task::spawn_blocking(move || {
+            let store = Store::open(&dir)?;
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(store::log_path(&dir, &name))
+                .ok();
+            Ok::<_, ClientError>((store, log))
+        })
+        .await
+        .map_err(|e| ClientError::Backend {
+            context: format!("cannot open the state of build {build}"),
+            source: Box::new(e),
+        })??;
         Ok(LocalHost {
-            store: Mutex::new(store),
+            store: Arc::new(Mutex::new(store)),
             build: build.to_owned(),
             lease: lease.to_owned(),
             log: Mutex::new(log),
         })
     }
 
-    fn store(&self) -> MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Fails with [`Fenced`] unless the run still holds its lease.
-    fn require_lease(&self, conn: &rusqlite::Connection) -> Result<(), HostError> {
-        if store::holds_lease(conn, &self.build, &self.lease)? {
-            Ok(())
-        } else {
-            Err(Box::new(Fenced {
-                build: self.build.clone(),
-            }))
-        }
+    /// Runs `f` with the store, the build's name and the run's lease on the blocking pool.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store, &str, &str) -> Result<T, HostError> + Send + 'static,
+    ) -> Result<T, HostError> {
+        let store = Arc::clone(&self.store);
+        let (build, lease) = (self.build.clone(), self.lease.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard, &build, &lease)
+        })
+        .await?
     }
 
     /// Appends one line to the build's log (written through, so followers see it at once).
@@ -152,52 +174,59 @@ impl LocalHost {
 }
 
 impl BuildHost for LocalHost {
-    fn build_request(&self) -> Result<BuildRequest, HostError> {
-        let store = self.store();
-        let row = store::get_row(store.conn(), &self.build)?.ok_or_else(|| {
-            Box::new(ClientError::NotFound {
-                kind: "build",
-                name: self.build.clone(),
-            })
-        })?;
-        let config = store::require_config(store.conn(), &row.build.build_config)?;
-        Ok(BuildRequest::for_build(
-            row.build,
-            RunTarget {
-                registry_uri: row.settings.registry_uri,
-                registry_secret: row.settings.registry_secret,
-                sync_target: row.settings.sync_target,
-                image_name: config.image_name,
-                repo_config_name: config.repo_config_name,
-            },
-        ))
-    }
-
-    fn set_build_config_label(&self, key: &str, value: &str) -> Result<(), HostError> {
-        let mut store = self.store();
-        let tx = store.immediate()?;
-        self.require_lease(&tx)?;
-        let build = store::require_build(&tx, &self.build)?;
-        let mut config = store::require_config(&tx, &build.build_config)?;
-        config.labels.insert(key.to_owned(), value.to_owned());
-        store::put_config(&tx, &config)?;
-        tx.commit()?;
-        Ok(())
-    }
-
-    fn import_image(&self, import: &ImageImport) -> Result<(), HostError> {
-        let imported = {
-            let mut store = self.store();
-            let row = store::get_row(store.conn(), &self.build)?.ok_or_else(|| {
+    async fn build_request(&self) -> Result<BuildRequest, HostError> {
+        self.blocking(|store, build, _| {
+            let row = store::get_row(store.conn(), build)?.ok_or_else(|| {
                 Box::new(ClientError::NotFound {
                     kind: "build",
-                    name: self.build.clone(),
+                    name: build.to_owned(),
                 })
             })?;
-            // The lease is checked again inside the import's transaction below.
-            self.require_lease(store.conn())?;
-            import_and_fan_out_fenced(&mut store, import, &row, &self.lease)?
-        };
+            let config = store::require_config(store.conn(), &row.build.build_config)?;
+            Ok(BuildRequest::for_build(
+                row.build,
+                RunTarget {
+                    registry_uri: row.settings.registry_uri,
+                    registry_secret: row.settings.registry_secret,
+                    sync_target: row.settings.sync_target,
+                    image_name: config.image_name,
+                    repo_config_name: config.repo_config_name,
+                },
+            ))
+        })
+        .await
+    }
+
+    async fn set_build_config_label(&self, key: &str, value: &str) -> Result<(), HostError> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.blocking(move |store, build, lease| {
+            let tx = store.immediate()?;
+            require_lease(&tx, build, lease)?;
+            let build = store::require_build(&tx, build)?;
+            let mut config = store::require_config(&tx, &build.build_config)?;
+            config.labels.insert(key, value);
+            store::put_config(&tx, &config)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn import_image(&self, import: &ImageImport) -> Result<(), HostError> {
+        let import = import.clone();
+        let imported = self
+            .blocking(move |store, build, lease| {
+                let row = store::get_row(store.conn(), build)?.ok_or_else(|| {
+                    Box::new(ClientError::NotFound {
+                        kind: "build",
+                        name: build.to_owned(),
+                    })
+                })?;
+                // The lease is checked again inside the import's transaction below.
+                require_lease(store.conn(), build, lease)?;
+                import_and_fan_out_fenced(store, &import, &row, lease)
+            })
+            .await?;
         for build in &imported.queued {
             self.log_line(&format!(
                 "triggered {} (follow it with: osbs watch-build {})",
@@ -213,29 +242,38 @@ impl BuildHost for LocalHost {
         Ok(())
     }
 
-    fn store_results(&self, outcome: &BuildOutcome) -> Result<(), HostError> {
-        let mut store = self.store();
-        let tx = store.immediate()?;
-        self.require_lease(&tx)?;
-        let mut build = store::require_build(&tx, &self.build)?;
-        let changed = build.store_results(outcome, now());
-        if changed {
-            store::update_build(&tx, &build)?;
-        }
-        tx.commit()?;
-        Ok(())
+    async fn store_results(&self, outcome: &BuildOutcome) -> Result<(), HostError> {
+        let outcome = outcome.clone();
+        self.blocking(move |store, build, lease| {
+            let tx = store.immediate()?;
+            require_lease(&tx, build, lease)?;
+            let mut build = store::require_build(&tx, build)?;
+            let changed = build.store_results(&outcome, now());
+            if changed {
+                store::update_build(&tx, &build)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
     }
 
-    fn cancel_requested(&self) -> bool {
-        store::cancel_requested(self.store().conn(), &self.build).unwrap_or(false)
+    /// One read of the build's cancel flag on the blocking pool (the reactor polls every
+    /// 200 ms); an unreadable flag counts as no cancel, the next poll asks again.
+    async fn cancel_requested(&self) -> bool {
+        self.blocking(|store, build, _| Ok(store::cancel_requested(store.conn(), build)?))
+            .await
+            .unwrap_or(false)
     }
 
+    /// An append to the build's log file, opened once by [`LocalHost::open`].
     fn log(&self, line: &str) {
         self.log_line(line);
     }
 
-    fn check_lease(&self) -> Result<(), HostError> {
-        self.require_lease(self.store().conn())
+    async fn check_lease(&self) -> Result<(), HostError> {
+        self.blocking(|store, build, lease| require_lease(store.conn(), build, lease))
+            .await
     }
 }
 
@@ -262,4 +300,99 @@ fn import_and_fan_out_fenced(
             build: row.build.name.clone(),
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use osbs_core::build::BuildPhase;
+    use osbs_core::model::{BuildCause, BuildConfig};
+
+    use super::*;
+
+    /// A state directory with one build, started under `lease`.
+    fn started(lease: &str) -> (tempfile::TempDir, Store, Build) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let mut config = BuildConfig::new("https://h/ns/app.git", "main");
+        let build = Build::queued(
+            &mut config,
+            BuildCause::User,
+            Some("0123abcd".into()),
+            now(),
+        );
+        let tx = store.immediate().unwrap();
+        store::put_config(&tx, &config).unwrap();
+        store::insert_build(&tx, &build, &RunSettings::default(), now()).unwrap();
+        let version = store::get_row(&tx, &build.name).unwrap().unwrap().version;
+        assert!(store::start_run(&tx, &build.name, version, lease, now()).unwrap());
+        tx.commit().unwrap();
+        (dir, store, build)
+    }
+
+    fn is_fenced(err: &HostError) -> bool {
+        err.downcast_ref::<Fenced>().is_some()
+    }
+
+    // One runtime thread: every database call of the host must leave it (spawn_blocking).
+    #[tokio::test]
+    async fn writes_under_the_lease_go_through_and_are_refused_once_it_is_gone() {
+        let (dir, store, build) = started("lease-1");
+        let host = LocalHost::open(dir.path(), &build.name, "lease-1")
+            .await
+            .unwrap();
+
+        let request = host.build_request().await.unwrap();
+        assert_eq!(request.build_name, build.name);
+        host.check_lease().await.unwrap();
+        host.set_build_config_label("is_autorebuild", "true")
+            .await
+            .unwrap();
+        let import = ImageImport {
+            image_stream: "ns-app".into(),
+            docker_image_repository: "127.0.0.1:5000/ns/app".into(),
+            tags: vec![("latest".into(), format!("sha256:{}", "c".repeat(64)))],
+        };
+        host.import_image(&import).await.unwrap();
+        assert!(store::get_stream(store.conn(), "ns-app").unwrap().is_some());
+        assert!(!host.cancel_requested().await);
+        store::request_cancel(store.conn(), &build.name).unwrap();
+        assert!(host.cancel_requested().await);
+
+        // The engine declares the run dead: its lease is gone.
+        store
+            .conn()
+            .execute(
+                "UPDATE builds SET lease = NULL WHERE name = ?1",
+                [&build.name],
+            )
+            .unwrap();
+        assert!(is_fenced(&host.check_lease().await.unwrap_err()));
+        let refused = host
+            .set_build_config_label("is_autorebuild", "false")
+            .await
+            .unwrap_err();
+        assert!(is_fenced(&refused), "{refused}");
+        let import = ImageImport {
+            image_stream: "ns-other".into(),
+            ..import
+        };
+        assert!(is_fenced(&host.import_image(&import).await.unwrap_err()));
+        let outcome = BuildOutcome {
+            phase: BuildPhase::Complete,
+            error: None,
+            reason: None,
+            results: osbs_core::build::BuildResults::default(),
+        };
+        assert!(is_fenced(&host.store_results(&outcome).await.unwrap_err()));
+
+        let config = store::require_config(store.conn(), &build.build_config).unwrap();
+        assert_eq!(config.labels["is_autorebuild"], "true");
+        assert!(
+            store::get_stream(store.conn(), "ns-other")
+                .unwrap()
+                .is_none()
+        );
+        let stored = store::require_build(store.conn(), &build.name).unwrap();
+        assert_eq!(stored.phase, BuildPhase::Pending);
+    }
 }

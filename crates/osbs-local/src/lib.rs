@@ -62,6 +62,35 @@ pub fn default_state_dir() -> Option<PathBuf> {
         .map(|d| d.join("osbs"))
 }
 
+/// The `osbs` executable runners are started from when none was given: the running program
+/// when it is `osbs` (the CLI), else an `osbs` beside it or on `PATH` (a program that embeds
+/// this crate does not understand `__run-build` itself).
+fn default_runner_exe() -> Result<PathBuf> {
+    let current = std::env::current_exe().map_err(|source| ClientError::Backend {
+        context: "cannot find the osbs executable to run builds with".to_owned(),
+        source: Box::new(source),
+    })?;
+    if current.file_name().is_some_and(|n| n == "osbs") {
+        return Ok(current);
+    }
+    let beside = current.parent().map(|dir| dir.join("osbs"));
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .map(|dir| dir.join("osbs"));
+    beside
+        .into_iter()
+        .chain(on_path)
+        .find(|candidate| candidate.is_file())
+        .ok_or_else(|| {
+            ClientError::Usage(format!(
+                "{} cannot run builds itself: install `osbs` (cargo install osbs-client) on PATH \
+                 or name it with LocalBackend::with_runner_exe",
+                current.display()
+            ))
+        })
+}
+
 /// `uri` with an explicit scheme, so the runner reads it exactly as the config meant.
 fn registry_uri(endpoint: &RegistryEndpoint) -> String {
     let scheme = if endpoint.is_plain_http() {
@@ -300,10 +329,7 @@ impl LocalBackend {
     fn runner(&self) -> Result<RunnerCommand> {
         let exe = match &self.runner_exe {
             Some(exe) => exe.clone(),
-            None => std::env::current_exe().map_err(|source| ClientError::Backend {
-                context: "cannot find the osbs executable to run builds with".to_owned(),
-                source: Box::new(source),
-            })?,
+            None => default_runner_exe()?,
         };
         Ok(RunnerCommand {
             exe,

@@ -189,12 +189,13 @@ pub(crate) async fn run_build(
     build: &str,
     lease: &str,
 ) -> Result<(), ClientError> {
-    let mut store = Store::open(state_dir)?;
     let me = this_process();
-    if !claim(&mut store, build, lease, me)? {
+    let (dir, name, run) = (state_dir.to_path_buf(), build.to_owned(), lease.to_owned());
+    let claimed = off_runtime(move || claim(&mut Store::open(&dir)?, &name, &run, me)).await?;
+    if !claimed {
         return Ok(());
     }
-    let host = LocalHost::open(state_dir, build, lease)?;
+    let host = LocalHost::open(state_dir, build, lease).await?;
     let fenced = CancellationToken::new();
     let stop = start_heartbeat(
         state_dir.to_path_buf(),
@@ -205,36 +206,50 @@ pub(crate) async fn run_build(
     host.log_line(&format!("build {build} started by process {}", me.pid));
     let outcome = osbs_reactor::run_build(&host, fenced.clone()).await;
     stop.store(true, Ordering::SeqCst);
-    finish(&mut store, &host, build, lease, &outcome)?;
+    let (dir, name, run) = (state_dir.to_path_buf(), build.to_owned(), lease.to_owned());
+    let phase = outcome.phase;
+    match off_runtime(move || finish(&mut Store::open(&dir)?, &name, &run, &outcome)).await? {
+        Some(ended) => host.log_line(&format!("build {build} ended {ended}")),
+        None => host.log_line(&format!(
+            "build {build}'s run lost its lease: it was declared dead, its outcome ({phase}) is \
+             not recorded"
+        )),
+    }
     Ok(())
 }
 
+/// Runs blocking database work on tokio's blocking pool, never on the runtime's threads.
+async fn off_runtime<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ClientError> + Send + 'static,
+) -> Result<T, ClientError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ClientError::Backend {
+            context: "a database task of the runner failed".to_owned(),
+            source: Box::new(e),
+        })?
+}
+
 /// Stores the final outcome if the run still holds its lease (the reactor stores it too; this
-/// covers a host error there).
+/// covers a host error there). Returns the build's final phase, or `None` when the run lost
+/// its lease and nothing was written.
 fn finish(
     store: &mut Store,
-    host: &LocalHost,
     build: &str,
     lease: &str,
     outcome: &BuildOutcome,
-) -> Result<(), ClientError> {
+) -> Result<Option<BuildPhase>, ClientError> {
     let tx = store.immediate()?;
     if !store::holds_lease(&tx, build, lease)? {
-        host.log_line(&format!(
-            "build {build}'s run lost its lease: it was declared dead, its outcome ({}) is not \
-             recorded",
-            outcome.phase
-        ));
-        return Ok(());
+        return Ok(None);
     }
     let mut b = store::require_build(&tx, build)?;
-    if b.record_outcome(outcome, now()) {
+    if b.store_results(outcome, now()) {
         store::update_build(&tx, &b)?;
     }
     tx.commit()
         .map_err(store::db_error("cannot store the build's outcome"))?;
-    host.log_line(&format!("build {build} ended {}", b.phase));
-    Ok(())
+    Ok(Some(b.phase))
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::pin::Pin;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -14,28 +15,116 @@ pub type HostError = Box<dyn std::error::Error + Send + Sync>;
 /// What the reactor needs from the service that runs it (the local backend, a Kubernetes Pod,
 /// or [`StandaloneHost`]).
 ///
-/// Methods are called from async code and should return quickly; [`BuildHost::log`] is called
-/// once per build-log line. [`BuildHost::store_results`] may be called more than once per build;
-/// the last call carries the final outcome.
+/// The methods that do I/O are async and are awaited on the reactor's runtime: an
+/// implementation must never block in them (blocking work, such as a database call, goes to
+/// `tokio::task::spawn_blocking`). Their futures are `Send`, because the reactor runs on
+/// multi-threaded runtimes. [`BuildHost::store_results`] may be called more than once per
+/// build; the last call carries the final outcome.
 pub trait BuildHost: Send + Sync {
     /// The Build to run and what the reactor needs of its BuildConfig.
-    fn build_request(&self) -> Result<BuildRequest, HostError>;
+    fn build_request(&self) -> impl Future<Output = Result<BuildRequest, HostError>> + Send;
     /// Sets a label on the Build's BuildConfig (e.g. `is_autorebuild=true`).
-    fn set_build_config_label(&self, key: &str, value: &str) -> Result<(), HostError>;
+    fn set_build_config_label(
+        &self,
+        key: &str,
+        value: &str,
+    ) -> impl Future<Output = Result<(), HostError>> + Send;
     /// Imports pushed tags into an ImageStream (creating it if needed).
-    fn import_image(&self, import: &ImageImport) -> Result<(), HostError>;
+    fn import_image(
+        &self,
+        import: &ImageImport,
+    ) -> impl Future<Output = Result<(), HostError>> + Send;
     /// Stores the build's outcome and results on the Build.
-    fn store_results(&self, outcome: &BuildOutcome) -> Result<(), HostError>;
-    /// Whether someone asked to cancel the build; polled a few times a second.
-    fn cancel_requested(&self) -> bool;
-    /// One line of the build log.
+    fn store_results(
+        &self,
+        outcome: &BuildOutcome,
+    ) -> impl Future<Output = Result<(), HostError>> + Send;
+    /// Whether someone asked to cancel the build. The reactor polls it every 200 ms for the
+    /// whole run, so it must stay cheap: answer from memory, or with one small read off the
+    /// runtime's threads, or rate-limit the lookups behind it.
+    fn cancel_requested(&self) -> impl Future<Output = bool> + Send;
+    /// One line of the build log. Called once per line, so it stays synchronous and must be
+    /// cheap: an append to an already-open file, stderr, or memory, never a network or
+    /// database round trip (a host that needs one buffers the lines and ships them from a
+    /// task of its own).
     fn log(&self, line: &str);
     /// Whether this run still holds its lease (SPEC §3, fencing): checked before every
     /// publishing step (each tag push, the sync, the import). A run whose lease was taken away
     /// (it was declared dead) gets an error and stops; its other writes are refused by the
     /// host. Hosts without leases keep the default.
-    fn check_lease(&self) -> Result<(), HostError> {
-        Ok(())
+    fn check_lease(&self) -> impl Future<Output = Result<(), HostError>> + Send {
+        std::future::ready(Ok(()))
+    }
+}
+
+/// A boxed host future, as [`DynHost`] returns them.
+pub(crate) type HostFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// [`BuildHost`] in a form that can be a trait object (`async` trait methods cannot), so the
+/// per-run `Context` and the plugins stay free of a type parameter. Every [`BuildHost`] is
+/// one; the reactor turns `&impl BuildHost` into `&dyn DynHost` once, in `run_build`.
+pub(crate) trait DynHost: Send + Sync {
+    /// [`BuildHost::build_request`].
+    fn build_request(&self) -> HostFuture<'_, Result<BuildRequest, HostError>>;
+    /// [`BuildHost::set_build_config_label`].
+    fn set_build_config_label<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a str,
+    ) -> HostFuture<'a, Result<(), HostError>>;
+    /// [`BuildHost::import_image`].
+    fn import_image<'a>(&'a self, import: &'a ImageImport)
+    -> HostFuture<'a, Result<(), HostError>>;
+    /// [`BuildHost::store_results`].
+    fn store_results<'a>(
+        &'a self,
+        outcome: &'a BuildOutcome,
+    ) -> HostFuture<'a, Result<(), HostError>>;
+    /// [`BuildHost::cancel_requested`].
+    fn cancel_requested(&self) -> HostFuture<'_, bool>;
+    /// [`BuildHost::log`].
+    fn log(&self, line: &str);
+    /// [`BuildHost::check_lease`].
+    fn check_lease(&self) -> HostFuture<'_, Result<(), HostError>>;
+}
+
+impl<H: BuildHost> DynHost for H {
+    fn build_request(&self) -> HostFuture<'_, Result<BuildRequest, HostError>> {
+        Box::pin(BuildHost::build_request(self))
+    }
+
+    fn set_build_config_label<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a str,
+    ) -> HostFuture<'a, Result<(), HostError>> {
+        Box::pin(BuildHost::set_build_config_label(self, key, value))
+    }
+
+    fn import_image<'a>(
+        &'a self,
+        import: &'a ImageImport,
+    ) -> HostFuture<'a, Result<(), HostError>> {
+        Box::pin(BuildHost::import_image(self, import))
+    }
+
+    fn store_results<'a>(
+        &'a self,
+        outcome: &'a BuildOutcome,
+    ) -> HostFuture<'a, Result<(), HostError>> {
+        Box::pin(BuildHost::store_results(self, outcome))
+    }
+
+    fn cancel_requested(&self) -> HostFuture<'_, bool> {
+        Box::pin(BuildHost::cancel_requested(self))
+    }
+
+    fn log(&self, line: &str) {
+        BuildHost::log(self, line);
+    }
+
+    fn check_lease(&self) -> HostFuture<'_, Result<(), HostError>> {
+        Box::pin(BuildHost::check_lease(self))
     }
 }
 
@@ -113,31 +202,32 @@ impl StandaloneHost {
 }
 
 impl BuildHost for StandaloneHost {
-    fn build_request(&self) -> Result<BuildRequest, HostError> {
+    async fn build_request(&self) -> Result<BuildRequest, HostError> {
         Ok(self.request.clone())
     }
 
-    fn set_build_config_label(&self, key: &str, value: &str) -> Result<(), HostError> {
+    async fn set_build_config_label(&self, key: &str, value: &str) -> Result<(), HostError> {
         self.update(|r| {
             r.labels.insert(key.to_owned(), value.to_owned());
         });
         Ok(())
     }
 
-    fn import_image(&self, import: &ImageImport) -> Result<(), HostError> {
+    async fn import_image(&self, import: &ImageImport) -> Result<(), HostError> {
         self.update(|r| r.imports.push(import.clone()));
         Ok(())
     }
 
-    fn store_results(&self, outcome: &BuildOutcome) -> Result<(), HostError> {
+    async fn store_results(&self, outcome: &BuildOutcome) -> Result<(), HostError> {
         self.update(|r| r.outcome = Some(outcome.clone()));
         Ok(())
     }
 
-    fn cancel_requested(&self) -> bool {
+    async fn cancel_requested(&self) -> bool {
         self.cancel.load(Ordering::SeqCst)
     }
 
+    /// Calls the sink (stderr by default): no I/O beyond that one write.
     fn log(&self, line: &str) {
         (self.sink)(line);
     }

@@ -29,6 +29,6 @@ mod time;
 
 pub use error::ReactorError;
 pub use host::{BuildHost, HostError, StandaloneHost};
-pub use pipeline::{PluginOutcome, run_build, run_build_until_signal};
+pub use pipeline::{PluginOutcome, run_build, run_build_until_signal, run_build_with_signals};
 pub use plugins::exit::remove_leftovers;
 pub use plugins::{Phase, PluginSpec, all as all_plugins};

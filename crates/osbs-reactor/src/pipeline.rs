@@ -13,7 +13,7 @@ use osbs_core::dockerfile::Dockerfile;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{ReactorError, chain};
-use crate::host::BuildHost;
+use crate::host::{BuildHost, DynHost};
 use crate::plugins::{self, Phase, PluginSpec, Step};
 use crate::registry::{Auth, Registry};
 use crate::time::rfc3339;
@@ -68,7 +68,7 @@ impl Target {
 
 /// Per-run state the plugins share. Private: plugins are the only code that sees it.
 pub(crate) struct Context<'h> {
-    pub(crate) host: &'h dyn BuildHost,
+    pub(crate) host: &'h dyn DynHost,
     pub(crate) request: BuildRequest,
     pub(crate) cancel: CancellationToken,
     pub(crate) ending: Ending,
@@ -225,42 +225,48 @@ fn not_started(phase: BuildPhase, error: String) -> BuildOutcome {
 }
 
 /// Runs the Build the host serves to its end on a new two-thread runtime, the way the
-/// `osbs-reactor` and `osbs-reactor-pod` binaries do: SIGTERM or SIGINT cancels the build (the
-/// exit plugins still run, the outcome is `Cancelled`). `program` prefixes the message printed
-/// when a signal arrives.
+/// `osbs-reactor` binary does: [`run_build_with_signals`] on a runtime of its own.
 ///
 /// # Errors
 ///
 /// The runtime cannot start.
 pub fn run_build_until_signal(
-    host: &dyn BuildHost,
+    host: &impl BuildHost,
     program: &str,
 ) -> std::io::Result<BuildOutcome> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
+    Ok(runtime.block_on(run_build_with_signals(host, program)))
+}
+
+/// Runs the Build the host serves to its end on the caller's runtime (for a host that needs
+/// the runtime to be built, as the build Pod's does): SIGTERM or SIGINT cancels the build (the
+/// exit plugins still run, the outcome is `Cancelled`). `program` prefixes the message printed
+/// when a signal arrives.
+pub async fn run_build_with_signals(host: &impl BuildHost, program: &str) -> BuildOutcome {
+    let cancel = CancellationToken::new();
+    let signals = cancel.clone();
     let program = program.to_owned();
-    Ok(runtime.block_on(async {
-        let cancel = CancellationToken::new();
-        let signals = cancel.clone();
-        tokio::spawn(async move {
-            use tokio::signal::unix::{SignalKind, signal};
-            let (Ok(mut term), Ok(mut int)) = (
-                signal(SignalKind::terminate()),
-                signal(SignalKind::interrupt()),
-            ) else {
-                return;
-            };
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-            eprintln!("{program}: signal received, cancelling the build");
-            signals.cancel();
-        });
-        run_build(host, cancel).await
-    }))
+    let listener = tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        eprintln!("{program}: signal received, cancelling the build");
+        signals.cancel();
+    });
+    let outcome = run_build(host, cancel).await;
+    listener.abort();
+    outcome
 }
 
 /// Runs the Build the host serves and returns how it ended. Cancelling `cancel` (or the host
@@ -269,8 +275,13 @@ pub fn run_build_until_signal(
 ///
 /// Never panics on bad input: every problem ends the build `Failed` (or `Error` when the
 /// host cannot even say what to build) with a message.
-pub async fn run_build(host: &dyn BuildHost, cancel: CancellationToken) -> BuildOutcome {
-    let request = match host.build_request() {
+pub async fn run_build(host: &impl BuildHost, cancel: CancellationToken) -> BuildOutcome {
+    run_build_on(host, cancel).await
+}
+
+/// [`run_build`] over the host as a trait object: one copy of the pipeline for every host.
+async fn run_build_on(host: &dyn DynHost, cancel: CancellationToken) -> BuildOutcome {
+    let request = match host.build_request().await {
         Ok(request) => request,
         Err(source) => {
             let err = ReactorError::Host {
@@ -284,7 +295,7 @@ pub async fn run_build(host: &dyn BuildHost, cancel: CancellationToken) -> Build
         Ok(planned) => planned,
         Err(err) => {
             let outcome = not_started(BuildPhase::Failed, chain(&err));
-            let _ = host.store_results(&outcome);
+            let _ = host.store_results(&outcome).await;
             return outcome;
         }
     };
@@ -320,7 +331,7 @@ pub async fn run_build(host: &dyn BuildHost, cancel: CancellationToken) -> Build
     };
     let watcher = async {
         loop {
-            if host.cancel_requested() {
+            if host.cancel_requested().await {
                 cancel.cancel();
                 return std::future::pending::<Infallible>().await;
             }
@@ -353,7 +364,7 @@ async fn run_plugins(cx: &mut Context<'_>, planned: &[Planned]) -> BuildOutcome 
         run_one(cx, plugin, false).await;
     }
     let outcome = cx.outcome();
-    if let Err(source) = cx.host.store_results(&outcome) {
+    if let Err(source) = cx.host.store_results(&outcome).await {
         let err = ReactorError::Host {
             action: "store the results",
             source,
@@ -441,6 +452,16 @@ mod tests {
                 "registry_uri":"127.0.0.1:5000"}"#,
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_run_can_move_between_threads() {
+        // `run_build` is spawned on multi-threaded runtimes: its future, and with it every
+        // host future it awaits, must be `Send`.
+        fn assert_send<T: Send>(_: &T) {}
+        let host = crate::StandaloneHost::new(request());
+        let run = run_build(&host, CancellationToken::new());
+        assert_send(&run);
     }
 
     #[test]

@@ -106,8 +106,9 @@ async fn queued_builds_survive_a_crash() {
     );
 }
 
-/// A runner stopped (SIGSTOP) past the heartbeat limit loses its lease: its build ends
-/// `Error`, the run is killed and cleaned up, and nothing of it is published: the registry's
+/// A runner stopped (SIGSTOP) past the heartbeat limit (its heartbeat stops too) loses its
+/// lease: its build ends `Error`, the run is killed and cleaned up, and nothing of it is
+/// published: the registry's
 /// `latest` and the ImageStream still point at the last `Complete` build, whose history does
 /// not list the fenced build.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,7 +156,25 @@ async fn a_stopped_runner_is_fenced_and_publishes_nothing() {
     )
     .await;
     assert_eq!(fenced.phase, BuildPhase::Error, "{fenced:#?}");
-    // Resumed (if it still exists), it has nothing to publish with.
+    let error = fenced.error.clone().unwrap_or_default();
+    assert!(error.contains("no heartbeat for"), "{error}");
+    // The engine's clean-up killed the stopped runner's process group (no SIGCONT needed).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let gone = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+        })
+    };
+    while !gone() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        gone(),
+        "the stopped runner {pid} still runs after its build ended Error"
+    );
+    // Resumed (if it still existed), it would have nothing to publish with.
     let _ = signal("-CONT");
     tokio::time::sleep(Duration::from_secs(30)).await;
     assert_eq!(
@@ -469,4 +488,49 @@ async fn serve_picks_up_vendor_base_changes_and_notifies() {
     assert!(status.success(), "osbs serve: {status}\n{log}");
     let _ = webhook.kill();
     let _ = smtp.kill();
+}
+
+/// A notification receiver that accepts connections and never answers does not delay the next
+/// build: the next queued build starts as soon as the first ends, while the first build's
+/// notification attempt is still waiting for its answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_receiver_does_not_delay_the_next_build() {
+    osbs_testkit::require_services();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&accepted);
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(stream);
+        }
+    });
+    let world = World::new(false);
+    world.set("notify_webhook", &format!("http://127.0.0.1:{port}/never"));
+    world.set("notify_on", "manual_success");
+    let backend = world.backend();
+    let base = world.repo("base");
+    let first = backend
+        .create_build(&base.submission())
+        .await
+        .unwrap()
+        .build;
+    let second = backend.create_build(&base.submission()).await.unwrap();
+    assert_eq!(second.queued_behind.as_deref(), Some(first.name.as_str()));
+    let first = wait_finished(&backend, &first.name).await;
+    let second = wait_finished(&backend, &second.build.name).await;
+    assert_eq!(first.phase, BuildPhase::Complete, "{first:#?}");
+    assert_eq!(second.phase, BuildPhase::Complete, "{second:#?}");
+    let gap = second
+        .started
+        .unwrap()
+        .millis_since(first.finished.unwrap());
+    assert!(
+        gap < 5_000,
+        "the second build started {gap} ms after the first ended (an attempt may wait 10 s)"
+    );
+    // The first build's notification was attempted meanwhile.
+    assert!(accepted.load(std::sync::atomic::Ordering::SeqCst) >= 1);
 }

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use osbs_core::build::BuildPhase;
 use osbs_kube_pod::KubeHost;
-use osbs_reactor::run_build_until_signal;
+use osbs_reactor::run_build_with_signals;
 
 fn var(name: &str) -> Result<String, String> {
     std::env::var(name).map_err(|_| format!("${name} is not set"))
@@ -36,24 +36,35 @@ fn main() -> ExitCode {
             osbs_kube::LEASE_ENV
         );
     }
-    let host = match KubeHost::infer(&namespace, &build, &registry) {
-        Ok(host) => host.with_lease(lease),
+    // One runtime for the whole run: the host's API client lives on it, and the reactor
+    // awaits the host there.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("osbs-reactor-pod: error: {e}");
+            eprintln!("osbs-reactor-pod: error: cannot start the async runtime: {e}");
             return ExitCode::from(2);
         }
     };
-    let outcome = match run_build_until_signal(&host, "osbs-reactor-pod") {
+    let outcome = runtime.block_on(async {
+        let host = KubeHost::infer(&namespace, &build, &registry)
+            .await?
+            .with_lease(lease);
+        Ok::<_, osbs_kube::KubeError>(run_build_with_signals(&host, "osbs-reactor-pod").await)
+    });
+    let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(e) => {
-            eprintln!("osbs-reactor-pod: error: cannot start the async runtime: {e}");
+            eprintln!("osbs-reactor-pod: error: {e}");
             return ExitCode::from(2);
         }
     };
     if let Some(error) = &outcome.error {
         eprintln!("osbs-reactor-pod: {}: {error}", outcome.phase);
     }
-    drop(host);
     if outcome.phase == BuildPhase::Complete {
         ExitCode::SUCCESS
     } else {

@@ -1,6 +1,7 @@
-//! `KubeHost`, the reactor's host in a build Pod, against wiremock: it is called synchronously
-//! (as the reactor does) while the API server runs on another runtime. Its writes, and
-//! `check_lease`, are fenced by the run's lease (against osbs-testkit's stateful fake).
+//! `KubeHost`, the reactor's host in a build Pod, against wiremock: it is awaited (as the
+//! reactor does) on the one-thread test runtime that also serves the fake API, so a host call
+//! that blocked its thread would hang the test. Its writes, and `check_lease`, are fenced by
+//! the run's lease (against osbs-testkit's stateful fake).
 
 use osbs_core::build::{BuildOutcome, BuildPhase, BuildResults, ImageImport};
 use osbs_kube_pod::{CANCEL_POLL, KubeHost};
@@ -11,29 +12,34 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use osbs_testkit::kube_fake::{self as fake, Cluster, NS};
 
-#[test]
-fn host_reads_the_request_marks_running_and_stores_results() -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Runtime::new()?;
-    let server = runtime.block_on(MockServer::start());
+#[tokio::test]
+async fn host_reads_the_request_marks_running_and_stores_results() -> anyhow::Result<()> {
+    let server = MockServer::start().await;
     let bc = "app-main-1a2b3";
     let name = "app-main-1a2b3-1";
     let build_path = format!("{}/{name}", fake::path("builds"));
-    runtime.block_on(async {
+    {
         Mock::given(method("GET"))
             .and(path(build_path.clone()))
-            .respond_with(ResponseTemplate::new(200).set_body_json(fake::build(name, bc, "Pending", "7")))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(fake::build(name, bc, "Pending", "7")),
+            )
             .up_to_n_times(1)
             .mount(&server)
             .await;
         Mock::given(method("GET"))
             .and(path(build_path.clone()))
-            .respond_with(ResponseTemplate::new(200).set_body_json(fake::build(name, bc, "Running", "8")))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(fake::build(name, bc, "Running", "8")),
+            )
             .mount(&server)
             .await;
         Mock::given(method("PUT"))
             .and(path(format!("{build_path}/status")))
             .and(body_partial_json(json!({"status": {"phase": "Running"}})))
-            .respond_with(ResponseTemplate::new(200).set_body_json(fake::build(name, bc, "Running", "8")))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(fake::build(name, bc, "Running", "8")),
+            )
             .expect(1)
             .mount(&server)
             .await;
@@ -49,7 +55,9 @@ fn host_reads_the_request_marks_running_and_stores_results() -> anyhow::Result<(
                 "osbs.example.dev/release": "\"7\"",
                 "osbs.example.dev/image-id": "\"sha256:abc\""
             }}})))
-            .respond_with(ResponseTemplate::new(200).set_body_json(fake::build(name, bc, "Running", "9")))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(fake::build(name, bc, "Running", "9")),
+            )
             .expect(1)
             .mount(&server)
             .await;
@@ -60,10 +68,10 @@ fn host_reads_the_request_marks_running_and_stores_results() -> anyhow::Result<(
             .expect(1)
             .mount(&server)
             .await;
-    });
+    }
     let host = KubeHost::with_config(fake::config(&server), NS, name, "fallback:5000")?
         .with_secret_path("/nonexistent/.dockerconfigjson");
-    let request = host.build_request().map_err(|e| anyhow::anyhow!(e))?;
+    let request = host.build_request().await.map_err(|e| anyhow::anyhow!(e))?;
     assert_eq!(request.build_name, name);
     assert_eq!(request.registry_uri, "registry.osbs.svc:5000");
     assert_eq!(request.image_name.as_deref(), Some("osbs/app"));
@@ -80,7 +88,7 @@ fn host_reads_the_request_marks_running_and_stores_results() -> anyhow::Result<(
         }),
         "the sync target comes from the BuildConfig; its secret is not mounted here"
     );
-    assert!(!host.cancel_requested());
+    assert!(!host.cancel_requested().await);
     host.store_results(&BuildOutcome {
         phase: BuildPhase::Complete,
         error: None,
@@ -91,19 +99,16 @@ fn host_reads_the_request_marks_running_and_stores_results() -> anyhow::Result<(
             ..BuildResults::default()
         },
     })
+    .await
     .map_err(|e| anyhow::anyhow!(e))?;
     drop(host);
-    runtime.block_on(server.verify());
+    server.verify().await;
     Ok(())
 }
 
 /// A `Pending` Build of `app-main-1a2b3` whose run holds `lease`, in a fresh fake cluster.
-fn cluster_with_run(
-    runtime: &tokio::runtime::Runtime,
-    name: &str,
-    lease: &str,
-) -> (MockServer, Cluster) {
-    let (server, cluster) = runtime.block_on(Cluster::start());
+async fn cluster_with_run(name: &str, lease: &str) -> (MockServer, Cluster) {
+    let (server, cluster) = Cluster::start().await;
     let bc = "app-main-1a2b3";
     cluster.insert(&fake::path("buildconfigs"), fake::build_config(bc, 1, "1"));
     let mut build = fake::build(name, bc, "Pending", "1");
@@ -124,17 +129,16 @@ fn outcome(phase: BuildPhase) -> BuildOutcome {
     }
 }
 
-#[test]
-fn a_run_that_lost_its_lease_writes_nothing_more() -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Runtime::new()?;
+#[tokio::test]
+async fn a_run_that_lost_its_lease_writes_nothing_more() -> anyhow::Result<()> {
     let name = "app-main-1a2b3-1";
-    let (server, cluster) = cluster_with_run(&runtime, name, "lease-1");
+    let (server, cluster) = cluster_with_run(name, "lease-1").await;
     let host = KubeHost::with_config(fake::config(&server), NS, name, "fallback:5000")?
         .with_secret_path("/nonexistent/.dockerconfigjson")
         .with_lease(Some("lease-1".to_owned()));
 
     // While the run holds its lease, its writes go through.
-    let request = host.build_request().map_err(|e| anyhow::anyhow!(e))?;
+    let request = host.build_request().await.map_err(|e| anyhow::anyhow!(e))?;
     assert_eq!(request.build_name, name);
     let build = cluster.get(&fake::path("builds"), name).expect("build");
     assert_eq!(build["status"]["phase"], "Running");
@@ -142,8 +146,10 @@ fn a_run_that_lost_its_lease_writes_nothing_more() -> anyhow::Result<()> {
         build["status"]["lease"], "lease-1",
         "kept by the run's writes"
     );
-    host.check_lease().map_err(|e| anyhow::anyhow!(e))?;
+    host.check_lease().await.map_err(|e| anyhow::anyhow!(e))?;
+    assert!(!host.cancel_requested().await, "the run holds its lease");
     host.set_build_config_label("is_autorebuild", "true")
+        .await
         .map_err(|e| anyhow::anyhow!(e))?;
 
     // The engine declares the run dead: the build ends Error and the lease is gone.
@@ -153,13 +159,14 @@ fn a_run_that_lost_its_lease_writes_nothing_more() -> anyhow::Result<()> {
         b["status"]["lease"] = Value::Null;
     });
     let writes = cluster.writes().len();
-    let refused = host.check_lease().expect_err("the lease is gone");
+    let refused = host.check_lease().await.expect_err("the lease is gone");
     assert_eq!(
         refused.to_string(),
         "build app-main-1a2b3-1 lost its run lease (the run was declared dead); the write is refused"
     );
     assert!(
         host.set_build_config_label("is_autorebuild", "false")
+            .await
             .is_err()
     );
     let import = ImageImport {
@@ -167,8 +174,12 @@ fn a_run_that_lost_its_lease_writes_nothing_more() -> anyhow::Result<()> {
         docker_image_repository: "registry.osbs.svc:5000/osbs/app".into(),
         tags: vec![("latest".into(), format!("sha256:{}", "c".repeat(64)))],
     };
-    assert!(host.import_image(&import).is_err());
-    assert!(host.store_results(&outcome(BuildPhase::Complete)).is_err());
+    assert!(host.import_image(&import).await.is_err());
+    assert!(
+        host.store_results(&outcome(BuildPhase::Complete))
+            .await
+            .is_err()
+    );
     assert_eq!(cluster.writes().len(), writes, "{:?}", cluster.writes());
     let build = cluster.get(&fake::path("builds"), name).expect("build");
     assert_eq!(build["status"]["phase"], "Error");
@@ -182,26 +193,31 @@ fn a_run_that_lost_its_lease_writes_nothing_more() -> anyhow::Result<()> {
         .expect("bc");
     assert_eq!(config["spec"]["labels"]["is_autorebuild"], "true");
 
-    // The run is told to stop: its cancel poll sees the lease gone.
-    let deadline = std::time::Instant::now() + CANCEL_POLL * 3;
-    while !host.cancel_requested() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(100));
+    // The run is told to stop: its next read of the Build (at most one every CANCEL_POLL)
+    // sees the lease gone.
+    let deadline = tokio::time::Instant::now() + CANCEL_POLL * 3;
+    while !host.cancel_requested().await && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert!(host.cancel_requested());
+    assert!(host.cancel_requested().await);
     Ok(())
 }
 
-#[test]
-fn a_pod_without_a_lease_is_not_fenced() -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Runtime::new()?;
+#[tokio::test]
+async fn a_pod_without_a_lease_is_not_fenced() -> anyhow::Result<()> {
     let name = "app-main-1a2b3-1";
-    let (server, cluster) = cluster_with_run(&runtime, name, "someone-elses");
+    let (server, cluster) = cluster_with_run(name, "someone-elses").await;
     let host = KubeHost::with_config(fake::config(&server), NS, name, "fallback:5000")?
         .with_secret_path("/nonexistent/.dockerconfigjson")
         .with_lease(None);
-    host.build_request().map_err(|e| anyhow::anyhow!(e))?;
-    host.check_lease().map_err(|e| anyhow::anyhow!(e))?;
+    host.build_request().await.map_err(|e| anyhow::anyhow!(e))?;
+    host.check_lease().await.map_err(|e| anyhow::anyhow!(e))?;
+    assert!(
+        !host.cancel_requested().await,
+        "not fenced, so no lost lease"
+    );
     host.store_results(&outcome(BuildPhase::Complete))
+        .await
         .map_err(|e| anyhow::anyhow!(e))?;
     let build = cluster.get(&fake::path("builds"), name).expect("build");
     assert_eq!(build["status"]["phase"], "Complete");

@@ -33,6 +33,7 @@ pub(crate) fn import_image<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
         };
         cx.host
             .import_image(&import)
+            .await
             .map_err(ReactorError::host("import the image"))?;
         cx.log(&format!(
             "imported {} tags into image stream {}",
@@ -49,6 +50,7 @@ pub(crate) fn store_metadata<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
         let outcome = cx.outcome();
         cx.host
             .store_results(&outcome)
+            .await
             .map_err(ReactorError::host("store the results"))?;
         Ok(Step::Done)
     })

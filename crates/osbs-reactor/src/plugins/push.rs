@@ -102,6 +102,7 @@ pub(crate) fn tag_and_push<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
         for tag in &tags {
             cx.host
                 .check_lease()
+                .await
                 .map_err(ReactorError::host("push (the run's lease)"))?;
             cx.log(&format!("pushing {image}:{tag}"));
             let options = PushImageOptionsBuilder::default().tag(tag).build();

@@ -23,6 +23,7 @@ pub(crate) fn check_and_set_rebuild<'a>(cx: &'a mut Context<'_>) -> PluginFuture
         }
         cx.host
             .set_build_config_label(IS_AUTOREBUILD, "true")
+            .await
             .map_err(ReactorError::host(
                 "set the BuildConfig label is_autorebuild",
             ))?;

@@ -40,6 +40,7 @@ pub(crate) fn registry_sync<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
         for pushed in &cx.results.digests {
             cx.host
                 .check_lease()
+                .await
                 .map_err(ReactorError::host("sync (the run's lease)"))?;
             let summary = copy_image(
                 &src_repo,

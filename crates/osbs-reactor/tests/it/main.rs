@@ -1,5 +1,6 @@
 //! Integration tests of the reactor against the real Docker Engine and registries that
-//! `cargo xtask services up` starts. Every test that needs them calls `require_services()`.
+//! `cargo xtask services up` starts. Every test that needs them calls `require_services()`;
+//! `slow_host` needs neither.
 
 #![allow(
     clippy::unwrap_used,
@@ -9,4 +10,5 @@
 mod bad_input;
 mod builds;
 mod cli;
+mod slow_host;
 mod support;

@@ -114,20 +114,20 @@ impl TestHost {
 }
 
 impl BuildHost for TestHost {
-    fn build_request(&self) -> Result<BuildRequest, HostError> {
-        self.inner.build_request()
+    async fn build_request(&self) -> Result<BuildRequest, HostError> {
+        self.inner.build_request().await
     }
-    fn set_build_config_label(&self, key: &str, value: &str) -> Result<(), HostError> {
-        self.inner.set_build_config_label(key, value)
+    async fn set_build_config_label(&self, key: &str, value: &str) -> Result<(), HostError> {
+        self.inner.set_build_config_label(key, value).await
     }
-    fn import_image(&self, import: &ImageImport) -> Result<(), HostError> {
-        self.inner.import_image(import)
+    async fn import_image(&self, import: &ImageImport) -> Result<(), HostError> {
+        self.inner.import_image(import).await
     }
-    fn store_results(&self, outcome: &BuildOutcome) -> Result<(), HostError> {
-        self.inner.store_results(outcome)
+    async fn store_results(&self, outcome: &BuildOutcome) -> Result<(), HostError> {
+        self.inner.store_results(outcome).await
     }
-    fn cancel_requested(&self) -> bool {
-        self.inner.cancel_requested()
+    async fn cancel_requested(&self) -> bool {
+        self.inner.cancel_requested().await
     }
     fn log(&self, line: &str) {
         self.lines.lock().unwrap().push(line.to_owned());
@@ -136,16 +136,18 @@ impl BuildHost for TestHost {
         }
         if let Some(needle) = &self.cancel_on
             && line.contains(needle.as_str())
-            && !self.inner.cancel_requested()
         {
-            *self.cancelled_at.lock().unwrap() = Some(Instant::now());
-            self.inner.request_cancel();
+            let mut cancelled_at = self.cancelled_at.lock().unwrap();
+            if cancelled_at.is_none() {
+                *cancelled_at = Some(Instant::now());
+                self.inner.request_cancel();
+            }
         }
     }
 }
 
 /// Runs a build on a fresh runtime.
-pub fn build(host: &dyn BuildHost) -> BuildOutcome {
+pub fn build(host: &impl BuildHost) -> BuildOutcome {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
