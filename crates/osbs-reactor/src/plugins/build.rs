@@ -222,12 +222,76 @@ async fn remove_step_container(docker: &Docker, id: &str) {
     }
 }
 
+/// Makes sure the image the Dockerfile's `FROM` is pinned to is still in the Docker Engine
+/// right before the build: if it vanished (removed by force since `pull_base_image` held it),
+/// `FROM sha256:…` would make the daemon look for an image of that name on Docker Hub. The base
+/// is pulled again and held again if the registry still serves the same image; a different
+/// image there fails the build naming the base, never building from another base than the one
+/// recorded. `None` to go on, or the step to end with (cancelled during the pull).
+async fn recheck_pinned_base(
+    cx: &mut Context<'_>,
+    docker: &Docker,
+) -> Result<Option<Step>, ReactorError> {
+    let (Some(base), Some(pinned)) = (cx.base_image.clone(), cx.results.base_image_id.clone())
+    else {
+        return Ok(None);
+    };
+    match docker.inspect_image(&pinned).await {
+        Ok(_) => return Ok(None),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => {}
+        Err(err) => {
+            return Err(ReactorError::docker("inspect of the pinned base image")(
+                err,
+            ));
+        }
+    }
+    cx.log(&format!(
+        "the base image {base} ({pinned}) vanished from the Docker Engine before the build; \
+         pulling it again"
+    ));
+    let id = match make_present(cx, docker, &base).await? {
+        Present::Image { id, .. } => id,
+        Present::Cancelled => return Ok(Some(Step::Cancel(CANCELLED.to_owned()))),
+        Present::Vanished => {
+            return Err(ReactorError::Pull {
+                image: base.to_string(),
+                message: format!("the pinned base image {pinned} vanished again after a pull"),
+            });
+        }
+    };
+    if id != pinned {
+        return Err(ReactorError::Pull {
+            image: base.to_string(),
+            message: format!(
+                "the pinned base image {pinned} vanished from the Docker Engine before the build, \
+                 and the registry now serves {id}; not building from another base than the one \
+                 recorded"
+            ),
+        });
+    }
+    if let Some(tag) = cx
+        .base_hold
+        .as_deref()
+        .and_then(|hold| hold.rsplit_once(':'))
+        .map(|(_, tag)| tag.to_owned())
+    {
+        hold_image(docker, &id, &tag).await?;
+    }
+    cx.log(&format!("pulled {base} again as {id}"));
+    Ok(None)
+}
+
 /// Builds the image through the Docker Engine API (classic builder, intermediate containers
 /// always removed). A cancel drops the request, which makes the daemon stop the build, and
 /// removes the step's container in case the daemon did not.
 pub(crate) fn docker_api<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
     Box::pin(async move {
         let docker = cx.docker().await?;
+        if let Some(step) = recheck_pinned_base(cx, &docker).await? {
+            return Ok(step);
+        }
         let dir = cx.source_dir()?;
         let ignore = DockerIgnore::load(&dir).map_err(|source| ReactorError::Io {
             action: "read",

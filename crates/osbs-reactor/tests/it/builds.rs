@@ -422,3 +422,83 @@ fn the_base_image_is_held_and_pinned_and_clean_up_spares_other_builds() {
         host.log_text()
     );
 }
+
+/// Builds and pushes a base image of a test's own with `label`; returns its reference.
+fn push_own_base(name: &str, label: &str) -> String {
+    let base = format!("{}/osbs-test/{name}:latest", push_registry());
+    let dockerfile = format!(
+        "FROM {}\nLABEL osbs-test-base={label}\n",
+        osbs_testkit::base_image()
+    );
+    let mut docker_build = std::process::Command::new("docker");
+    docker_build
+        .args(["build", "--quiet", "--tag", &base, "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut child = docker_build.spawn().unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), dockerfile.as_bytes()).unwrap();
+    assert!(child.wait_with_output().unwrap().status.success());
+    osbs_testkit::fixture::run(std::process::Command::new("docker").args(["push", &base]));
+    base
+}
+
+/// The pinned base image vanishes (removed by force, hold and all) between `pull_base_image`
+/// and the build step: the build pulls it again and completes from exactly that image; when the
+/// registry serves another image by then, the build fails naming the base, and never falls
+/// back to Docker Hub.
+#[test]
+fn a_vanished_pinned_base_is_pulled_again_or_named() {
+    require_services();
+    let registry = push_registry();
+    // Fresh bases (no layer cache builds on them yet), so a forced removal can take them.
+    let name = unique("vanishing-base");
+    let base = push_own_base(&name, &format!("{name}-one"));
+    let base_id = local_image_id(&base);
+    let repo = fixture_repo_from("small", &base);
+
+    // The same image is still in the registry: pulled again, the build completes.
+    let image = format!("osbs-test/{}", unique("vanished"));
+    let id = base_id.clone();
+    let host = TestHost::new(request(&repo.url, &registry, &image)).on_line(move |line| {
+        if line.contains("held as") {
+            osbs_testkit::fixture::run(
+                std::process::Command::new("docker").args(["rmi", "--force", &id]),
+            );
+        }
+    });
+    let outcome = build(&host);
+    assert_eq!(outcome.phase, BuildPhase::Complete, "{}", summary(&outcome));
+    assert_eq!(
+        outcome.results.base_image_id.as_deref(),
+        Some(base_id.as_str())
+    );
+    assert!(
+        host.log_text()
+            .contains("vanished from the Docker Engine before the build"),
+        "{}",
+        host.log_text()
+    );
+
+    // The registry moved on meanwhile: the build fails and names the base.
+    let name = unique("moving-base");
+    let base = push_own_base(&name, &format!("{name}-one"));
+    let repo = fixture_repo_from("small", &base);
+    let image = format!("osbs-test/{}", unique("vanished-moved"));
+    let (id, moved) = (local_image_id(&base), base.clone());
+    let name2 = name.clone();
+    let host = TestHost::new(request(&repo.url, &registry, &image)).on_line(move |line| {
+        if line.contains("held as") {
+            osbs_testkit::fixture::run(
+                std::process::Command::new("docker").args(["rmi", "--force", &id]),
+            );
+            let _ = push_own_base(&name2, &format!("{name2}-two"));
+            osbs_testkit::fixture::run(std::process::Command::new("docker").args(["rmi", &moved]));
+        }
+    });
+    let outcome = build(&host);
+    assert_eq!(outcome.phase, BuildPhase::Failed, "{}", summary(&outcome));
+    let error = outcome.error.clone().unwrap_or_default();
+    assert!(error.contains(&base), "{error}");
+    assert!(error.contains("registry now serves"), "{error}");
+    assert!(!error.contains("docker.io"), "{error}");
+}
