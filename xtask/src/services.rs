@@ -2,6 +2,8 @@
 //! machine — a Docker Engine, two distribution registries on loopback (push target and sync
 //! target) and a busybox base image made with `docker import` and pushed to the first registry.
 //!
+//! With `--pulp`, also a Pulp 3 registry with token auth (module `pulp`).
+//!
 //! Every step first checks whether its service already answers, so `up` is idempotent and fast
 //! the second time. Missing tools are installed with apt-get when running as root on Debian, and
 //! the Python module aiosmtpd (the SMTP sink of osbs-engine's notification tests) with pip when
@@ -59,9 +61,16 @@ pub fn up(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Stops the registries and, if xtask started it, the Docker daemon.
+/// [`up`], then the Pulp 3 registry (`services up --pulp`, module `pulp`).
+pub fn up_with_pulp(root: &Path) -> Result<()> {
+    up(root)?;
+    crate::pulp::ensure(root, &state_dir(root))
+}
+
+/// Stops the registries, Pulp and, if xtask started it, the Docker daemon.
 pub fn down(root: &Path) -> Result<()> {
     let state = state_dir(root);
+    crate::pulp::down(root, &state)?;
     for name in ["registry-push", "registry-sync", "dockerd"] {
         let pid_file = state.join(format!("{name}.pid"));
         let Ok(pid) = fs::read_to_string(&pid_file) else {
@@ -94,6 +103,8 @@ pub fn status(root: &Path) -> Result<()> {
     let base = base_image_present();
     ok &= base;
     println!("base image  {} ({})", word(base), kit::base_image());
+    // Pulp is optional (`services up --pulp`): shown, but not a reason to fail.
+    println!("{}", crate::pulp::status().1);
     println!("state       {}", state_dir(root).display());
     if !ok {
         bail!("some services are down: run `cargo xtask services up`");
@@ -148,7 +159,7 @@ fn ensure_tools(root: &Path) -> Result<()> {
 }
 
 /// Installs Debian `packages` with apt-get (the caller checked for root on Debian).
-fn apt_install(root: &Path, packages: &[&str]) -> Result<()> {
+pub(crate) fn apt_install(root: &Path, packages: &[&str]) -> Result<()> {
     eprintln!("services: installing {} with apt-get", packages.join(" "));
     Cmd::new(root, "apt-get", ["update", "-qq"])
         .env("DEBIAN_FRONTEND", "noninteractive")
@@ -198,7 +209,7 @@ fn ensure_aiosmtpd(root: &Path) -> Result<()> {
     Ok(())
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     fs::read_to_string("/proc/self/status").is_ok_and(|s| {
         s.lines()
             .find_map(|l| l.strip_prefix("Uid:"))
@@ -252,9 +263,15 @@ fn spawn_detached(
     log: &Path,
     pid_file: &Path,
 ) -> Result<Child> {
+    spawn_detached_cmd(Cmd::new(root, program, args), log, pid_file)
+}
+
+/// Starts `cmd` detached from xtask (own process group, output to `log`) and records its pid
+/// in `pid_file`.
+pub(crate) fn spawn_detached_cmd(mut cmd: Cmd, log: &Path, pid_file: &Path) -> Result<Child> {
+    let program = cmd.display().to_owned();
     let out = fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
     let err = out.try_clone()?;
-    let mut cmd = Cmd::new(root, program, args);
     eprintln!("$ {} > {} 2>&1 &", cmd.display(), log.display());
     let child = cmd
         .inner()
@@ -263,7 +280,7 @@ fn spawn_detached(
         .stderr(err)
         .process_group(0)
         .spawn()
-        .with_context(|| format!("cannot start {program}"))?;
+        .with_context(|| format!("cannot start `{program}`"))?;
     fs::write(pid_file, child.id().to_string())
         .with_context(|| format!("cannot write {}", pid_file.display()))?;
     Ok(child)
@@ -294,7 +311,7 @@ fn wait_until(
     )
 }
 
-fn tail(log: &Path) -> String {
+pub(crate) fn tail(log: &Path) -> String {
     let text = fs::read_to_string(log).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(20)..].join("\n")

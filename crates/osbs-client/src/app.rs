@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
+use osbs_core::terminal::{safe_line, safe_text};
 
 use crate::backend::ClientError;
 use crate::cli::{Cli, Command};
@@ -32,7 +33,8 @@ pub fn main() -> ExitCode {
         Ok(Outcome::Success) => 0,
         Ok(Outcome::BuildNotComplete) => EXIT_BUILD_NOT_COMPLETE,
         Err(err) => {
-            let _ = writeln!(io.err, "error: {}", chain(&err));
+            // Messages quote repositories, registries and processes: shown escaped.
+            let _ = writeln!(io.err, "error: {}", safe_text(&chain(&err)));
             err.exit_code()
         }
     };
@@ -73,17 +75,17 @@ fn run(cli: &Cli, io: &mut Io<'_>) -> Result<Outcome, ClientError> {
             || "none (local defaults)".to_owned(),
             |p| p.display().to_string(),
         );
-        let _ = writeln!(
-            io.err,
+        let line = format!(
             "config: {file}; instance: {}; backend: {}; registry: {}",
             instance.name,
             instance.backend,
             instance.registry.base_url()
         );
+        let _ = writeln!(io.err, "{}", safe_line(&line));
     }
     if !io.quiet {
         for warning in &instance.warnings {
-            let _ = writeln!(io.err, "warning: {warning}");
+            let _ = writeln!(io.err, "warning: {}", safe_line(warning));
         }
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -97,6 +99,16 @@ fn run(cli: &Cli, io: &mut Io<'_>) -> Result<Outcome, ClientError> {
         match instance.backend {
             BackendKind::Local => {
                 let backend = crate::local::open(&instance, cli_passthrough(cli))?;
+                // Told once, by the process that noticed it; even with -q, since it is never
+                // told again.
+                if let Some(recreated) = backend.state_recreated() {
+                    let _ = writeln!(
+                        io.err,
+                        "warning: {}: {}",
+                        safe_line(&backend.state_dir().display().to_string()),
+                        safe_line(&recreated.to_string())
+                    );
+                }
                 match &cli.command {
                     Command::RunBuild(args) => {
                         return backend
@@ -154,8 +166,39 @@ async fn kubernetes(
     let resolver: crate::kubernetes::Resolver = Box::new(move |submission| {
         crate::local::resolve_submission(&mirrors, submission, &repo_config_file)
     });
-    let backend = crate::kubernetes::KubeBackend::connect(instance, resolver).await?;
+    let client = kube_client(instance).await?;
+    let backend = crate::kubernetes::KubeBackend::new(client, instance, resolver);
     commands::run(&backend, command, io).await
+}
+
+/// The client of the cluster `backend = kubernetes` talks to: the current kubeconfig context
+/// (`$KUBECONFIG`, else `~/.kube/config`), else the in-cluster configuration of a Pod. Having
+/// neither is the configuration's problem (exit code 2), not an unreachable cluster; a cluster
+/// that does not answer is found out by the first call (exit code 3).
+#[cfg(feature = "kubernetes")]
+async fn kube_client(instance: &Instance) -> Result<kube::Client, ClientError> {
+    let looked_at = || match std::env::var_os("KUBECONFIG") {
+        Some(path) => format!("KUBECONFIG={}", path.to_string_lossy()),
+        None => "no KUBECONFIG, ~/.kube/config".to_owned(),
+    };
+    let config = kube::Config::infer().await.map_err(|e| {
+        ClientError::Usage(format!(
+            "instance {:?} uses backend = kubernetes, but there is no cluster configuration \
+             ({}; not in a Pod; set KUBECONFIG to a kubeconfig file): {}",
+            instance.name,
+            looked_at(),
+            chain(&e)
+        ))
+    })?;
+    kube::Client::try_from(config).map_err(|e| {
+        ClientError::Usage(format!(
+            "instance {:?} uses backend = kubernetes, but its cluster configuration ({}) cannot \
+             be used: {}",
+            instance.name,
+            looked_at(),
+            chain(&e)
+        ))
+    })
 }
 
 /// Without the `kubernetes` feature, `backend = kubernetes` is a configuration error.

@@ -1,11 +1,16 @@
 //! What each `osbs` command does, over any [`Backend`]: call the backend, print through
 //! `output`, and say which exit code the command ends with.
+//!
+//! Text output shows untrusted text (build logs, names, causes, errors, warnings from a
+//! repository) through `osbs_core::terminal`, so no escape sequence reaches the terminal; JSON
+//! output is exact (serde escapes control characters).
 
 use std::io::Write;
 use std::path::Path;
 
 use osbs_core::build::BuildPhase;
 use osbs_core::model::{Build, ImageStreamTag};
+use osbs_core::terminal::{safe_line, safe_text};
 use osbs_repo_config::RepoConfig;
 
 use crate::backend::{Backend, BuildFilter, BuildSubmission, ClientError, LogEvent};
@@ -85,7 +90,7 @@ pub async fn run<B: Backend>(
             let out = &mut *io.out;
             let build = backend
                 .watch_build(&arg.name, &mut |b: &Build| {
-                    if show && let Err(e) = writeln!(out, "{}  {}", b.name, b.phase) {
+                    if show && let Err(e) = writeln!(out, "{}  {}", safe_line(&b.name), b.phase) {
                         failed.get_or_insert(e);
                     }
                 })
@@ -106,7 +111,7 @@ pub async fn run<B: Backend>(
             backend
                 .build_logs(&args.name, args.follow, &mut |event| match event {
                     LogEvent::Line(line) => {
-                        if let Err(e) = writeln!(out, "{line}") {
+                        if let Err(e) = writeln!(out, "{}", safe_text(&line)) {
                             failed.get_or_insert(e);
                         }
                     }
@@ -126,15 +131,13 @@ pub async fn run<B: Backend>(
                     .write_all(output::json(&build).as_bytes())
                     .map_err(io_error)?,
                 OutputFormat::Text => {
+                    let name = safe_line(&build.name);
                     let what = if build.phase == BuildPhase::Cancelled {
-                        format!("{}: Cancelled", build.name)
+                        format!("{name}: Cancelled")
                     } else if build.phase.is_finished() {
-                        format!(
-                            "{} already ended {}; nothing to cancel",
-                            build.name, build.phase
-                        )
+                        format!("{name} already ended {}; nothing to cancel", build.phase)
                     } else {
-                        format!("{}: cancel requested ({} now)", build.name, build.phase)
+                        format!("{name}: cancel requested ({} now)", build.phase)
                     };
                     writeln!(io.out, "{what}").map_err(io_error)?;
                 }
@@ -193,7 +196,7 @@ pub async fn run<B: Backend>(
                     .map_err(io_error)?,
                 OutputFormat::Text => io
                     .out
-                    .write_all(plan.render().as_bytes())
+                    .write_all(safe_text(&plan.render()).as_bytes())
                     .map_err(io_error)?,
             }
             Ok(Outcome::Success)
@@ -205,7 +208,7 @@ pub async fn run<B: Backend>(
             }
             backend.delete_build(&args.name).await?;
             if !io.quiet {
-                writeln!(io.out, "deleted build {}", args.name).map_err(io_error)?;
+                writeln!(io.out, "deleted build {}", safe_line(&args.name)).map_err(io_error)?;
             }
             Ok(Outcome::Success)
         }
@@ -226,8 +229,12 @@ pub async fn run<B: Backend>(
                     1 => "1 build".to_owned(),
                     n => format!("{n} builds"),
                 };
-                writeln!(io.out, "deleted build config {name} and its {count}")
-                    .map_err(io_error)?;
+                writeln!(
+                    io.out,
+                    "deleted build config {} and its {count}",
+                    safe_line(name)
+                )
+                .map_err(io_error)?;
             }
             Ok(Outcome::Success)
         }
@@ -268,12 +275,11 @@ fn report_triggered(io: &mut Io<'_>, triggered: &[Build]) -> Result<(), ClientEr
         say!(io, "no autorebuild triggered");
     }
     for t in triggered {
+        let name = safe_line(&t.name);
         say!(
             io,
-            "triggered {} ({}); follow it with: osbs build-logs -f {}",
-            t.name,
-            t.cause,
-            t.name
+            "triggered {name} ({}); follow it with: osbs build-logs -f {name}",
+            safe_line(&t.cause.to_string())
         );
     }
     Ok(())
@@ -293,12 +299,13 @@ async fn build<B: Backend>(
     };
     let submitted = backend.create_build(&submission).await?;
     for warning in &submitted.warnings {
-        writeln!(io.err, "warning: {warning}").map_err(io_error)?;
+        writeln!(io.err, "warning: {}", safe_line(warning)).map_err(io_error)?;
     }
     let name = submitted.build.name.clone();
+    let shown = safe_line(&name).into_owned();
     match &submitted.queued_behind {
-        Some(other) => say!(io, "build {name} queued behind {other}"),
-        None => say!(io, "build {name} queued"),
+        Some(other) => say!(io, "build {shown} queued behind {}", safe_line(other)),
+        None => say!(io, "build {shown} queued"),
     }
     if args.no_wait {
         match io.format {
@@ -307,8 +314,8 @@ async fn build<B: Backend>(
                 .write_all(output::json(&submitted.build).as_bytes())
                 .map_err(io_error)?,
             OutputFormat::Text => {
-                writeln!(io.out, "{name}").map_err(io_error)?;
-                say!(io, "follow it with: osbs build-logs -f {name}");
+                writeln!(io.out, "{shown}").map_err(io_error)?;
+                say!(io, "follow it with: osbs build-logs -f {shown}");
             }
         }
         return Ok(Outcome::Success);
@@ -323,7 +330,7 @@ async fn build<B: Backend>(
             .build_logs(&name, true, &mut |event| match event {
                 LogEvent::Line(line) => {
                     if !quiet {
-                        let _ = writeln!(err, "{line}");
+                        let _ = writeln!(err, "{}", safe_text(&line));
                     }
                 }
                 LogEvent::Finished(build) => last = Some(*build),
@@ -345,14 +352,14 @@ async fn build<B: Backend>(
                 (None, Some(reason)) => format!("build {name} {}: {reason}", finished.phase),
                 (None, None) => format!("build {name} {}", finished.phase),
             };
-            writeln!(io.out, "{summary}").map_err(io_error)?;
+            writeln!(io.out, "{}", safe_text(&summary)).map_err(io_error)?;
             for r in finished
                 .repositories
                 .primary
                 .iter()
                 .chain(&finished.repositories.unique)
             {
-                writeln!(io.out, "  {r}").map_err(io_error)?;
+                writeln!(io.out, "  {}", safe_line(r)).map_err(io_error)?;
             }
         }
     }
@@ -385,7 +392,7 @@ pub fn check_repo_config(path: Option<&Path>, io: &mut Io<'_>) -> Result<Outcome
         (config, path.display().to_string())
     };
     for warning in config.warnings() {
-        writeln!(io.err, "warning: {warning}").map_err(io_error)?;
+        writeln!(io.err, "warning: {}", safe_line(&warning.to_string())).map_err(io_error)?;
     }
     match io.format {
         OutputFormat::Json => {
@@ -404,7 +411,7 @@ pub fn check_repo_config(path: Option<&Path>, io: &mut Io<'_>) -> Result<Outcome
             } else {
                 "disabled"
             };
-            writeln!(io.out, "{shown}: ok, autorebuild {state}").map_err(io_error)?;
+            writeln!(io.out, "{}: ok, autorebuild {state}", safe_line(&shown)).map_err(io_error)?;
         }
     }
     Ok(Outcome::Success)
@@ -462,20 +469,20 @@ async fn watch_builds<B: Backend>(
             let show = changed || (first && !build.phase.is_finished());
             if show {
                 let line = match io.format {
-                    OutputFormat::Json => serde_json::json!({
+                    OutputFormat::Json => output::json_line(&serde_json::json!({
                         "build": build.name,
                         "build_config": build.build_config,
                         "phase": build.phase,
                         "cause": build.cause.to_string(),
-                    })
-                    .to_string(),
-                    OutputFormat::Text => format!(
+                    })),
+                    OutputFormat::Text => safe_line(&format!(
                         "{}  {}  {}  {}",
                         osbs_core::time::Timestamp::from_system_time(std::time::SystemTime::now()),
                         build.name,
                         build.phase,
                         build.cause
-                    ),
+                    ))
+                    .into_owned(),
                 };
                 writeln!(io.out, "{line}").map_err(io_error)?;
                 io.out.flush().map_err(io_error)?;

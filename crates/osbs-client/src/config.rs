@@ -182,6 +182,32 @@ pub enum ConfigError {
         #[source]
         source: Box<osbs_registry_sync::Error>,
     },
+    /// A file the local backend needs (`registry_secret`, a registry section's `secret`) that
+    /// cannot be read.
+    #[error("{path}:{line}: cannot read {key} {file}")]
+    File {
+        /// The config file.
+        path: PathBuf,
+        /// The 1-based line of the key.
+        line: usize,
+        /// The key.
+        key: String,
+        /// The file it names.
+        file: PathBuf,
+        /// Why it cannot be read.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A `state_dir` that exists and is not a directory.
+    #[error("{path}:{line}: state_dir {dir} is not a directory")]
+    StateDirNotADirectory {
+        /// The config file.
+        path: PathBuf,
+        /// The 1-based line of the key.
+        line: usize,
+        /// The state directory, resolved.
+        dir: PathBuf,
+    },
     /// `pulp_sync_registry_name`/`pulp_registry_name` names no `[registry NAME]` section, or that
     /// section has no `uri`.
     #[error("{path}:{line}: {key} = {name}: {problem}")]
@@ -251,9 +277,16 @@ pub fn user_config_dir() -> Option<PathBuf> {
 
 /// Loads `instance` from `file`, or the built-in defaults when there is no file.
 ///
+/// Relative paths in the file (`state_dir`; for the local backend also `registry_secret` and
+/// a registry section's `secret`) are relative to the file's directory, whatever the current
+/// directory. For the local backend, the files the instance names are checked here, so a
+/// missing secret or a `state_dir` that is a file is a configuration error at start (naming
+/// file and line), not a failure of the first build.
+///
 /// # Errors
 ///
-/// Any [`ConfigError`]: unreadable file, syntax, unknown instance, bad value.
+/// Any [`ConfigError`]: unreadable file, syntax, unknown instance, bad value, a file the
+/// instance names that cannot be used.
 pub fn load(file: Option<&Path>, instance: &str) -> Result<Instance, ConfigError> {
     let Some(path) = file else {
         if instance != DEFAULT_INSTANCE {
@@ -273,7 +306,78 @@ pub fn load(file: Option<&Path>, instance: &str) -> Result<Instance, ConfigError
         path: path.to_path_buf(),
         source,
     })?;
-    parse(&text, path, instance)
+    // Relative paths in the file are relative to its directory: make that one absolute now,
+    // while the current directory is the one the name was given in.
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let (instance, lines) = parse_with_lines(&text, &path, instance)?;
+    if instance.backend == Backend::Local {
+        check_local_files(&instance, &path, &lines)?;
+    }
+    Ok(instance)
+}
+
+/// Where the keys that name local files are, for messages.
+#[derive(Debug, Default)]
+struct FileKeys {
+    /// `state_dir`'s line.
+    state_dir: Option<usize>,
+    /// `registry_secret`'s line.
+    registry_secret: Option<usize>,
+    /// The sync target's `secret`: its line.
+    sync_secret: Option<usize>,
+}
+
+/// The local backend's files: `registry_secret` and the sync target's `secret` must be readable
+/// files, an existing `state_dir` must be a directory (a missing one is created on first use).
+fn check_local_files(
+    instance: &Instance,
+    path: &Path,
+    lines: &FileKeys,
+) -> Result<(), ConfigError> {
+    if let (Some(dir), Some(line)) = (&instance.state_dir, lines.state_dir)
+        && dir.exists()
+        && !dir.is_dir()
+    {
+        return Err(ConfigError::StateDirNotADirectory {
+            path: path.to_path_buf(),
+            line,
+            dir: dir.clone(),
+        });
+    }
+    let secrets = [
+        (
+            "registry_secret",
+            instance.registry_secret.as_deref(),
+            lines.registry_secret,
+        ),
+        (
+            "secret",
+            instance.sync.as_ref().and_then(|s| s.secret.as_deref()),
+            lines.sync_secret,
+        ),
+    ];
+    for (key, file, line) in secrets {
+        let (Some(file), Some(line)) = (file, line) else {
+            continue;
+        };
+        let readable = std::fs::metadata(file).and_then(|m| {
+            if m.is_file() {
+                std::fs::File::open(file).map(drop)
+            } else {
+                Err(std::io::Error::other("not a file"))
+            }
+        });
+        if let Err(source) = readable {
+            return Err(ConfigError::File {
+                path: path.to_path_buf(),
+                line,
+                key: key.to_owned(),
+                file: PathBuf::from(file),
+                source,
+            });
+        }
+    }
+    Ok(())
 }
 
 impl Instance {
@@ -308,6 +412,15 @@ fn default_registry() -> RegistryEndpoint {
 ///
 /// Any [`ConfigError`] but `Read` and `NotFound`.
 pub fn parse(text: &str, path: &Path, instance: &str) -> Result<Instance, ConfigError> {
+    parse_with_lines(text, path, instance).map(|(instance, _)| instance)
+}
+
+/// [`parse`], and where the keys that name local files are.
+fn parse_with_lines(
+    text: &str,
+    path: &Path,
+    instance: &str,
+) -> Result<(Instance, FileKeys), ConfigError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let ini = ini::parse(text).map_err(|(line, kind)| match kind {
         ParseErrorKind::MissingSectionHeader { text } => ConfigError::MissingSection {
@@ -356,7 +469,16 @@ const INSTANCE_KEYS: &[&str] = &[
 const REGISTRY_KEYS: &[&str] = &["uri", "secret"];
 
 impl Reader<'_> {
-    fn instance(&self, name: &str) -> Result<Instance, ConfigError> {
+    /// `value` as a path: a relative one is relative to the config file's directory.
+    fn relative_to_file(&self, value: &str) -> PathBuf {
+        let value = Path::new(value);
+        match self.path.parent() {
+            Some(dir) if value.is_relative() => dir.join(value),
+            _ => value.to_path_buf(),
+        }
+    }
+
+    fn instance(&self, name: &str) -> Result<(Instance, FileKeys), ConfigError> {
         let Some(section) = self
             .ini
             .sections
@@ -388,6 +510,7 @@ impl Reader<'_> {
                 .find(|e| e.key == key)
                 .or_else(|| self.ini.defaults.iter().find(|e| e.key == key))
         };
+        let mut lines = FileKeys::default();
         let mut instance = Instance::defaults();
         instance.name = name.to_owned();
         instance.file = Some(self.path.to_path_buf());
@@ -402,7 +525,8 @@ impl Reader<'_> {
             if e.value.is_empty() {
                 return Err(self.invalid(e, "a directory"));
             }
-            instance.state_dir = Some(PathBuf::from(&e.value));
+            instance.state_dir = Some(self.relative_to_file(&e.value));
+            lines.state_dir = Some(e.line);
         }
         if let Some(e) = get("namespace") {
             if !is_dns_label(&e.value) {
@@ -413,9 +537,17 @@ impl Reader<'_> {
         if let Some(e) = get("registry_uri") {
             instance.registry = self.registry(e)?;
         }
-        instance.registry_secret = get("registry_secret")
-            .map(|e| e.value.clone())
-            .filter(|v| !v.is_empty());
+        // A local backend's secret is a file (relative to the config file's directory); a
+        // kubernetes one names a Secret.
+        let backend = instance.backend;
+        let secret_value = |e: &Entry| match backend {
+            Backend::Local => self.relative_to_file(&e.value).display().to_string(),
+            Backend::Kubernetes => e.value.clone(),
+        };
+        if let Some(e) = get("registry_secret").filter(|e| !e.value.is_empty()) {
+            instance.registry_secret = Some(secret_value(e));
+            lines.registry_secret = Some(e.line);
+        }
         if let Some(e) = get("verify_ssl") {
             instance.verify_ssl =
                 parse_bool(&e.value).ok_or_else(|| self.invalid(e, "one of 0, false, 1, true"))?;
@@ -431,11 +563,18 @@ impl Reader<'_> {
             .filter(|e| !e.value.is_empty())
             .or_else(|| get("pulp_registry_name").filter(|e| !e.value.is_empty()));
         if let Some(e) = sync_key {
-            instance.sync = Some(self.sync_target(e)?);
+            let (mut target, secret_line) = self.sync_target(e)?;
+            if instance.backend == Backend::Local {
+                target.secret = target
+                    .secret
+                    .map(|s| self.relative_to_file(&s).display().to_string());
+            }
+            lines.sync_secret = secret_line;
+            instance.sync = Some(target);
         }
         instance.service = self.service(&get)?;
         instance.warnings = self.warnings(section);
-        Ok(instance)
+        Ok((instance, lines))
     }
 
     /// The SPEC §10 keys.
@@ -532,7 +671,8 @@ impl Reader<'_> {
         })
     }
 
-    fn sync_target(&self, key: &Entry) -> Result<SyncTarget, ConfigError> {
+    /// The sync target named by `key`, and the line of its `secret`.
+    fn sync_target(&self, key: &Entry) -> Result<(SyncTarget, Option<usize>), ConfigError> {
         let name = &key.value;
         let problem = |problem: String| ConfigError::SyncRegistry {
             path: self.path.to_path_buf(),
@@ -553,16 +693,18 @@ impl Reader<'_> {
             .iter()
             .find(|e| e.key == "uri")
             .ok_or_else(|| problem(format!("[{wanted}] (line {}) has no uri", section.line)))?;
-        Ok(SyncTarget {
-            name: name.clone(),
-            registry: self.registry(uri)?,
-            secret: section
-                .entries
-                .iter()
-                .find(|e| e.key == "secret")
-                .map(|e| e.value.clone())
-                .filter(|v| !v.is_empty()),
-        })
+        let secret = section
+            .entries
+            .iter()
+            .find(|e| e.key == "secret" && !e.value.is_empty());
+        Ok((
+            SyncTarget {
+                name: name.clone(),
+                registry: self.registry(uri)?,
+                secret: secret.map(|e| e.value.clone()),
+            },
+            secret.map(|e| e.line),
+        ))
     }
 
     /// Unknown keys of the chosen instance and of every registry section.

@@ -7,24 +7,29 @@
 //! local backend), records the user build on the BuildConfig and queues the Build; the
 //! controller applies the run policy and starts it. Every write is conflict-retried. A 403
 //! becomes a usage error naming the RBAC verb and resource that are missing.
+//!
+//! It writes what the `osbs-user` Role of deploy/rbac.yaml allows, and no status: Builds are
+//! created without moving the BuildConfig's counter (`OsbsApi::submit_build`), a cancel is
+//! requested in the Build's spec, and `import-image` asks the controller for the import
+//! (`osbs_kube::ImportRequest`), which reads the registry with its own credentials.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use futures_util::{AsyncBufReadExt, TryStreamExt};
-use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, LogParams, WatchEvent, WatchParams};
 use kube::{Api, Client, Config};
-use osbs_core::auth::DockerConfig;
-use osbs_core::import::TagChange;
-use osbs_core::model::{Build, BuildCause, BuildConfig, ImageStream};
+use osbs_core::model::{Build, BuildConfig, ImageStream};
 use osbs_core::policy::{self, CancelDecision, QueueStatus};
 use osbs_core::submission::{self, ResolvedSubmission};
 use osbs_core::time::Timestamp;
 use osbs_core::trigger::{RebuildPlan, TriggerGraph};
-use osbs_engine::import::{ImportError, RegistrySource, read_import};
-use osbs_kube::{BuildConfigResource, BuildResource, KubeError, OsbsApi, SyncSpec};
-use osbs_registry_sync::{ClientOptions, RegistryEndpoint};
+use osbs_kube::{
+    BuildConfigResource, BuildResource, ImportDone, ImportFailure, ImportRequest, KubeError,
+    OsbsApi, SyncSpec,
+};
+use osbs_registry_sync::RegistryEndpoint;
 
 use crate::backend::{
     Backend, BuildFilter, BuildSubmission, ClientError, LogEvent, Result, SubmissionFacts,
@@ -39,10 +44,10 @@ pub type Resolver = Box<dyn Fn(&BuildSubmission) -> Result<SubmissionFacts> + Se
 /// How often a followed log reconnects after its stream ended while the build still runs.
 const LOG_RECONNECT: Duration = Duration::from_secs(1);
 
-/// How long `import-image` waits for the controller to turn the import's tag changes into
-/// builds, and how often it looks.
-const FAN_OUT_WAIT: Duration = Duration::from_secs(10);
-const FAN_OUT_POLL: Duration = Duration::from_millis(200);
+/// How long the client waits for the controller to answer a request (an import, the cancel
+/// of a queued build), and how often it looks.
+const CONTROLLER_WAIT: Duration = Duration::from_secs(10);
+const CONTROLLER_POLL: Duration = Duration::from_millis(200);
 
 /// The kubernetes backend of one instance.
 pub struct KubeBackend {
@@ -53,7 +58,7 @@ pub struct KubeBackend {
     sync: Option<SyncSpec>,
     repo_config_file: String,
     resolver: Resolver,
-    fan_out_wait: Duration,
+    controller_wait: Duration,
 }
 
 impl std::fmt::Debug for KubeBackend {
@@ -133,114 +138,59 @@ impl KubeBackend {
             }),
             repo_config_file: instance.repo_config_file.clone(),
             resolver,
-            fan_out_wait: FAN_OUT_WAIT,
+            controller_wait: CONTROLLER_WAIT,
         }
     }
 
-    /// How long `import_image` waits for the controller to queue the builds an import
-    /// triggers (10 s unless set).
+    /// How long `import_image` waits for the controller's answer, and `cancel_build` for the
+    /// controller to cancel a queued build (10 s unless set).
     #[must_use]
-    pub fn with_fan_out_wait(mut self, wait: Duration) -> Self {
-        self.fan_out_wait = wait;
+    pub fn with_controller_wait(mut self, wait: Duration) -> Self {
+        self.controller_wait = wait;
         self
     }
 
-    /// The credentials in the instance's `registry_secret`, read through the API as the build
-    /// Pod mounts them: a `kubernetes.io/dockerconfigjson` Secret (`.dockerconfigjson`) or a
-    /// legacy `kubernetes.io/dockercfg` one (`.dockercfg`). `None` without a secret.
+    /// Waits until the controller has answered the import request `id` on the ImageStream
+    /// `stream`, and returns its answer with the stream as it is then.
     ///
     /// # Errors
     ///
-    /// Not found or forbidden as for any resource; a usage error naming the Secret (never its
-    /// content) when it holds no docker config or an invalid one.
-    pub async fn registry_credentials(&self) -> Result<Option<DockerConfig>> {
-        let Some(name) = &self.registry_secret else {
-            return Ok(None);
-        };
-        let namespace = self.api.namespace();
-        let secrets: Api<Secret> = Api::namespaced(self.api.client().clone(), namespace);
-        let secret = secrets
-            .get(name)
-            .await
-            .map_err(|e| client_error(self.api.error("get", "secrets", "secret", name)(e)))?;
-        let data = secret.data.unwrap_or_default();
-        let Some((key, bytes)) = [".dockerconfigjson", ".dockercfg"]
-            .into_iter()
-            .find_map(|key| data.get(key).map(|bytes| (key, bytes)))
-        else {
-            return Err(ClientError::Usage(format!(
-                "secret {name:?} in namespace {namespace:?} (registry_secret) has no \
-                 .dockerconfigjson or .dockercfg key"
-            )));
-        };
-        let invalid = |problem: String| {
-            ClientError::Usage(format!(
-                "secret {name:?} in namespace {namespace:?} (registry_secret), key {key}: {problem}"
-            ))
-        };
-        let text =
-            std::str::from_utf8(&bytes.0).map_err(|_| invalid("not UTF-8 text".to_owned()))?;
-        DockerConfig::parse(text)
-            .map(Some)
-            .map_err(|e| invalid(e.to_string()))
-    }
-
-    /// Waits until the controller has fanned out the tag `changes` that an import recorded on
-    /// `stream` (they leave its `pendingTriggers`), then returns the builds they queued.
-    ///
-    /// # Errors
-    ///
-    /// [`ClientError::Backend`] (exit 3) when the changes are still pending after the fan-out
-    /// wait: the import is recorded, but no controller acted on it.
-    async fn wait_for_fan_out(&self, stream: &str, changes: &[TagChange]) -> Result<Vec<Build>> {
-        if changes.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ours =
-            |tag: &str, digest: &str| changes.iter().any(|c| c.tag == tag && c.new == digest);
-        let deadline = tokio::time::Instant::now() + self.fan_out_wait;
+    /// [`ClientError::Backend`] (exit 3) when no answer came within the wait: the request is
+    /// recorded, but no controller acted on it.
+    async fn wait_for_import(&self, stream: &str, id: &str) -> Result<(ImportDone, ImageStream)> {
+        let deadline = tokio::time::Instant::now() + self.controller_wait;
         loop {
-            let resource = self
+            let Some(resource) = self
                 .api
                 .get_image_stream_resource(stream)
                 .await
-                .map_err(client_error)?;
-            let pending = resource
-                .and_then(|r| r.status)
-                .is_some_and(|s| s.pending_triggers.iter().any(|p| ours(&p.tag, &p.new)));
-            if !pending {
-                break;
+                .map_err(client_error)?
+            else {
+                return Err(ClientError::NotFound {
+                    kind: "image stream",
+                    name: stream.to_owned(),
+                });
+            };
+            if let Some(done) = resource.import_done().filter(|d| d.id == id) {
+                return Ok((done, resource.to_model().map_err(client_error)?));
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(ClientError::Backend {
                     context: format!(
-                        "the import into image stream {stream:?} is recorded, but no \
-                         osbs-controller turned it into builds within {} s; is one running in \
+                        "the import into image stream {stream:?} is requested, but no \
+                         osbs-controller carried it out within {} s; is one running in \
                          namespace {:?}?",
-                        self.fan_out_wait.as_secs_f64(),
+                        self.controller_wait.as_secs_f64(),
                         self.api.namespace()
                     ),
                     source: Box::new(std::io::Error::new(
                         std::io::ErrorKind::TimedOut,
-                        "triggers still pending",
+                        "import request not answered",
                     )),
                 });
             }
-            tokio::time::sleep(FAN_OUT_POLL).await;
+            tokio::time::sleep(CONTROLLER_POLL).await;
         }
-        let builds = self.api.list_builds(None).await.map_err(client_error)?;
-        Ok(builds
-            .into_iter()
-            .filter(|b| match &b.cause {
-                BuildCause::ImageChange {
-                    stream: s,
-                    tag,
-                    digest,
-                    chain,
-                } => s == stream && chain.is_empty() && ours(tag, digest),
-                BuildCause::User => false,
-            })
-            .collect())
     }
 
     /// The resources this backend works on.
@@ -289,7 +239,27 @@ impl KubeBackend {
 
 impl Backend for KubeBackend {
     async fn create_build(&self, submission: &BuildSubmission) -> Result<Submitted> {
+        // SPEC §6: a git URL's password is never stored or shown. A BuildConfig here is read
+        // by everyone who may read the namespace and the build Pod could not get the password
+        // from this client, so a URL with one is refused before anything is read or stored.
+        let git_url = submission.git_url.as_str();
+        if osbs_core::git::split_url(git_url).password != osbs_core::git::UrlPassword::None {
+            return Err(ClientError::Usage(format!(
+                "git url `{}` has a password: the kubernetes backend stores no git passwords; \
+                 give the build Pods git credentials another way (a credential helper in the \
+                 reactor image) and the url without the password",
+                osbs_core::git::redact_url(git_url)
+            )));
+        }
         let facts = (self.resolver)(submission)?;
+        // The image name under the push registry: what the reactor's `bump_release` requires
+        // (the resolver checked the Dockerfile's labels already).
+        if let Some(name) = &facts.image_name {
+            let registry = RegistryEndpoint::parse(&self.registry_uri)
+                .map_err(|e| ClientError::Usage(format!("registry_uri: {e}")))?;
+            osbs_core::target::repository(registry.name(), name)
+                .map_err(|e| ClientError::Usage(e.to_string()))?;
+        }
         let plan = submission::plan(&ResolvedSubmission {
             git_url: submission.git_url.clone(),
             git_branch: submission.git_branch.clone(),
@@ -337,7 +307,7 @@ impl Backend for KubeBackend {
         }
         let build = self
             .api
-            .queue_build(&name, |config| plan.queue(config, now()))
+            .submit_build(&name, |config| plan.queue(config, now()))
             .await
             .map_err(client_error)?;
         let builds = self
@@ -397,12 +367,7 @@ impl Backend for KubeBackend {
             .unwrap_or_default();
         on_change(&current);
         let watch_error = |e: kube::Error| {
-            client_error(self.api.error(
-                "watch",
-                "builds.osbs.example.dev",
-                "build",
-                name,
-            )(e))
+            client_error(self.api.error("watch", "builds.osbs.dev", "build", name)(e))
         };
         loop {
             if current.phase.is_finished() {
@@ -450,7 +415,7 @@ impl Backend for KubeBackend {
                     WatchEvent::Error(status) => {
                         return Err(client_error(self.api.error(
                             "watch",
-                            "builds.osbs.example.dev",
+                            "builds.osbs.dev",
                             "build",
                             name,
                         )(kube::Error::Api(
@@ -498,12 +463,19 @@ impl Backend for KubeBackend {
 
     async fn cancel_build(&self, name: &str) -> Result<Build> {
         let build = self.get_build(name).await?;
+        // A user may not write a Build's status: the cancel is requested in the spec and the
+        // controller carries it out, a queued build at once (waited for here), a running one
+        // through its Pod.
         match policy::cancel(&build) {
-            CancelDecision::Now(action) => self
-                .api
-                .update_build(name, |b| action.apply(b, now()))
-                .await
-                .map_err(client_error),
+            CancelDecision::Now(_) => {
+                let mut build = self.api.request_cancel(name).await.map_err(client_error)?;
+                let deadline = tokio::time::Instant::now() + self.controller_wait;
+                while !build.phase.is_finished() && tokio::time::Instant::now() < deadline {
+                    tokio::time::sleep(CONTROLLER_POLL).await;
+                    build = self.get_build(name).await?;
+                }
+                Ok(build)
+            }
             CancelDecision::StopRunner => self.api.request_cancel(name).await.map_err(client_error),
             CancelDecision::AlreadyFinished(_) => Ok(build),
         }
@@ -530,23 +502,32 @@ impl Backend for KubeBackend {
         name: &str,
         tag: Option<&str>,
     ) -> Result<(ImageStream, Vec<Build>)> {
-        let stream = self.get_image_stream(name).await?;
-        // The registry of the stream is normally the push registry, whose Secret this is; the
-        // client sends a credential to its own registry only.
-        let credentials = self.registry_credentials().await?;
-        let source = RegistrySource::new(credentials, ClientOptions::default());
-        let (import, _) = read_import(&source, &stream, tag)
-            .await
-            .map_err(|e| crate::local::import_error(ImportError::Read(e)))?;
-        let imported = self
-            .api
-            .import(&import, None, now())
+        // The controller reads the registry (with its `--registry-secret`), records the import
+        // and queues what it triggers: a user cannot choose the digests an import records.
+        self.get_image_stream(name).await?;
+        let request = ImportRequest {
+            id: osbs_engine::new_lease(name, now()),
+            tag: tag.map(str::to_owned),
+        };
+        self.api
+            .request_import(name, &request)
             .await
             .map_err(client_error)?;
-        let triggered = self
-            .wait_for_fan_out(&stream.name, &imported.changes)
-            .await?;
-        Ok((imported.stream, triggered))
+        let (done, stream) = self.wait_for_import(name, &request.id).await?;
+        if let Some(failure) = done.failure {
+            return Err(import_failure(name, failure));
+        }
+        if done.queued.is_empty() {
+            return Ok((stream, Vec::new()));
+        }
+        let builds = self.api.list_builds(None).await.map_err(client_error)?;
+        Ok((
+            stream,
+            builds
+                .into_iter()
+                .filter(|b| done.queued.contains(&b.name))
+                .collect(),
+        ))
     }
 
     async fn rebuild_plan(&self, stream: &str, tag: &str) -> Result<RebuildPlan> {
@@ -599,6 +580,28 @@ impl Backend for KubeBackend {
 
     fn state_location(&self) -> Option<PathBuf> {
         None
+    }
+}
+
+/// The CLI's error for an import into `stream` that the controller could not carry out, with
+/// the exit codes of the local backend's (`local::import_error`): a missing tag is not found,
+/// a stream without a usable image a usage error, an unreachable registry 3.
+fn import_failure(stream: &str, failure: ImportFailure) -> ClientError {
+    let source = |message: String| Box::new(std::io::Error::other(message));
+    match failure {
+        ImportFailure::MissingTag { image, tag } => ClientError::NotFound {
+            kind: "image",
+            name: format!("{image}:{tag}"),
+        },
+        ImportFailure::Invalid { message } => ClientError::Usage(message),
+        ImportFailure::Unreachable { registry, message } => ClientError::Unreachable {
+            what: format!("registry {registry}"),
+            source: source(message),
+        },
+        ImportFailure::Failed { message } => ClientError::Backend {
+            context: format!("the controller cannot import into image stream {stream}"),
+            source: source(message),
+        },
     }
 }
 

@@ -1,19 +1,53 @@
 //! How `osbs` prints what it read: text for people (tables, `key: value` lines) and the stable
 //! JSON of docs/json-output.md for programs. Pure functions from models to strings, so every
 //! format is pinned by snapshots.
+//!
+//! Every value in text output goes through `osbs_core::terminal::safe_line` (names, causes,
+//! errors and image names come from repositories and registries): a control character in one
+//! is shown escaped and cannot break a table or reach the terminal. JSON is exact.
 
 use std::fmt::Write as _;
 
 use osbs_core::model::{Build, BuildConfig, ImageStream};
+use osbs_core::terminal::safe_line;
 use osbs_core::time::Timestamp;
 use serde::Serialize;
 
-/// Serialises `value` as pretty JSON with a trailing newline.
+/// Serialises `value` as pretty JSON with a trailing newline, safe for a terminal (see
+/// [`json_line`]).
 pub fn json<T: Serialize + ?Sized>(value: &T) -> String {
     // Models serialise to plain JSON trees; serialisation of them cannot fail.
     let mut out = serde_json::to_string_pretty(value)
         .unwrap_or_else(|e| format!("{{\"error\": {:?}}}", e.to_string()));
     out.push('\n');
+    escape_json_controls(out)
+}
+
+/// Serialises `value` as JSON on one line (no trailing newline). serde escapes the C0 controls
+/// (ESC is `\u001b`); DEL, the C1 controls (U+009B is a CSI to some terminals) and the bidi
+/// overrides it leaves raw are written as `\uXXXX` escapes too, which every JSON reader reads
+/// back as the same string: the output stays exact.
+pub fn json_line<T: Serialize + ?Sized>(value: &T) -> String {
+    let out = serde_json::to_string(value)
+        .unwrap_or_else(|e| format!("{{\"error\": {:?}}}", e.to_string()));
+    escape_json_controls(out)
+}
+
+/// `\uXXXX` for the characters serde leaves raw that a terminal may act on. JSON's structure
+/// is ASCII, so they can only be inside strings, where the escape means the same character.
+fn escape_json_controls(json: String) -> String {
+    let raw = |c: char| matches!(c, '\u{7f}'..='\u{9f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !json.chars().any(raw) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if raw(c) {
+            let _ = write!(out, "\\u{:04x}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
     out
 }
 
@@ -25,8 +59,14 @@ fn time(value: Option<Timestamp>) -> String {
     value.map_or_else(|| "-".to_owned(), |t| t.to_string())
 }
 
-/// A table with left-aligned columns separated by two spaces.
+/// A table with left-aligned columns separated by two spaces; cells shown with
+/// [`safe_line`].
 fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| row.iter().map(|c| safe_line(c).into_owned()).collect())
+        .collect();
+    let rows = &rows[..];
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -164,7 +204,7 @@ fn cause_short(build: &Build) -> String {
 pub fn build_details(b: &Build) -> String {
     let mut out = String::new();
     let mut kv = |k: &str, v: &str| {
-        let _ = writeln!(out, "{k:<16}{v}");
+        let _ = writeln!(out, "{k:<16}{}", safe_line(v));
     };
     kv("name:", &b.name);
     kv("build config:", &b.build_config);
@@ -190,20 +230,17 @@ pub fn build_details(b: &Build) -> String {
     if !b.repositories.primary.is_empty() || !b.repositories.unique.is_empty() {
         out.push_str("repositories:\n");
         for r in &b.repositories.primary {
-            let _ = writeln!(out, "  primary  {r}");
+            let _ = writeln!(out, "  primary  {}", safe_line(r));
         }
         for r in &b.repositories.unique {
-            let _ = writeln!(out, "  unique   {r}");
+            let _ = writeln!(out, "  unique   {}", safe_line(r));
         }
     }
     if !b.digests.is_empty() {
         out.push_str("digests:\n");
         for d in &b.digests {
-            let _ = writeln!(
-                out,
-                "  {}/{}:{}  {}",
-                d.registry, d.repository, d.tag, d.digest
-            );
+            let line = format!("{}/{}:{}  {}", d.registry, d.repository, d.tag, d.digest);
+            let _ = writeln!(out, "  {}", safe_line(&line));
         }
     }
     out
@@ -235,7 +272,7 @@ pub fn build_configs_table(configs: &[BuildConfig]) -> String {
 pub fn build_config_details(c: &BuildConfig) -> String {
     let mut out = String::new();
     let mut kv = |k: &str, v: &str| {
-        let _ = writeln!(out, "{k:<18}{v}");
+        let _ = writeln!(out, "{k:<18}{}", safe_line(v));
     };
     kv("name:", &c.name);
     kv("git url:", &c.git_url);
@@ -251,7 +288,7 @@ pub fn build_config_details(c: &BuildConfig) -> String {
     kv("builds:", &c.build_counter.to_string());
     out.push_str("labels:\n");
     for (k, v) in &c.labels {
-        let _ = writeln!(out, "  {k}={v}");
+        let _ = writeln!(out, "  {}", safe_line(&format!("{k}={v}")));
     }
     out
 }
@@ -277,26 +314,106 @@ pub fn image_streams_table(streams: &[ImageStream]) -> String {
 /// `get-image-stream` as text.
 pub fn image_stream_details(s: &ImageStream) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "name:        {}", s.name);
+    let _ = writeln!(out, "name:        {}", safe_line(&s.name));
     let _ = writeln!(
         out,
         "repository:  {}",
-        or_dash(s.docker_image_repository.as_deref())
+        safe_line(or_dash(s.docker_image_repository.as_deref()))
     );
     if s.tags.is_empty() {
         out.push_str("tags:        none\n");
     }
     for (tag, status) in &s.tags {
-        let _ = writeln!(out, "tag {tag}: {}", status.digest);
+        let line = format!("tag {tag}: {}", status.digest);
+        let _ = writeln!(out, "{}", safe_line(&line));
         for event in status.history.iter().rev() {
-            let _ = writeln!(
-                out,
-                "  {}  {}  {}",
+            let line = format!(
+                "{}  {}  {}",
                 event.time,
                 event.digest,
                 or_dash(event.build.as_deref())
             );
+            let _ = writeln!(out, "  {}", safe_line(&line));
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use osbs_core::build::BuildPhase;
+    use osbs_core::model::{BuildCause, ImageStreamTag};
+
+    use super::*;
+
+    const HOSTILE: &str = "x\u{1b}]0;pwned\u{7}\u{1b}[2J\r\n\t\u{9b}31m\u{7f}";
+
+    /// No control character but the newlines that end lines.
+    fn assert_clean(what: &str, text: &str) {
+        assert!(
+            !text
+                .chars()
+                .any(|c| c != '\n' && (c.is_control() || c == '\u{202e}')),
+            "{what}: {text:?}"
+        );
+    }
+
+    #[test]
+    fn text_output_escapes_what_repositories_and_registries_put_in() {
+        let mut config = BuildConfig::new("https://h/ns/app.git", "main");
+        config
+            .labels
+            .insert("git-branch".to_owned(), HOSTILE.to_owned());
+        config.image_name = Some(format!("osbs/{HOSTILE}"));
+        config.trigger = Some(ImageStreamTag::new(HOSTILE, "latest"));
+        let mut build = Build::queued(
+            &mut config,
+            BuildCause::ImageChange {
+                stream: HOSTILE.to_owned(),
+                tag: "latest".to_owned(),
+                digest: HOSTILE.to_owned(),
+                chain: Vec::new(),
+            },
+            Some(HOSTILE.to_owned()),
+            Timestamp::UNIX_EPOCH,
+        );
+        build.phase = BuildPhase::Failed;
+        build.error = Some(format!("Error in plugin docker_api: {HOSTILE}"));
+        build.reason = Some(HOSTILE.to_owned());
+        build.release = Some(HOSTILE.to_owned());
+        build.base_image_name = Some(HOSTILE.to_owned());
+        build.repositories.primary.push(HOSTILE.to_owned());
+        build.repositories.unique.push(HOSTILE.to_owned());
+        let mut stream = ImageStream::new(HOSTILE.to_owned());
+        stream.docker_image_repository = Some(HOSTILE.to_owned());
+
+        assert_clean("builds_table", &builds_table(std::slice::from_ref(&build)));
+        assert_clean("build_details", &build_details(&build));
+        assert_clean(
+            "build_configs_table",
+            &build_configs_table(std::slice::from_ref(&config)),
+        );
+        assert_clean("build_config_details", &build_config_details(&config));
+        assert_clean(
+            "image_streams_table",
+            &image_streams_table(std::slice::from_ref(&stream)),
+        );
+        assert_clean("image_stream_details", &image_stream_details(&stream));
+        let details = build_details(&build);
+        assert!(
+            details.contains(&format!(
+                "{:<16}Error in plugin docker_api: x\\e]0;pwned^G",
+                "error:"
+            )),
+            "{details}"
+        );
+
+        // JSON is exact: every control character is a JSON escape, nothing is lost.
+        for json in [json(&build), json_line(&build)] {
+            assert_clean("json", &json);
+            let back: Build = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(back, build);
+        }
+        assert_eq!(json_line("\u{9b}\u{202e}"), r#""\u009b\u202e""#);
+    }
 }

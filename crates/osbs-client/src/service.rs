@@ -1,6 +1,8 @@
 //! The local service commands: `osbs serve`, `osbs start-build` and `osbs prune`, printing
 //! what `osbs_local::LocalBackend` does.
 
+use osbs_core::terminal::safe_line;
+
 use crate::backend::{ClientError, Result};
 use crate::cli::{OutputFormat, PruneArgs, StartBuildArgs};
 use crate::commands::{Io, Outcome};
@@ -52,7 +54,7 @@ pub async fn serve(backend: &LocalBackend, io: &mut Io<'_>) -> Result<Outcome> {
                 let _ = writeln!(
                     err,
                     "another osbs serve holds {}; waiting for it to stop",
-                    lock.display()
+                    safe_line(&lock.display().to_string())
                 );
             }
         })
@@ -76,6 +78,8 @@ pub async fn start_build(
         .build_config
         .strip_prefix("bc/")
         .unwrap_or(&args.build_config);
+    // What the build needs must answer before it is queued, as for `osbs build`.
+    backend.check_docker_engine().await?;
     let build = backend
         .start_build(name, args.commit.clone(), args.from_build.as_deref())
         .await?;
@@ -84,7 +88,7 @@ pub async fn start_build(
             .out
             .write_all(output::json(&build).as_bytes())
             .map_err(io_error)?,
-        OutputFormat::Text => writeln!(io.out, "{}", build.name).map_err(io_error)?,
+        OutputFormat::Text => writeln!(io.out, "{}", safe_line(&build.name)).map_err(io_error)?,
     }
     Ok(Outcome::Success)
 }
@@ -103,7 +107,7 @@ pub async fn prune(backend: &LocalBackend, args: &PruneArgs, io: &mut Io<'_>) ->
             .map_err(io_error)?,
         OutputFormat::Text => {
             for name in &removed {
-                writeln!(io.out, "removed {name}").map_err(io_error)?;
+                writeln!(io.out, "removed {}", safe_line(name)).map_err(io_error)?;
             }
             if removed.is_empty() && !io.quiet {
                 writeln!(io.err, "nothing to prune").map_err(io_error)?;

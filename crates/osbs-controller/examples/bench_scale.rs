@@ -91,7 +91,7 @@ fn fan_out(n: usize) -> (f64, f64, usize) {
 
 async fn cache(n: usize) -> anyhow::Result<(f64, f64, usize)> {
     let server = MockServer::start().await;
-    let base = "/apis/osbs.example.dev/v1alpha1/namespaces/osbs/buildconfigs";
+    let base = "/apis/osbs.dev/v1alpha1/namespaces/osbs/buildconfigs";
     let items: Vec<serde_json::Value> = (0..n)
         .map(|i| {
             let mut value = serde_json::to_value(BuildConfigResource::from_model(
@@ -106,7 +106,7 @@ async fn cache(n: usize) -> anyhow::Result<(f64, f64, usize)> {
             value
         })
         .collect();
-    let list = json!({"apiVersion": "osbs.example.dev/v1alpha1", "kind": "BuildConfigList",
+    let list = json!({"apiVersion": "osbs.dev/v1alpha1", "kind": "BuildConfigList",
         "metadata": {"resourceVersion": format!("{n}")}, "items": items});
     let body = serde_json::to_vec(&list)?;
     let body_mb = body.len() as f64 / 1e6;

@@ -1,9 +1,11 @@
-//! The `osbs-controller` command line: `run` (the controller, with leader election) and
-//! `crds` (the CustomResourceDefinitions as YAML, what `deploy/crds.yaml` holds). Every
-//! option of `run` can also be set through its environment variable (the Deployment in
-//! `deploy/controller.yaml` does), as osbs.conf's keys of SPEC §10 are for the local service.
+//! The `osbs-controller` command line: `run` (the controller, with leader election, its
+//! probe and metrics endpoint and its logs) and `crds` (the CustomResourceDefinitions as YAML,
+//! what `deploy/crds.yaml` holds). Every option of `run` can also be set through its
+//! environment variable (the Deployment in `deploy/controller.yaml` does), as osbs.conf's keys
+//! of SPEC §10 are for the local service.
 
 use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -13,10 +15,14 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::{Api, Client};
 use osbs_core::notify::{EventKind, default_notify_on, parse_notify_on};
 use osbs_engine::{EngineSettings, NotifySettings, notify::SmtpSettings};
+use osbs_kube::pod::DEFAULT_DIND_IMAGE;
 use osbs_kube::{DockerMode, PodSettings};
 
 use crate::ControllerError;
 use crate::leader::LeaderElector;
+use crate::logging::{self, LogFormat};
+use crate::metrics::Metrics;
+use crate::probes::{self, Health};
 use crate::reconcile::Settings;
 use crate::runtime::{self, ControllerSettings};
 
@@ -111,8 +117,9 @@ pub struct RunArgs {
     /// The reactor image of build Pods.
     #[arg(long, env = "OSBS_REACTOR_IMAGE", default_value = "osbs-reactor:dev")]
     pub reactor_image: String,
-    /// The Docker-in-Docker sidecar image.
-    #[arg(long, env = "OSBS_DIND_IMAGE", default_value = "docker:dind")]
+    /// The Docker-in-Docker sidecar image (pinned to a release; add `@sha256:…` to pin its
+    /// digest too).
+    #[arg(long, env = "OSBS_DIND_IMAGE", default_value = DEFAULT_DIND_IMAGE)]
     pub dind_image: String,
     /// Use the node's Docker socket at this path instead of a dind sidecar.
     #[arg(long, env = "OSBS_DOCKER_SOCKET")]
@@ -182,6 +189,13 @@ pub struct RunArgs {
     /// Run without leader election (a single replica).
     #[arg(long)]
     pub no_leader_election: bool,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served.
+    #[arg(long, env = "OSBS_PROBE_ADDR", default_value = "0.0.0.0:8081")]
+    pub probe_addr: SocketAddr,
+    /// How logs are written to stderr: `text` (colours only on a terminal) or `json` (one
+    /// object per line). `RUST_LOG` filters them (default `info`).
+    #[arg(long, env = "OSBS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
 
 /// Runs the command line.
@@ -199,13 +213,8 @@ pub fn main() -> ExitCode {
             }
         },
         Command::Run(args) => {
-            tracing_subscriber::fmt()
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_default_env()
-                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-                )
-                .with_writer(std::io::stderr)
-                .init();
+            let format = args.log_format;
+            logging::init(format);
             let _ = rustls::crypto::ring::default_provider().install_default();
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(runtime) => runtime,
@@ -217,13 +226,12 @@ pub fn main() -> ExitCode {
             match runtime.block_on(run(args)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    let mut text = e.to_string();
-                    let mut source = std::error::Error::source(&e);
-                    while let Some(s) = source {
-                        text.push_str(&format!(": {s}"));
-                        source = s.source();
+                    let text = osbs_engine::error_chain(&e);
+                    match format {
+                        // A log collector reads every line as JSON.
+                        LogFormat::Json => tracing::error!("{text}"),
+                        LogFormat::Text => eprintln!("osbs-controller: error: {text}"),
                     }
-                    eprintln!("osbs-controller: error: {text}");
                     ExitCode::FAILURE
                 }
             }
@@ -272,6 +280,20 @@ impl RunArgs {
 async fn run(args: Box<RunArgs>) -> Result<(), ControllerError> {
     let args = *args;
     let notify = args.notify_settings()?;
+    let (health, metrics) = (Health::new(), Metrics::new());
+    let listener = tokio::net::TcpListener::bind(args.probe_addr)
+        .await
+        .map_err(|e| {
+            ControllerError::Config(format!("cannot listen on {}: {e}", args.probe_addr))
+        })?;
+    let probe_addr = listener.local_addr().unwrap_or(args.probe_addr);
+    tokio::spawn(probes::serve(listener, health.clone(), metrics.clone()));
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        namespace = %args.namespace,
+        %probe_addr,
+        "osbs-controller starting; /healthz, /readyz and /metrics on {probe_addr}"
+    );
     let client = Client::try_default()
         .await
         .map_err(|e| ControllerError::Config(format!("cannot reach the API server: {e}")))?;
@@ -306,11 +328,12 @@ async fn run(args: Box<RunArgs>) -> Result<(), ControllerError> {
         identity: args.identity.clone(),
     };
     if args.no_leader_election {
-        return runtime::run(client, settings).await;
+        return runtime::run(client, settings, health, metrics).await;
     }
     let leases: Api<Lease> = Api::namespaced(client.clone(), &args.namespace);
-    let elector = LeaderElector::new(leases, &args.lease_name, &args.identity, 15);
+    let elector = LeaderElector::new(leases, &args.lease_name, &args.identity, 15)
+        .reporting_to(health.clone());
     elector
-        .run_while_leader(runtime::run(client, settings))
+        .run_while_leader(runtime::run(client, settings, health, metrics))
         .await
 }

@@ -16,6 +16,7 @@ use kube::api::PostParams;
 use osbs_core::time::Timestamp;
 
 use crate::ControllerError;
+use crate::probes::Health;
 
 /// What a replica does with the Lease it read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +111,7 @@ pub struct LeaderElector {
     name: String,
     identity: String,
     duration_seconds: i32,
+    health: Health,
 }
 
 impl std::fmt::Debug for LeaderElector {
@@ -134,7 +136,15 @@ impl LeaderElector {
             name: name.to_owned(),
             identity: identity.to_owned(),
             duration_seconds,
+            health: Health::new(),
         }
+    }
+
+    /// Reports to `health` (the `/readyz` endpoint) whether this replica follows or leads.
+    #[must_use]
+    pub fn reporting_to(mut self, health: Health) -> Self {
+        self.health = health;
+        self
     }
 
     /// One round: reads the Lease and acquires or renews it if the rule allows. Returns whether
@@ -210,11 +220,12 @@ impl LeaderElector {
         loop {
             match self.try_acquire_or_renew().await {
                 Ok(true) => break,
-                Ok(false) => {}
+                Ok(false) => self.health.following(),
                 Err(e) => tracing::warn!("leader election: {e}"),
             }
             tokio::time::sleep(period).await;
         }
+        self.health.leading();
         tracing::info!(identity = %self.identity, lease = %self.name, "became the leader");
         let renew = async {
             let mut last_ok = tokio::time::Instant::now();

@@ -8,13 +8,17 @@
 //! ([`runtime::Service::round`]). What only Kubernetes needs is decided by a pure function
 //! tested without a cluster, [`reconcile()`] (cancel requests → Pod deletion with a grace
 //! period, Pod fate → Build phase, Pods of started builds that were never created);
-//! [`leader::decide`] is the Lease rule. [`runtime`] is the I/O edge.
+//! [`leader::decide`] is the Lease rule. [`runtime`] is the I/O edge. [`probes`] serves
+//! `/healthz`, `/readyz` and the Prometheus [`metrics`]; [`logging`] writes text or JSON logs.
 //!
 //! The controller names the build Pod's binary (`osbs_kube::render_pod`) but links neither the
 //! reactor nor a Docker client.
 
 mod cli;
 pub mod leader;
+pub mod logging;
+pub mod metrics;
+pub mod probes;
 mod reconcile;
 pub mod runtime;
 

@@ -7,21 +7,28 @@
 //!    reads), *then* the Builds, so a Pod seen ended without an outcome really ended without
 //!    one;
 //! 2. [`crate::reconcile()`]'s effects are applied (cancel requests, Pod fate, Pods of started
-//!    builds that were never created, Pods of ended builds);
+//!    builds that were never created, Pods of ended builds); the build counters of
+//!    BuildConfigs are raised past the numbers users took (`OsbsApi::raise_build_counters`:
+//!    users create Builds but may not write the counter, which lives in the status); the
+//!    metrics of Builds per phase are set;
 //! 3. `Engine::pass`: the run policy and `max_concurrent_builds` start queued builds (a lease
 //!    in the Build's status, then its Pod), end stale runs `Error` (lease revoked, Pod deleted)
 //!    and cancel superseded autorebuilds;
-//! 4. every ImageStream's pending triggers are fanned out (`KubeStore::fan_out_all`: the
-//!    imports of build Pods and of `osbs import-image`, and any fan-out a restart cut short);
-//! 5. `Engine::notify`: notifications of ended builds are queued on them and sent;
-//! 6. every `import_interval`, `Engine::scheduled_import` re-reads external base images
+//! 4. requested imports (`osbs import-image`, an `ImportRequest` annotation on the
+//!    ImageStream): the registry is read with the controller's credentials, the import
+//!    recorded and fanned out (`Engine::import_stream`), and the answer annotated;
+//! 5. every ImageStream's pending triggers are fanned out (`KubeStore::fan_out_all`: the
+//!    imports of build Pods, and any fan-out a restart cut short);
+//! 6. `Engine::notify`: notifications of ended builds are queued on them and sent;
+//! 7. every `import_interval`, `Engine::scheduled_import` re-reads external base images
 //!    (credentials from the `--registry-secret` Secret), then another pass starts what it
 //!    queued;
-//! 7. every five minutes, `Engine::prune` keeps `keep_builds` ended builds per BuildConfig.
+//! 8. every five minutes, `Engine::prune` keeps `keep_builds` ended builds per BuildConfig.
 //!
-//! A failure in one step is logged and reported; the round goes on, and the next round tries
-//! again. Everything is idempotent and every engine write a compare-and-swap, so a round that
-//! acts on a stale view, or a controller that restarts at any point, converges.
+//! A failure in one step is logged, reported and counted (`osbs_reconcile_errors_total`); the
+//! round goes on, and the next round tries again. Everything is idempotent and every engine
+//! write a compare-and-swap, so a round that acts on a stale view, or a controller that
+//! restarts at any point, converges.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,12 +42,17 @@ use osbs_core::time::Timestamp;
 use osbs_engine::import::{RegistrySource, StreamReport};
 use osbs_engine::{Engine, EngineSettings, Notifier, PassReport, error_chain};
 use osbs_kube::pod::BUILD_POD_SELECTOR;
-use osbs_kube::{FiredTriggers, KubeExecutor, KubeStore, OsbsApi, PodSettings, PodView};
+use osbs_kube::{
+    FiredTriggers, ImportDone, ImportFailure, KubeExecutor, KubeStore, OsbsApi, PodSettings,
+    PodView,
+};
 use osbs_registry_sync::ClientOptions;
 use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
 use crate::ControllerError;
+use crate::metrics::{ImportKind, Metrics};
+use crate::probes::Health;
 use crate::reconcile::{BuildView, Effect, Settings, reconcile};
 
 /// How often pruning runs.
@@ -83,6 +95,8 @@ pub struct RoundReport {
     pub effects: Vec<Effect>,
     /// The engine's supervision pass.
     pub pass: Option<PassReport>,
+    /// The requested imports answered: the ImageStream and the answer.
+    pub answered: Vec<(String, ImportDone)>,
     /// The ImageStreams whose pending triggers were fanned out, with what that queued.
     pub fired: Vec<(String, FiredTriggers)>,
     /// Notifications delivered.
@@ -109,6 +123,7 @@ pub struct Service {
     engine: Engine<KubeStore, KubeExecutor>,
     notifier: Notifier,
     settings: ControllerSettings,
+    metrics: Metrics,
     last_import: Option<tokio::time::Instant>,
     last_prune: Option<tokio::time::Instant>,
 }
@@ -145,9 +160,22 @@ impl Service {
             api,
             notifier,
             settings,
+            metrics: Metrics::new(),
             last_import: None,
             last_prune: None,
         })
+    }
+
+    /// Fills in `metrics` (shared with the `/metrics` endpoint) instead of its own.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The metrics the rounds fill in.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// The engine.
@@ -166,6 +194,7 @@ impl Service {
             Ok(pass) => report.pass = Some(pass),
             Err(e) => problem(&mut report, "supervision", &e),
         }
+        self.requested_imports(&mut report).await;
         match self.engine.store().fan_out_all(now()).await {
             Ok(streams) => {
                 for (stream, fired) in streams {
@@ -199,14 +228,12 @@ impl Service {
             && self.last_import.is_none_or(|t| t.elapsed() >= interval)
         {
             self.last_import = Some(tokio::time::Instant::now());
-            let source = RegistrySource::new(
-                self.import_credentials().await,
-                ClientOptions {
-                    ca_file: self.settings.registry_ca.clone(),
-                    ..ClientOptions::default()
-                },
-            );
-            match self.engine.scheduled_import(&source).await {
+            let source = self.registry_source().await;
+            let started = tokio::time::Instant::now();
+            let imported = self.engine.scheduled_import(&source).await;
+            self.metrics
+                .observe_import(ImportKind::Scheduled, started.elapsed());
+            match imported {
                 Ok(reports) => {
                     for stream in &reports {
                         stream.log();
@@ -236,20 +263,97 @@ impl Service {
                 Err(e) => problem(&mut report, "pruning", &e),
             }
         }
+        self.metrics.count_errors(report.problems.len());
         report
+    }
+
+    /// Step 4 of a round: every import request not answered yet is carried out with the
+    /// controller's credentials and answered.
+    async fn requested_imports(&self, report: &mut RoundReport) {
+        let streams = match self.api.list_image_stream_resources().await {
+            Ok(streams) => streams,
+            Err(e) => return problem(report, "cannot read the image streams", &e),
+        };
+        for resource in streams {
+            let Some(request) = resource.pending_import_request() else {
+                continue;
+            };
+            let name = kube::ResourceExt::name_any(&resource);
+            let stream = match resource.to_model() {
+                Ok(stream) => stream,
+                Err(e) => {
+                    problem(report, &format!("import into image stream {name}"), &e);
+                    continue;
+                }
+            };
+            let source = self.registry_source().await;
+            let started = tokio::time::Instant::now();
+            let result = self
+                .engine
+                .import_stream(&source, &stream, request.tag.as_deref())
+                .await;
+            self.metrics
+                .observe_import(ImportKind::Requested, started.elapsed());
+            let done = match &result {
+                Ok(imported) => {
+                    tracing::info!(stream = %name, queued = imported.queued.len(), "requested import");
+                    ImportDone {
+                        id: request.id.clone(),
+                        changed: imported
+                            .stream
+                            .tags
+                            .iter()
+                            .filter(|(tag, t)| stream.digest(tag) != Some(t.digest.as_str()))
+                            .map(|(tag, _)| tag.clone())
+                            .collect(),
+                        queued: imported.queued.iter().map(|b| b.name.clone()).collect(),
+                        failure: None,
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(stream = %name, "requested import failed: {}", error_chain(e));
+                    ImportDone {
+                        id: request.id.clone(),
+                        changed: Vec::new(),
+                        queued: Vec::new(),
+                        failure: Some(ImportFailure::of(e)),
+                    }
+                }
+            };
+            match self.api.answer_import(&name, &done).await {
+                Ok(()) => report.answered.push((name, done)),
+                Err(e) => problem(report, &format!("answer to the import into {name}"), &e),
+            }
+        }
+    }
+
+    /// How imports read registries: with the credentials of the `--registry-secret` Secret and
+    /// the `--registry-ca` certificates.
+    async fn registry_source(&self) -> RegistrySource {
+        RegistrySource::new(
+            self.import_credentials().await,
+            ClientOptions {
+                ca_file: self.settings.registry_ca.clone(),
+                ..ClientOptions::default()
+            },
+        )
     }
 
     /// Step 2 of a round: [`reconcile()`] over the Builds read after `pods`.
     async fn reconcile(&self, pods: &BTreeMap<String, PodView>, report: &mut RoundReport) {
         let resources = match self.api.list_build_resources(None).await {
             Ok(resources) => resources,
-            Err(e) => {
-                let text = format!("cannot list the builds: {}", error_chain(&e));
-                tracing::warn!("{text}");
-                report.problems.push(text);
-                return;
-            }
+            Err(e) => return problem(report, "cannot list the builds", &e),
         };
+        self.metrics.set_builds(resources.iter().map(|r| r.phase()));
+        match self.api.raise_build_counters(&resources).await {
+            Ok(raised) => {
+                for config in raised {
+                    tracing::debug!(build_config = %config, "build counter raised");
+                }
+            }
+            Err(e) => problem(report, "build counters", &e),
+        }
         let views: Vec<BuildView> = resources
             .iter()
             .filter_map(|r| BuildView::of(r).ok())
@@ -350,15 +454,23 @@ async fn signalled() {
 
 /// Runs the controller until SIGTERM: a round now, then one after every change of a Build,
 /// build Pod or ImageStream (changes in quick succession share a round) and at least every
-/// `settings.tick`.
+/// `settings.tick`. The rounds fill in `metrics`; `health` is synced once the first round is
+/// done.
 ///
 /// # Errors
 ///
 /// [`ControllerError`] when the controller cannot be set up.
-pub async fn run(client: Client, settings: ControllerSettings) -> Result<(), ControllerError> {
+pub async fn run(
+    client: Client,
+    settings: ControllerSettings,
+    health: Health,
+    metrics: Metrics,
+) -> Result<(), ControllerError> {
     let namespace = settings.namespace.clone();
     let tick = settings.tick;
-    let mut service = Service::new(client.clone(), settings)?;
+    metrics.set_leader(true);
+    health.leading();
+    let mut service = Service::new(client.clone(), settings)?.with_metrics(metrics);
     let api = OsbsApi::new(client.clone(), &namespace);
     let wake = Arc::new(Notify::new());
     let watches = futures_util::future::join3(
@@ -377,6 +489,7 @@ pub async fn run(client: Client, settings: ControllerSettings) -> Result<(), Con
     let rounds = async {
         loop {
             service.round().await;
+            health.synced();
             tokio::select! {
                 () = wake.notified() => {
                     // Let a burst of changes (a Pod's status updates) settle into one round.

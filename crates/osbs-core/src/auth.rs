@@ -224,10 +224,13 @@ impl DockerConfig {
 pub fn normalize_registry(key: &str) -> String {
     let key = key.trim();
     let without_scheme = key.split_once("://").map_or(key, |(_, rest)| rest);
+    // Trimmed again: whitespace before the path (`host /v2/`) is not part of the host, and a
+    // normalised name must normalise to itself (found by fuzzing).
     let host = without_scheme
         .split('/')
         .next()
         .unwrap_or_default()
+        .trim()
         .to_ascii_lowercase();
     if DOCKER_HUB_ALIASES.contains(&host.as_str()) {
         DOCKER_HUB.to_owned()
@@ -414,6 +417,11 @@ mod tests {
         assert_eq!(normalize_registry(" Host "), "host");
         assert_eq!(normalize_registry("[::1]:5000"), "[::1]:5000");
         assert_eq!(normalize_registry("registry.hub.docker.com"), "docker.io");
+        // A listed registry finds its own credential: normalising is idempotent.
+        assert_eq!(normalize_registry("https:// Host /v2/"), "host");
+        let config = DockerConfig::parse(r#"{"a:// Reg /": {"registrytoken": "t"}}"#).unwrap();
+        assert_eq!(config.registries().collect::<Vec<_>>(), ["reg"]);
+        assert!(config.credential_for("reg").is_some());
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub enum DockerfileError {
         line: usize,
     },
     /// An instruction other than `ARG` (or a comment) comes before the first `FROM`.
-    #[error("line {line}: {instruction} before the first FROM")]
+    #[error("line {line}: {} before the first FROM", crate::text::shorten(.instruction))]
     BeforeFrom {
         /// 1-based line of the instruction.
         line: usize,
@@ -34,7 +34,7 @@ pub enum DockerfileError {
         line: usize,
     },
     /// A `LABEL` instruction without a value.
-    #[error("line {line}: LABEL `{key}` has no value")]
+    #[error("line {line}: LABEL `{}` has no value", crate::text::shorten(.key))]
     LabelWithoutValue {
         /// 1-based line of the instruction.
         line: usize,
@@ -310,7 +310,27 @@ fn pairs(
 struct Stage {
     name: Option<String>,
     base: Option<String>,
+    /// The line of the `FROM` that names `base` (that of an earlier stage built `FROM`).
+    base_line: usize,
     labels: BTreeMap<String, String>,
+}
+
+/// Applies an `ARG` before the first `FROM`: its defaults are what `FROM` lines substitute.
+fn set_global_args(
+    instruction: &Instruction,
+    escape: char,
+    global_args: &mut BTreeMap<String, String>,
+) -> Result<(), DockerfileError> {
+    let line = instruction.line;
+    for word in words(&instruction.args, escape, line)? {
+        let (name, default) = match word.split_once('=') {
+            Some((n, d)) => (n.to_owned(), Some(d.to_owned())),
+            None => (word, None),
+        };
+        let value = default.map(|d| substitute(&d, global_args, escape, line));
+        global_args.insert(name, value.transpose()?.unwrap_or_default());
+    }
+    Ok(())
 }
 
 /// Parses a Dockerfile.
@@ -319,26 +339,23 @@ pub fn parse(content: &str) -> Result<Dockerfile, DockerfileError> {
     let mut global_args: BTreeMap<String, String> = BTreeMap::new();
     let mut stages: Vec<Stage> = Vec::new();
     let mut vars: BTreeMap<String, String> = BTreeMap::new();
-    let mut base_image_line = 0;
     for instruction in instructions(content, escape) {
         let line = instruction.line;
         match instruction.keyword.as_str() {
+            "ARG" if stages.is_empty() => {
+                set_global_args(&instruction, escape, &mut global_args)?;
+            }
             "ARG" => {
                 for word in words(&instruction.args, escape, line)? {
                     let (name, default) = match word.split_once('=') {
                         Some((n, d)) => (n.to_owned(), Some(d.to_owned())),
                         None => (word.clone(), None),
                     };
-                    if stages.is_empty() {
-                        let value = default.map(|d| substitute(&d, &global_args, escape, line));
-                        global_args.insert(name, value.transpose()?.unwrap_or_default());
-                    } else {
-                        let value = match default {
-                            Some(d) => substitute(&d, &vars, escape, line)?,
-                            None => global_args.get(&name).cloned().unwrap_or_default(),
-                        };
-                        vars.insert(name, value);
-                    }
+                    let value = match default {
+                        Some(d) => substitute(&d, &vars, escape, line)?,
+                        None => global_args.get(&name).cloned().unwrap_or_default(),
+                    };
+                    vars.insert(name, value);
                 }
             }
             "FROM" => {
@@ -359,16 +376,18 @@ pub fn parse(content: &str) -> Result<Dockerfile, DockerfileError> {
                     .iter()
                     .rev()
                     .find(|s| s.name.as_deref() == Some(&image.to_ascii_lowercase()));
-                let (base, labels) = match earlier {
-                    Some(stage) => (stage.base.clone(), stage.labels.clone()),
-                    None if image.eq_ignore_ascii_case("scratch") => (None, BTreeMap::new()),
-                    None => (Some(image.to_owned()), BTreeMap::new()),
+                let (base, base_line, labels) = match earlier {
+                    Some(stage) => (stage.base.clone(), stage.base_line, stage.labels.clone()),
+                    None if image.eq_ignore_ascii_case("scratch") => (None, line, BTreeMap::new()),
+                    None => (Some(image.to_owned()), line, BTreeMap::new()),
                 };
-                if earlier.is_none() {
-                    base_image_line = line;
-                }
                 vars = BTreeMap::new();
-                stages.push(Stage { name, base, labels });
+                stages.push(Stage {
+                    name,
+                    base,
+                    base_line,
+                    labels,
+                });
             }
             keyword => {
                 let Some(stage) = stages.last_mut() else {
@@ -391,7 +410,7 @@ pub fn parse(content: &str) -> Result<Dockerfile, DockerfileError> {
     let last = stages.pop().ok_or(DockerfileError::NoFrom)?;
     Ok(Dockerfile {
         base_image: last.base,
-        base_image_line,
+        base_image_line: last.base_line,
         labels: last.labels,
         escape,
     })
@@ -415,13 +434,43 @@ fn quote(s: &str, escape: char) -> String {
     out
 }
 
+/// `content` with its last instruction ended: when the last line that is neither blank nor a
+/// comment ends with the escape character, the instruction continues into the end of the file,
+/// and a line appended after it would join it (a `RUN` would run the `LABEL` as arguments).
+/// The trailing escape characters of that line are dropped; the instruction reads the same
+/// (at the end of the file the continuation ended it anyway), except that a literal escape
+/// character ending it (`\\` at the very end) goes too.
+fn close_last_instruction(content: &str, escape: char) -> String {
+    let mut last_line = None;
+    let mut offset = 0;
+    for chunk in content.split_inclusive('\n') {
+        let line = chunk.trim_end();
+        let text = line.trim_start();
+        if !text.is_empty() && !text.starts_with('#') {
+            last_line = Some((offset, line));
+        }
+        offset += chunk.len();
+    }
+    let Some((start, line)) = last_line else {
+        return content.to_owned();
+    };
+    let mut kept = line;
+    while let Some(rest) = kept.trim_end().strip_suffix(escape) {
+        kept = rest;
+    }
+    let mut out = String::with_capacity(content.len());
+    out.push_str(&content[..start + kept.len()]);
+    out.push_str(&content[start + line.len()..]);
+    out
+}
+
 /// The Dockerfile with one `LABEL` instruction appended that sets `labels` on the final image.
 pub fn with_labels(content: &str, labels: &BTreeMap<String, String>) -> String {
     if labels.is_empty() {
         return content.to_owned();
     }
     let escape = escape_directive(content);
-    let mut out = content.to_owned();
+    let mut out = close_last_instruction(content, escape);
     if !out.ends_with('\n') {
         out.push('\n');
     }
@@ -436,17 +485,69 @@ pub fn with_labels(content: &str, labels: &BTreeMap<String, String>) -> String {
     out
 }
 
+/// Splits `FROM` arguments into words as they stand before substitution, cutting only at
+/// whitespace that [`substitute`] copies through as it is (whitespace inside a `${...}` stays
+/// in its word). So the words substituted one by one, each split at whitespace, are the words
+/// of the substituted arguments.
+fn raw_words(args: &str, escape: char) -> Vec<&str> {
+    let mut words = Vec::new();
+    let mut start = None;
+    let mut chars = args.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c.is_whitespace() {
+            if let Some(s) = start.take() {
+                words.push(&args[s..i]);
+            }
+            continue;
+        }
+        start.get_or_insert(i);
+        if c == escape {
+            // The escape keeps the next character, but whitespace still ends the word.
+            if chars.peek().is_some_and(|&(_, next)| !next.is_whitespace()) {
+                chars.next();
+            }
+        } else if c == '$' && chars.peek().is_some_and(|&(_, c)| c == '{') {
+            for (_, c) in chars.by_ref() {
+                if c == '}' {
+                    break;
+                }
+            }
+        }
+    }
+    if let Some(s) = start {
+        words.push(&args[s..]);
+    }
+    words
+}
+
 /// The Dockerfile with the image of the `FROM` instruction starting on `line` replaced by
 /// `image`, keeping its flags and stage name. The instruction becomes one line and its
 /// continuation lines become empty, so every other instruction keeps its line number. `None`
-/// when no `FROM` naming an image starts on `line`.
+/// when no `FROM` naming an image starts on `line`, and when the image is not a word of its
+/// own before substitution (a variable that expands to the image and more words).
 pub fn with_base_image(content: &str, line: usize, image: &str) -> Option<String> {
     let escape = escape_directive(content);
-    let from = instructions(content, escape)
-        .into_iter()
+    let instructions = instructions(content, escape);
+    let from = instructions
+        .iter()
         .find(|i| i.line == line && i.keyword == "FROM")?;
-    let mut words: Vec<&str> = from.args.split_whitespace().collect();
-    let position = words.iter().position(|w| !w.starts_with("--"))?;
+    // The image is the first word after substitution that is not a flag: find the word it
+    // comes from, substituting as `parse` does (with the ARGs before the first FROM).
+    let mut global_args = BTreeMap::new();
+    for instruction in instructions.iter().take_while(|i| i.keyword != "FROM") {
+        if instruction.keyword == "ARG" {
+            set_global_args(instruction, escape, &mut global_args).ok()?;
+        }
+    }
+    let mut words = raw_words(&from.args, escape);
+    let position = words.iter().position(|word| {
+        substitute(word, &global_args, escape, line)
+            .is_ok_and(|w| w.split_whitespace().any(|w| !w.starts_with("--")))
+    })?;
+    let substituted = substitute(words[position], &global_args, escape, line).ok()?;
+    if substituted.split_whitespace().count() != 1 {
+        return None;
+    }
     words[position] = image;
     let mut out = String::with_capacity(content.len() + image.len());
     for (index, raw) in content.split_inclusive('\n').enumerate() {
@@ -518,6 +619,29 @@ mod tests {
         );
     }
 
+    /// Found by fuzzing: the line was that of the last external `FROM`, not of the one the
+    /// final stage descends from, so the wrong `FROM` got pinned.
+    #[test]
+    fn base_image_line_follows_the_stage_chain() {
+        let df = parse(
+            "FROM golang:1 AS build
+FROM alpine:3 AS tools
+FROM build
+",
+        )
+        .unwrap();
+        assert_eq!(df.base_image.as_deref(), Some("golang:1"));
+        assert_eq!(df.base_image_line, 1);
+        let df = parse(
+            "FROM scratch AS empty
+FROM alpine:3 AS tools
+FROM empty
+",
+        )
+        .unwrap();
+        assert_eq!((df.base_image, df.base_image_line), (None, 1));
+    }
+
     #[test]
     fn scratch_has_no_base() {
         let df = parse("FROM scratch\nCOPY x /\n").unwrap();
@@ -571,6 +695,23 @@ mod tests {
     }
 
     #[test]
+    fn long_values_are_cut_in_messages() {
+        let garbage = "G".repeat(100_000);
+        let err = parse(&format!("{garbage}\nFROM a\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("line 1: GGG"), "{err}");
+        assert!(
+            err.contains("… 99800 bytes more before the first FROM"),
+            "{err}"
+        );
+        let err = parse(&format!("FROM a\nLABEL {garbage}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.len() < 300, "{err}");
+    }
+
+    #[test]
     fn labels_round_trip() {
         let mut new = BTreeMap::new();
         new.insert("release".to_owned(), "2".to_owned());
@@ -589,6 +730,55 @@ mod tests {
                 ("version", "1")
             ]
         );
+    }
+
+    /// Found by fuzzing: a file ending in a continuation swallowed the appended `LABEL`.
+    #[test]
+    fn labels_after_a_trailing_continuation() {
+        let mut new = BTreeMap::new();
+        new.insert("release".to_owned(), "2".to_owned());
+        for (content, expected) in [
+            (
+                "FROM a\nRUN make \\",
+                "FROM a\nRUN make \nLABEL \"release\"=\"2\"\n",
+            ),
+            (
+                "FROM a\nRUN make \\  \r\n# done\n\n",
+                "FROM a\nRUN make   \r\n# done\n\nLABEL \"release\"=\"2\"\n",
+            ),
+            (
+                "# escape=`\nFROM a\nLABEL x=1 `",
+                "# escape=`\nFROM a\nLABEL x=1 \nLABEL \"release\"=\"2\"\n",
+            ),
+        ] {
+            let labelled = with_labels(content, &new);
+            assert_eq!(labelled, expected);
+            assert_eq!(
+                parse(&labelled).unwrap().release(),
+                Some("2"),
+                "{content:?}"
+            );
+        }
+    }
+
+    /// Found by fuzzing: a `${...}` with a space in it was cut in two, so the word after it
+    /// was taken for the image and the pinned line no longer parsed.
+    #[test]
+    fn base_image_word_is_found_as_substitution_finds_it() {
+        let content = "ARG F=--platform=x\nFROM --${A }b $F img AS s\nFROM s\n";
+        let df = parse(content).unwrap();
+        assert_eq!(df.base_image.as_deref(), Some("img"));
+        let pinned = with_base_image(content, 2, "sha256:0123").unwrap();
+        assert_eq!(
+            pinned,
+            "ARG F=--platform=x\nFROM --${A }b $F sha256:0123 AS s\nFROM s\n"
+        );
+        assert_eq!(
+            parse(&pinned).unwrap().base_image.as_deref(),
+            Some("sha256:0123")
+        );
+        // A variable that is the image and the stage name cannot be pinned in place.
+        assert_eq!(with_base_image("ARG I=\"a AS b\"\nFROM $I\n", 2, "x"), None);
     }
 
     #[test]

@@ -1,12 +1,16 @@
 //! What OSBS accepts as a git URL, branch or commit, checked before any git command sees it:
 //! nothing can be read as an option, no remote helper (`ext::`, `fd::`) and only ordinary
-//! transports (https, http, ssh, git, file, and scp-like `host:path`). Also [`redact_url`],
-//! so credentials in a URL never reach a message.
+//! transports (https, http, ssh, git, file, and scp-like `host:path`). Also the handling of a
+//! password in a URL (SPEC §6): [`split_url`] takes it out, [`redact_url`] is what is stored
+//! and shown (`https://user:***@host/path`), and [`credential_env`] is how git gets it — from
+//! the environment through a credential helper, never from a command line.
 //!
 //! The client (at submission) and the reactor (before cloning) both call these, so they agree
 //! on what is a valid build source.
 
 use thiserror::Error;
+
+use crate::auth::Secret;
 
 /// The transports a git URL may use.
 pub const ALLOWED_SCHEMES: &[&str] = &["https", "http", "ssh", "git", "file"];
@@ -53,16 +57,137 @@ pub enum GitInputError {
     },
 }
 
-/// `url` with any `user:password@` removed (`https://***@host/path`), for messages and labels.
-pub fn redact_url(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://") {
-        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-        if let Some((_, host)) = authority.rsplit_once('@') {
-            let slash = if rest.contains('/') { "/" } else { "" };
-            return format!("{scheme}://***@{host}{slash}{path}");
+/// What stands in for a password taken out of a URL: `https://user:***@host/path`. A URL
+/// whose password is exactly this means "the password stored for this BuildConfig".
+pub const REDACTED_PASSWORD: &str = "***";
+
+/// The environment variable that carries a git password to the credential helper of
+/// [`credential_env`].
+pub const PASSWORD_ENV: &str = "OSBS_GIT_PASSWORD";
+
+/// The credential helper [`credential_env`] installs: a shell snippet that answers git's `get`
+/// with the password from [`PASSWORD_ENV`] (the variable's name is in the snippet, its value is
+/// not), and ignores `store` and `erase`.
+const CREDENTIAL_HELPER: &str =
+    r#"!f() { if test "$1" = get; then printf 'password=%s\n' "$OSBS_GIT_PASSWORD"; fi; }; f"#;
+
+/// The password part of a git URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UrlPassword {
+    /// No password (no user information, or only a user name).
+    None,
+    /// The password is [`REDACTED_PASSWORD`]: the one stored for the BuildConfig applies.
+    Redacted,
+    /// A password, percent-decoded.
+    Given(Secret),
+}
+
+/// A git URL taken apart: what may be stored and shown, what git may see, and the password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitUrl {
+    /// The URL with the password replaced by [`REDACTED_PASSWORD`] (the URL itself when it has
+    /// none): what is stored in BuildConfigs, Builds and build requests, and shown.
+    pub shown: String,
+    /// The URL without the password (`https://user@host/path`): what goes on git's command
+    /// line.
+    pub for_git: String,
+    /// The password.
+    pub password: UrlPassword,
+}
+
+/// The parts of `scheme://[userinfo@]host/path`: scheme, user, password (raw), host and the
+/// rest from the first `/` on. `None` for URLs without `://` or without user information.
+/// The authority ends at the first `/`, as git reads it.
+fn userinfo(url: &str) -> Option<(&str, &str, Option<&str>, &str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    let (info, host) = authority.rsplit_once('@')?;
+    let (user, password) = match info.split_once(':') {
+        Some((user, password)) => (user, Some(password)),
+        None => (info, None),
+    };
+    Some((scheme, user, password, host, path))
+}
+
+/// `%XX` sequences decoded (invalid ones kept as they are), as git decodes user information.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push(u8::try_from(hi * 16 + lo).unwrap_or(b'?'));
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
         }
     }
-    url.to_owned()
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Takes a git URL apart: the password (if any) out of the stored and shown form and out of
+/// what git's command line gets.
+///
+/// ```
+/// use osbs_core::git::{UrlPassword, split_url};
+///
+/// let split = split_url("https://me:s%40cret@git.example.com/ns/repo.git");
+/// assert_eq!(split.shown, "https://me:***@git.example.com/ns/repo.git");
+/// assert_eq!(split.for_git, "https://me@git.example.com/ns/repo.git");
+/// assert!(matches!(split.password, UrlPassword::Given(p) if p.expose() == "s@cret"));
+/// ```
+pub fn split_url(url: &str) -> SplitUrl {
+    let unchanged = || SplitUrl {
+        shown: url.to_owned(),
+        for_git: url.to_owned(),
+        password: UrlPassword::None,
+    };
+    let Some((scheme, user, Some(password), host, path)) = userinfo(url) else {
+        return unchanged();
+    };
+    if password.is_empty() {
+        return unchanged();
+    }
+    let password = if password == REDACTED_PASSWORD {
+        UrlPassword::Redacted
+    } else {
+        UrlPassword::Given(Secret::new(percent_decode(password)))
+    };
+    SplitUrl {
+        shown: format!("{scheme}://{user}:{REDACTED_PASSWORD}@{host}{path}"),
+        for_git: format!("{scheme}://{user}@{host}{path}"),
+        password,
+    }
+}
+
+/// `url` with its password replaced by `***` (`https://user:***@host/path`): what is stored
+/// and shown. A URL without a password is returned as it is.
+pub fn redact_url(url: &str) -> String {
+    split_url(url).shown
+}
+
+/// The environment that gives git `password` for the URL's user: the password in
+/// [`PASSWORD_ENV`] and, through `GIT_CONFIG_COUNT`/`GIT_CONFIG_KEY_*`/`GIT_CONFIG_VALUE_*`
+/// (git 2.31 and later), a credential helper that prints it, after an empty
+/// `credential.helper` that drops the user's own helpers (so the password is never stored in
+/// one). Nothing of it appears in any process's arguments.
+pub fn credential_env(password: &Secret) -> [(&'static str, String); 6] {
+    [
+        ("GIT_CONFIG_COUNT", "2".to_owned()),
+        ("GIT_CONFIG_KEY_0", "credential.helper".to_owned()),
+        ("GIT_CONFIG_VALUE_0", String::new()),
+        ("GIT_CONFIG_KEY_1", "credential.helper".to_owned()),
+        ("GIT_CONFIG_VALUE_1", CREDENTIAL_HELPER.to_owned()),
+        (PASSWORD_ENV, password.expose().to_owned()),
+    ]
 }
 
 /// Checks that `url` is an https, http, ssh, git or file URL, or an scp-like `host:path`, and
@@ -99,6 +224,21 @@ pub fn validate_url(url: &str) -> Result<(), GitInputError> {
         }
         if rest.is_empty() {
             return Err(refuse("it has no host or path"));
+        }
+        if let Some((_, user, Some(password), _, _)) = userinfo(url)
+            && !password.is_empty()
+        {
+            if !matches!(scheme.as_str(), "http" | "https") {
+                return Err(refuse(
+                    "a password in the url is only used with http and https; use an ssh key",
+                ));
+            }
+            if user.is_empty() {
+                return Err(refuse("it has a password but no user name"));
+            }
+            if percent_decode(password).contains(['\n', '\r', '\0']) {
+                return Err(refuse("its password contains a line break or NUL"));
+            }
         }
         return Ok(());
     }
@@ -199,8 +339,85 @@ mod tests {
     fn credentials_never_reach_messages() {
         let err = validate_url("ftp://user:hunter2@example.com/x").expect_err("ftp");
         assert!(!err.to_string().contains("hunter2"), "{err}");
-        assert_eq!(redact_url("https://u:p@h/x"), "https://***@h/x");
+        assert_eq!(redact_url("https://u:p@h/x"), "https://u:***@h/x");
         assert_eq!(redact_url("https://h/x"), "https://h/x");
+    }
+
+    #[test]
+    fn passwords_are_split_off() {
+        for (url, shown, for_git, password) in [
+            ("https://h/x", "https://h/x", "https://h/x", None),
+            ("https://u@h/x", "https://u@h/x", "https://u@h/x", None),
+            ("https://u:@h/x", "https://u:@h/x", "https://u:@h/x", None),
+            (
+                "https://u:pw@h:8443/x.git",
+                "https://u:***@h:8443/x.git",
+                "https://u@h:8443/x.git",
+                Some("pw"),
+            ),
+            (
+                "http://u:p%40ss%2Fw@h",
+                "http://u:***@h",
+                "http://u@h",
+                Some("p@ss/w"),
+            ),
+            (
+                "https://u:a@b@h/x",
+                "https://u:***@h/x",
+                "https://u@h/x",
+                Some("a@b"),
+            ),
+            (
+                "https://h/path@v1",
+                "https://h/path@v1",
+                "https://h/path@v1",
+                None,
+            ),
+            ("git@h:ns/x.git", "git@h:ns/x.git", "git@h:ns/x.git", None),
+        ] {
+            let split = split_url(url);
+            assert_eq!(split.shown, shown, "{url}");
+            assert_eq!(split.for_git, for_git, "{url}");
+            let got = match &split.password {
+                UrlPassword::Given(secret) => Some(secret.expose()),
+                _ => None,
+            };
+            assert_eq!(got, password, "{url}");
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
+        let stored = split_url("https://u:***@h/x");
+        assert_eq!(stored.password, UrlPassword::Redacted);
+        assert_eq!(stored.shown, "https://u:***@h/x");
+        assert_eq!(stored.for_git, "https://u@h/x");
+    }
+
+    #[test]
+    fn passwords_only_with_http_and_a_user() {
+        assert_eq!(validate_url("https://u:p@h/x"), Ok(()));
+        assert_eq!(validate_url("http://u:***@h/x"), Ok(()));
+        for (bad, why) in [
+            ("ssh://u:p@h/x", "only used with http and https"),
+            ("https://:p@h/x", "no user name"),
+            ("https://u:a%0Ab@h/x", "line break"),
+        ] {
+            let err = validate_url(bad).expect_err(bad).to_string();
+            assert!(err.contains(why), "{bad}: {err}");
+            assert!(!err.contains(":p@") && !err.contains("a%0Ab"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_credential_environment_names_the_password_only_by_variable() {
+        let env = credential_env(&Secret::new("hunter2"));
+        let (secret_vars, config): (Vec<_>, Vec<_>) =
+            env.iter().partition(|(key, _)| *key == PASSWORD_ENV);
+        assert_eq!(secret_vars, [&(PASSWORD_ENV, "hunter2".to_owned())]);
+        assert!(config.iter().all(|(_, value)| !value.contains("hunter2")));
+        assert!(
+            config
+                .iter()
+                .any(|(_, value)| value.contains(&format!("\"${PASSWORD_ENV}\"")))
+        );
     }
 
     #[test]

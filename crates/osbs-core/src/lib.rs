@@ -27,7 +27,11 @@ pub mod policy;
 pub mod prune;
 pub mod reference;
 pub mod release;
+pub mod repo_file;
 pub mod submission;
+pub mod target;
+pub mod terminal;
+pub mod text;
 pub mod time;
 pub mod trigger;
 

@@ -4,6 +4,8 @@
 //! reads again and reapplies, up to [`CONFLICT_RETRIES`] times. Because the `osbs-core`
 //! changes are idempotent (`Action::apply`, `record_outcome`), reapplying is always safe.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -16,6 +18,9 @@ use osbs_core::time::Timestamp;
 use serde_json::json;
 
 use crate::error::is_conflict;
+use crate::requests::{
+    IMPORT_DONE_ANNOTATION, IMPORT_REQUEST_ANNOTATION, ImportDone, ImportRequest,
+};
 use crate::resources::{
     BuildConfigResource, BuildResource, ImageStreamResource, ImageStreamSpec, PendingTrigger,
 };
@@ -24,12 +29,12 @@ use crate::{FIELD_MANAGER, KubeError, LABEL_BUILD_CONFIG};
 /// How many times an update is retried after HTTP 409 Conflict.
 pub const CONFLICT_RETRIES: usize = 8;
 
-const BUILDS: &str = "builds.osbs.example.dev";
-const BUILD_STATUS: &str = "builds.osbs.example.dev/status";
-const CONFIGS: &str = "buildconfigs.osbs.example.dev";
-const CONFIG_STATUS: &str = "buildconfigs.osbs.example.dev/status";
-const STREAMS: &str = "imagestreams.osbs.example.dev";
-const STREAM_STATUS: &str = "imagestreams.osbs.example.dev/status";
+const BUILDS: &str = "builds.osbs.dev";
+const BUILD_STATUS: &str = "builds.osbs.dev/status";
+const CONFIGS: &str = "buildconfigs.osbs.dev";
+const CONFIG_STATUS: &str = "buildconfigs.osbs.dev/status";
+const STREAMS: &str = "imagestreams.osbs.dev";
+const STREAM_STATUS: &str = "imagestreams.osbs.dev/status";
 
 /// What an import did.
 #[derive(Debug, Clone, PartialEq)]
@@ -440,8 +445,8 @@ impl OsbsApi {
     }
 
     /// Reads the BuildConfig `name`, lets `change` alter its resource (the spec; the
-    /// counter is changed only by [`OsbsApi::queue_build`]), and writes it back, retrying on
-    /// conflict.
+    /// counter is changed only by [`OsbsApi::queue_build`] and
+    /// [`OsbsApi::raise_build_counters`]), and writes it back, retrying on conflict.
     pub async fn update_build_config(
         &self,
         name: &str,
@@ -471,21 +476,27 @@ impl OsbsApi {
         })
     }
 
-    /// Queues a new Build of the BuildConfig `name`: `make` turns the BuildConfig (whose
-    /// counter it takes with `Build::queued` or `AutorebuildRequest::into_build`) into the
-    /// build. The counter is bumped in the BuildConfig's status with its `resourceVersion`, then
-    /// the Build is created, owned by the BuildConfig; a 409 on either (another writer took
-    /// the number) starts over with a fresh read.
+    /// Queues a new Build of the BuildConfig `name` as the controller does: `make` turns the
+    /// BuildConfig (whose counter it takes with `Build::queued` or
+    /// `AutorebuildRequest::into_build`) into the build. The counter is bumped in the
+    /// BuildConfig's status with its `resourceVersion`, then the Build is created, owned by the
+    /// BuildConfig; a 409 on either (another writer took the number) starts over with a fresh
+    /// read, counting from the highest number in use after a taken name. Users, who may not
+    /// write the status, queue with [`OsbsApi::submit_build`].
     pub async fn queue_build(
         &self,
         name: &str,
         mut make: impl FnMut(&mut model::BuildConfig) -> model::Build,
     ) -> Result<model::Build, KubeError> {
+        // Users' Builds (`submit_build`) do not move the counter: after a taken name, count
+        // from the highest number in use.
+        let mut in_use = 0;
         for _ in 0..CONFLICT_RETRIES {
             let Some(mut resource) = self.get_build_config_resource(name).await? else {
                 return Err(self.not_found("build config", name));
             };
             let mut config = resource.to_model();
+            config.build_counter = config.build_counter.max(in_use);
             let build = make(&mut config);
             resource.apply_model(&config);
             let stored = match self
@@ -502,6 +513,41 @@ impl OsbsApi {
             let new = BuildResource::from_model(&build, Some(&stored));
             match self.builds().create(&post_params(), &new).await {
                 Ok(_) => return Ok(build),
+                Err(e) if is_conflict(&e) => {
+                    in_use = self.highest_build_number(name).await?;
+                }
+                Err(e) => return Err(self.error("create", BUILDS, "build", &build.name)(e)),
+            }
+        }
+        Err(KubeError::Conflict {
+            kind: "build config",
+            name: name.to_owned(),
+            attempts: CONFLICT_RETRIES,
+        })
+    }
+
+    /// Queues a new Build of the BuildConfig `name` as a user may, writing no status: `make`
+    /// turns the BuildConfig into the build, with a counter one short of the next free number
+    /// (the highest of the BuildConfig's counter and its Builds' numbers). The Build is created
+    /// owned by the BuildConfig; a taken name starts over with a fresh read. The counter stays
+    /// where it is until the controller raises it ([`OsbsApi::raise_build_counters`]).
+    pub async fn submit_build(
+        &self,
+        name: &str,
+        mut make: impl FnMut(&mut model::BuildConfig) -> model::Build,
+    ) -> Result<model::Build, KubeError> {
+        for _ in 0..CONFLICT_RETRIES {
+            let Some(resource) = self.get_build_config_resource(name).await? else {
+                return Err(self.not_found("build config", name));
+            };
+            let mut config = resource.to_model();
+            config.build_counter = config
+                .build_counter
+                .max(self.highest_build_number(name).await?);
+            let build = make(&mut config);
+            let new = BuildResource::from_model(&build, Some(&resource));
+            match self.builds().create(&post_params(), &new).await {
+                Ok(_) => return Ok(build),
                 Err(e) if is_conflict(&e) => continue,
                 Err(e) => return Err(self.error("create", BUILDS, "build", &build.name)(e)),
             }
@@ -511,6 +557,61 @@ impl OsbsApi {
             name: name.to_owned(),
             attempts: CONFLICT_RETRIES,
         })
+    }
+
+    /// The highest number among the Builds of the BuildConfig `name` (0 without any).
+    async fn highest_build_number(&self, name: &str) -> Result<u64, KubeError> {
+        Ok(self
+            .list_build_resources(Some(name))
+            .await?
+            .iter()
+            .filter_map(|b| u64::try_from(b.spec.number).ok())
+            .max()
+            .unwrap_or(0))
+    }
+
+    /// Raises the counter of every BuildConfig below the highest number among `builds` (the
+    /// Builds users created, which do not move it), so that a number stays taken after its
+    /// Build is pruned. Each write is at the `resourceVersion` read; a conflict leaves that
+    /// BuildConfig to the next call. Returns the BuildConfigs raised.
+    pub async fn raise_build_counters(
+        &self,
+        builds: &[BuildResource],
+    ) -> Result<Vec<String>, KubeError> {
+        let mut highest: BTreeMap<&str, i64> = BTreeMap::new();
+        for build in builds {
+            let top = highest.entry(build.spec.build_config.as_str()).or_default();
+            *top = (*top).max(build.spec.number);
+        }
+        let mut raised = Vec::new();
+        if highest.is_empty() {
+            return Ok(raised);
+        }
+        for mut config in self.list_build_config_resources().await? {
+            let name = config.name_any();
+            let Some(&top) = highest.get(name.as_str()) else {
+                continue;
+            };
+            let status = config.status.get_or_insert_with(Default::default);
+            if status.last_version >= top {
+                continue;
+            }
+            status.last_version = top;
+            match self
+                .build_configs()
+                .replace_status(&name, &post_params(), &config)
+                .await
+            {
+                Ok(_) => raised.push(name),
+                Err(e) if is_conflict(&e) => {}
+                Err(e) => {
+                    return Err(self.error("update", CONFIG_STATUS, "build config", &name)(
+                        e,
+                    ));
+                }
+            }
+        }
+        Ok(raised)
     }
 
     // ---- ImageStreams ----
@@ -641,6 +742,43 @@ impl OsbsApi {
             name: name.to_owned(),
             attempts: CONFLICT_RETRIES,
         })
+    }
+
+    /// Asks the controller to import into the ImageStream `name` (`osbs import-image`; a user
+    /// may not write the stream's status): records `request` in its annotations, replacing
+    /// any earlier request.
+    pub async fn request_import(
+        &self,
+        name: &str,
+        request: &ImportRequest,
+    ) -> Result<(), KubeError> {
+        self.annotate_stream(name, IMPORT_REQUEST_ANNOTATION, request)
+            .await
+    }
+
+    /// Records the controller's answer `done` to an import request on the ImageStream `name`.
+    pub async fn answer_import(&self, name: &str, done: &ImportDone) -> Result<(), KubeError> {
+        self.annotate_stream(name, IMPORT_DONE_ANNOTATION, done)
+            .await
+    }
+
+    async fn annotate_stream(
+        &self,
+        name: &str,
+        key: &str,
+        value: &impl serde::Serialize,
+    ) -> Result<(), KubeError> {
+        let text = serde_json::to_string(value).map_err(|e| KubeError::Invalid {
+            kind: "image stream",
+            name: name.to_owned(),
+            problem: e.to_string(),
+        })?;
+        let patch = json!({"metadata": {"annotations": {key: text}}});
+        self.image_streams()
+            .patch(name, &patch_params(), &Patch::Merge(&patch))
+            .await
+            .map(drop)
+            .map_err(self.error("patch", STREAMS, "image stream", name))
     }
 
     /// Removes `done` from the ImageStream's pending triggers once the controller queued their

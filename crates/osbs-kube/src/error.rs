@@ -14,7 +14,7 @@ pub enum KubeError {
     Forbidden {
         /// The RBAC verb: `get`, `list`, `watch`, `create`, `update`, `patch`, `delete`.
         verb: &'static str,
-        /// The resource, e.g. `builds.osbs.example.dev` or `pods/log`.
+        /// The resource, e.g. `builds.osbs.dev` or `pods/log`.
         resource: String,
         /// The namespace.
         namespace: String,

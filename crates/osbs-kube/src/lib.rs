@@ -16,7 +16,7 @@
 //!
 //! assert_eq!(BuildResource::group(&()), GROUP);
 //! assert_eq!(BuildResource::version(&()), VERSION);
-//! assert_eq!(BuildResource::crd_name(), "builds.osbs.example.dev");
+//! assert_eq!(BuildResource::crd_name(), "builds.osbs.dev");
 //! ```
 
 mod api;
@@ -25,6 +25,7 @@ pub mod events;
 pub mod executor;
 mod outbox;
 pub mod pod;
+pub mod requests;
 mod resources;
 pub mod results;
 pub mod store;
@@ -35,6 +36,7 @@ pub use error::KubeError;
 pub use executor::{KubeExecutor, PodSnapshot};
 pub use outbox::webhook_fingerprint;
 pub use pod::{DockerMode, PodPhase, PodSecrets, PodSettings, PodView, render_pod};
+pub use requests::{ImportDone, ImportFailure, ImportRequest};
 pub use resources::{
     BuildConfigResource, BuildConfigSpec, BuildConfigStatus, BuildResource, BuildSpec, BuildStatus,
     CauseSpec, ImageStreamResource, ImageStreamSpec, ImageStreamStatus, PendingTrigger, Phase,
@@ -44,18 +46,18 @@ pub use store::{FiredTriggers, KubeStore};
 pub use triggers::{TriggerPlan, plan_triggers};
 
 /// The API group of every OSBS custom resource.
-pub const GROUP: &str = "osbs.example.dev";
+pub const GROUP: &str = "osbs.dev";
 /// The API version of the custom resources.
 pub const VERSION: &str = "v1alpha1";
 /// `apiVersion` of the custom resources, `GROUP/VERSION`.
-pub const API_VERSION: &str = "osbs.example.dev/v1alpha1";
+pub const API_VERSION: &str = "osbs.dev/v1alpha1";
 
 /// Label on Builds and build Pods: the BuildConfig's name.
-pub const LABEL_BUILD_CONFIG: &str = "osbs.example.dev/build-config";
+pub const LABEL_BUILD_CONFIG: &str = "osbs.dev/build-config";
 /// Label on build Pods: the Build's name.
-pub const LABEL_BUILD: &str = "osbs.example.dev/build";
+pub const LABEL_BUILD: &str = "osbs.dev/build";
 /// Label on Builds: `true` for an autorebuild (the model's `is_autorebuild`).
-pub const LABEL_IS_AUTOREBUILD: &str = "osbs.example.dev/is-autorebuild";
+pub const LABEL_IS_AUTOREBUILD: &str = "osbs.dev/is-autorebuild";
 /// The field manager name of every write.
 pub const FIELD_MANAGER: &str = "osbs";
 
@@ -65,11 +67,11 @@ pub const LEASE_ENV: &str = "OSBS_LEASE";
 
 /// Annotation on Builds: `"false"` from creation until the engine has queued the
 /// notifications of the build's end, then `"true"`. Builds without it predate notifications.
-pub const NOTIFIED_ANNOTATION: &str = "osbs.example.dev/notified";
+pub const NOTIFIED_ANNOTATION: &str = "osbs.dev/notified";
 
 /// Annotation on Builds: the notification deliveries of the build's end still to be made
 /// (the outbox, a JSON array; see `KubeStore`).
-pub const NOTIFY_PENDING_ANNOTATION: &str = "osbs.example.dev/notify-pending";
+pub const NOTIFY_PENDING_ANNOTATION: &str = "osbs.dev/notify-pending";
 
 /// Where the build Pod mounts the registry Secret's `.dockerconfigjson` (the controller mounts
 /// it there, the Pod's host reads it from there).

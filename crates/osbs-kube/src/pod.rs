@@ -3,7 +3,7 @@
 //!
 //! The Pod runs the reactor (`osbs-reactor-pod`, osbs-kube-pod's binary) as the main container
 //! with the run's lease in `$OSBS_LEASE` ([`crate::LEASE_ENV`]), a Docker Engine beside it (a
-//! `docker:dind` native sidecar by default, or the node's socket), the registry Secrets mounted
+//! Docker-in-Docker native sidecar by default ([`DEFAULT_DIND_IMAGE`]), or the node's socket), the registry Secrets mounted
 //! where osbs-kube-pod's `KubeHost` looks ([`crate::REGISTRY_SECRET_MOUNT`],
 //! [`crate::SYNC_SECRET_MOUNT`]), and an owner reference to the Build so that deleting the
 //! Build deletes the Pod. This crate names the binary but does not link it.
@@ -25,10 +25,16 @@ use serde::{Deserialize, Serialize};
 /// The label selector of every build Pod.
 pub const BUILD_POD_SELECTOR: &str = "app.kubernetes.io/name=osbs-build";
 
+/// The Docker-in-Docker sidecar image build Pods use unless told otherwise: pinned to a
+/// release, never a moving `docker:dind`. To pin the digest as well, append the one
+/// `docker buildx imagetools inspect docker:27.5.1-dind` prints (`…-dind@sha256:…`), here and
+/// in `deploy/controller.yaml` (`OSBS_DIND_IMAGE`).
+pub const DEFAULT_DIND_IMAGE: &str = "docker:27.5.1-dind";
+
 /// Where the build Pod's reactor finds a Docker Engine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DockerMode {
-    /// A privileged `docker:dind` native sidecar (an init container with
+    /// A privileged Docker-in-Docker native sidecar (an init container with
     /// `restartPolicy: Always`), reached on `tcp://127.0.0.1:2375`; the Pod completes when the
     /// reactor exits.
     Dind {
@@ -62,7 +68,7 @@ impl Default for PodSettings {
         PodSettings {
             reactor_image: "osbs-reactor:dev".to_owned(),
             docker: DockerMode::Dind {
-                image: "docker:dind".to_owned(),
+                image: DEFAULT_DIND_IMAGE.to_owned(),
             },
             service_account: "osbs-builder".to_owned(),
             default_registry: "registry.osbs.svc:5000".to_owned(),

@@ -39,7 +39,7 @@ pub struct TriggerSpec {
 #[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
-    group = "osbs.example.dev",
+    group = "osbs.dev",
     version = "v1alpha1",
     kind = "BuildConfig",
     root = "BuildConfigResource",
@@ -230,7 +230,7 @@ impl CauseSpec {
 #[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
-    group = "osbs.example.dev",
+    group = "osbs.dev",
     version = "v1alpha1",
     kind = "Build",
     root = "BuildResource",
@@ -375,7 +375,7 @@ impl PendingTrigger {
 #[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
-    group = "osbs.example.dev",
+    group = "osbs.dev",
     version = "v1alpha1",
     kind = "ImageStream",
     root = "ImageStreamResource",

@@ -2,12 +2,12 @@
 //! [`MAX_ANNOTATION_BYTES`] (OSBS once broke on Kubernetes' 64 KiB limit with a large
 //! Dockerfile).
 //!
-//! Keys are `osbs.example.dev/<wire name>` (`repositories`, `digests`, `sync`, `image-id`,
+//! Keys are `osbs.dev/<wire name>` (`repositories`, `digests`, `sync`, `image-id`,
 //! `base-image-name`, `base-image-id`, `commit_id`, `dockerfile`, `release`,
 //! `plugins-metadata`); values are JSON. A value that would be too large is shrunk in a
 //! documented way: the Dockerfile and error messages are cut at a character boundary with a
 //! `… [truncated N bytes]` marker, long lists keep their first entries and say how many were
-//! dropped in `osbs.example.dev/truncated`.
+//! dropped in `osbs.dev/truncated`.
 
 use std::collections::BTreeMap;
 
@@ -18,10 +18,10 @@ use osbs_core::model::Build;
 pub const MAX_ANNOTATION_BYTES: usize = 60 * 1024;
 
 /// The prefix of every results annotation.
-pub const PREFIX: &str = "osbs.example.dev/";
+pub const PREFIX: &str = "osbs.dev/";
 
 /// The annotation that lists what was shrunk.
-pub const TRUNCATED_KEY: &str = "osbs.example.dev/truncated";
+pub const TRUNCATED_KEY: &str = "osbs.dev/truncated";
 
 const KEYS: &[&str] = &[
     "repositories",

@@ -40,7 +40,7 @@ use crate::{
     OsbsApi,
 };
 
-const BUILDS: &str = "builds.osbs.example.dev";
+const BUILDS: &str = "builds.osbs.dev";
 
 /// The engine's version of a Build read at `resource_version`: the number itself, or a
 /// 64-bit hash for a version that is not one (Kubernetes calls it opaque); 0 when absent.

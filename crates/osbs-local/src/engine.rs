@@ -1,11 +1,13 @@
 //! The local backend on the engine: [`SqliteStore`], `osbs_engine::Store` over the state
-//! database, and [`LocalExecutor`], `osbs_engine::Executor` with runner processes.
+//! database, and [`LocalExecutor`], `osbs_engine::Executor` with runner processes (and
+//! [`check_docker_engine`]: whether the Docker Engine runners build on answers at all).
 //!
 //! SQLite calls block, so each store call runs on tokio's blocking pool with the shared
 //! connection; the async runtime (log streaming, cancellation) never waits on a lock.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use osbs_core::build::ImageImport;
 use osbs_core::model::{Build, BuildCause, ImageStream};
@@ -266,6 +268,82 @@ impl LocalExecutor {
 /// context live there and a dead run's leftovers can be found.
 pub(crate) fn work_dir(state_dir: &Path, build: &str) -> PathBuf {
     state_dir.join("work").join(build)
+}
+
+/// The variable that names the Docker Engine, read as `docker` and the reactor's client
+/// (bollard's `connect_with_defaults`) read it.
+const DOCKER_HOST_ENV: &str = "DOCKER_HOST";
+
+/// The Docker Engine when `$DOCKER_HOST` is not set.
+const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
+
+/// How long [`check_docker_engine`] waits for a TCP connection.
+const DOCKER_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Whether the Docker Engine that runners build on accepts a connection: `$DOCKER_HOST`
+/// (`unix://PATH`, `tcp://` or `http://HOST:PORT`, `https://HOST:PORT`), else
+/// `/var/run/docker.sock`, as the reactor's client reads them. Only the connection is tried,
+/// no request is made; an `ssh://` host is left to the build.
+///
+/// # Errors
+///
+/// [`ClientError::Unreachable`] naming the address and where it came from (`DOCKER_HOST` or
+/// the default socket); [`ClientError::Usage`] for a `$DOCKER_HOST` that is no Docker
+/// Engine address.
+pub(crate) fn check_docker_engine() -> Result<(), ClientError> {
+    let from_env = std::env::var(DOCKER_HOST_ENV).ok();
+    let host = from_env
+        .clone()
+        .unwrap_or_else(|| DEFAULT_DOCKER_HOST.to_owned());
+    let origin = if from_env.is_some() {
+        "from DOCKER_HOST"
+    } else {
+        "the default; DOCKER_HOST names another"
+    };
+    let unreachable = |source: std::io::Error| ClientError::Unreachable {
+        what: format!("the Docker Engine at {host} ({origin})"),
+        source: Box::new(source),
+    };
+    if let Some(path) = host.strip_prefix("unix://") {
+        return std::os::unix::net::UnixStream::connect(path)
+            .map(drop)
+            .map_err(unreachable);
+    }
+    if host.starts_with("ssh://") {
+        return Ok(());
+    }
+    let Some((scheme, rest)) = ["tcp://", "http://", "https://"]
+        .into_iter()
+        .find_map(|scheme| Some((scheme, host.strip_prefix(scheme)?)))
+    else {
+        return Err(ClientError::Usage(format!(
+            "{DOCKER_HOST_ENV}={host:?} is not a Docker Engine address (unix:///PATH, \
+             tcp://HOST:PORT, https://HOST:PORT or ssh://HOST)"
+        )));
+    };
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let has_port = match authority.strip_prefix('[') {
+        Some(v6) => v6.contains("]:"),
+        None => authority.contains(':'),
+    };
+    let tls = scheme == "https://" || std::env::var_os("DOCKER_TLS_VERIFY").is_some();
+    let target = if has_port {
+        authority.to_owned()
+    } else {
+        format!("{authority}:{}", if tls { 443 } else { 80 })
+    };
+    let addrs = std::net::ToSocketAddrs::to_socket_addrs(&target).map_err(unreachable)?;
+    let mut last = std::io::Error::new(
+        std::io::ErrorKind::NotFound,
+        format!("{target} resolves to no address"),
+    );
+    for addr in addrs {
+        match std::net::TcpStream::connect_timeout(&addr, DOCKER_CONNECT_TIMEOUT) {
+            Ok(_) => return Ok(()),
+            Err(e) => last = e,
+        }
+    }
+    Err(unreachable(last))
 }
 
 impl osbs_engine::Executor for LocalExecutor {

@@ -93,7 +93,8 @@ pub(crate) fn import_and_fan_out_if(
 /// transaction, that the run still holds its `lease`; a run declared dead lost it, and its
 /// writes fail with [`Fenced`]. Every database call runs on tokio's blocking pool (SQLite
 /// blocks, up to its 30 s busy timeout), with the connection behind a shared mutex. Log lines
-/// are appended to the build's log file, opened once: no database involved.
+/// are appended to the build's log file, opened once, ANSI escape sequences stripped: no
+/// database involved.
 pub(crate) struct LocalHost {
     store: Arc<Mutex<Store>>,
     build: String,
@@ -161,8 +162,13 @@ impl LocalHost {
         .await?
     }
 
-    /// Appends one line to the build's log (written through, so followers see it at once).
+    /// Appends one line to the build's log (written through, so followers see it at once),
+    /// without ANSI escape sequences (`osbs_core::terminal::strip_ansi`: colours of the build's
+    /// output, titles set by a Dockerfile's words) and without a `\r` before its end: the
+    /// stored log is plain text. What control characters remain are escaped when it is shown.
     pub fn log_line(&self, line: &str) {
+        let clean = osbs_core::terminal::strip_ansi(line);
+        let line = clean.strip_suffix('\r').unwrap_or(&clean);
         let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(file) = log.as_mut() {
             let mut text = String::with_capacity(line.len() + 1);
@@ -275,6 +281,24 @@ impl BuildHost for LocalHost {
         self.blocking(|store, build, lease| require_lease(store.conn(), build, lease))
             .await
     }
+
+    /// The password stored for the build's BuildConfig (`secrets`: a mode-0600 file outside
+    /// the database), for a git URL stored as `user:***@`.
+    async fn git_password(&self) -> Result<Option<osbs_core::auth::Secret>, HostError> {
+        self.blocking(|store, build, _| {
+            let row = store::get_row(store.conn(), build)?.ok_or_else(|| {
+                Box::new(ClientError::NotFound {
+                    kind: "build",
+                    name: build.to_owned(),
+                })
+            })?;
+            Ok(super::secrets::read_password(
+                store.dir(),
+                &row.build.build_config,
+            )?)
+        })
+        .await
+    }
 }
 
 /// [`import_and_fan_out`] for the run `row` under `lease`: refused with [`Fenced`] when the
@@ -327,6 +351,19 @@ mod tests {
         assert!(store::start_run(&tx, &build.name, version, lease, now()).unwrap());
         tx.commit().unwrap();
         (dir, store, build)
+    }
+
+    #[tokio::test]
+    async fn the_stored_log_has_no_escape_sequences() {
+        let (dir, _store, build) = started("lease-1");
+        let host = LocalHost::open(dir.path(), &build.name, "lease-1")
+            .await
+            .unwrap();
+        host.log_line("Step 2/3 : LABEL evil=\"\u{1b}]0;pwned\u{7}\"");
+        BuildHost::log(&host, "\u{1b}[31mred\u{1b}[0m\r");
+        host.log_line("plain\ttext");
+        let log = std::fs::read_to_string(store::log_path(dir.path(), &build.name)).unwrap();
+        assert_eq!(log, "Step 2/3 : LABEL evil=\"\"\nred\nplain\ttext\n");
     }
 
     fn is_fenced(err: &HostError) -> bool {

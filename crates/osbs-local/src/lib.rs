@@ -4,14 +4,17 @@
 //! supervised by `osbs_engine::Engine` over this crate's `Store` and `Executor`.
 //!
 //! - `store`: the database (BuildConfigs, Builds, ImageStreams as `osbs_core::model` JSON,
-//!   runner bookkeeping) and the build log files.
+//!   runner bookkeeping, its identity) and the build log files (plain text: ANSI escape
+//!   sequences are stripped as lines are written).
 //! - `submit`: git URL/ref validation, the commit, Dockerfile and repo config of a submission.
-//! - `runner`: [`run_build_process`] (the runner's entry point), spawning runners, and the
-//!   reconciliation that applies `osbs_core::policy::schedule` with liveness read from `/proc`.
+//! - `runner`: [`LocalBackend::run_build_process`] (the runner's entry point), spawning
+//!   runners, and the reconciliation that applies `osbs_core::policy::schedule` with liveness
+//!   read from `/proc`.
 //! - `host`: `LocalHost`, the reactor's `BuildHost` over the database (every write checks
 //!   the run's lease), and the import + trigger fan-out.
 //! - `engine`: `SqliteStore` and `LocalExecutor`, the `osbs_engine` traits over the database
-//!   and runner processes.
+//!   and runner processes, and the check that the Docker Engine answers before a build is
+//!   queued.
 //!
 //! Every call first runs one engine pass (`osbs_engine::Engine::pass`), so a runner that died
 //! (`kill -9`) is noticed by the next command: its build ends `Error`, what it left is removed,
@@ -20,11 +23,13 @@
 mod engine;
 mod host;
 mod runner;
+mod secrets;
 mod service;
 mod store;
 mod submit;
 
 pub use service::SERVE_LOCK;
+pub use store::StateRecreated;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -89,6 +94,34 @@ fn default_runner_exe() -> Result<PathBuf> {
                 current.display()
             ))
         })
+}
+
+/// Creates the state directory `dir` (and its parents). A path that is not a directory, or
+/// one that cannot be created for want of permission, is the configuration's problem:
+/// [`ClientError::Usage`].
+fn create_state_dir(dir: &Path) -> Result<()> {
+    use std::io::ErrorKind;
+
+    if dir.exists() && !dir.is_dir() {
+        return Err(ClientError::Usage(format!(
+            "the state directory {} is not a directory (set state_dir in osbs.conf to a \
+             directory)",
+            dir.display()
+        )));
+    }
+    std::fs::create_dir_all(dir).map_err(|source| match source.kind() {
+        ErrorKind::PermissionDenied
+        | ErrorKind::NotADirectory
+        | ErrorKind::AlreadyExists
+        | ErrorKind::ReadOnlyFilesystem => ClientError::Usage(format!(
+            "cannot create the state directory {}: {source}",
+            dir.display()
+        )),
+        _ => ClientError::Backend {
+            context: format!("cannot create the state directory {}", dir.display()),
+            source: Box::new(source),
+        },
+    })
 }
 
 /// `uri` with an explicit scheme, so the runner reads it exactly as the config meant.
@@ -176,6 +209,8 @@ pub struct LocalBackend {
     runner_args: Vec<String>,
     engine_settings: EngineSettings,
     engine: Engine<SqliteStore, LocalExecutor>,
+    recreated: Option<StateRecreated>,
+    identity: String,
 }
 
 impl std::fmt::Debug for LocalBackend {
@@ -197,9 +232,13 @@ impl LocalBackend {
     /// [`LocalBackend::run_build_process`]. The executable is the running one (the `osbs`
     /// binary) unless [`LocalBackend::with_runner_exe`] says otherwise.
     ///
+    /// A state directory whose database was deleted and is made anew here is noticed (its
+    /// `identity` file no longer matches): [`LocalBackend::state_recreated`] says so, once.
+    ///
     /// # Errors
     ///
-    /// [`ClientError::Usage`] when no state directory can be determined,
+    /// [`ClientError::Usage`] when no state directory can be determined, or it is not a
+    /// directory or cannot be created (a configuration error, exit code 2);
     /// [`ClientError::Backend`] when the database cannot be opened.
     pub fn open(instance: &LocalOptions, runner_args: Vec<String>) -> Result<LocalBackend> {
         let dir = match &instance.state_dir {
@@ -211,12 +250,11 @@ impl LocalBackend {
                 )
             })?,
         };
-        std::fs::create_dir_all(&dir).map_err(|source| ClientError::Backend {
-            context: format!("cannot create the state directory {}", dir.display()),
-            source: Box::new(source),
-        })?;
+        create_state_dir(&dir)?;
         let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
         let store = Store::open(&dir)?;
+        let recreated = store.recreated().cloned();
+        let identity = store.id().to_owned();
         let settings = RunSettings {
             registry_uri: registry_uri(&instance.registry),
             registry_secret: instance.registry_secret.clone(),
@@ -262,9 +300,40 @@ impl LocalBackend {
             runner_exe: None,
             runner_args,
             engine_settings,
+            recreated,
+            identity,
         };
         backend.rebuild_engine();
         Ok(backend)
+    }
+
+    /// The identity of the state database: a random id made with it, repeated in the state
+    /// directory's `identity` file.
+    pub fn state_identity(&self) -> &str {
+        &self.identity
+    }
+
+    /// Set when opening noticed that the state database had been deleted and was made anew
+    /// (see [`StateRecreated`]); only the process that noticed it is told.
+    pub fn state_recreated(&self) -> Option<&StateRecreated> {
+        self.recreated.as_ref()
+    }
+
+    /// Fails with [`ClientError::Unreachable`] (exit code 3) when the Docker Engine that
+    /// builds would run on (`$DOCKER_HOST`, else `/var/run/docker.sock`) does not accept a
+    /// connection, naming where it was looked for; a `$DOCKER_HOST` that is no Docker address
+    /// is a [`ClientError::Usage`]. `create_build` checks this before it queues anything.
+    ///
+    /// # Errors
+    ///
+    /// As above.
+    pub async fn check_docker_engine(&self) -> Result<()> {
+        tokio::task::spawn_blocking(engine::check_docker_engine)
+            .await
+            .map_err(|e| ClientError::Backend {
+                context: "cannot check the Docker Engine".to_owned(),
+                source: Box::new(e),
+            })?
     }
 
     /// Makes the engine anew from the backend's settings.
@@ -378,7 +447,7 @@ impl LocalBackend {
         resolved: submit::Resolved,
     ) -> Result<Submitted> {
         let plan = submission::plan(&ResolvedSubmission {
-            git_url: submission.git_url.clone(),
+            git_url: resolved.git_url.clone(),
             git_branch: submission.git_branch.clone(),
             commit: resolved.commit.clone(),
             base_image: resolved.base_image.clone(),
@@ -391,7 +460,15 @@ impl LocalBackend {
         let tx = store.immediate()?;
         let now = now();
         let existing = store::get_config(&tx, &plan.build_config)?;
-        let mut config = plan.build_config(existing, &submission.git_url, &submission.git_branch);
+        let is_new = existing.is_none();
+        let mut config = plan.build_config(existing, &resolved.git_url, &submission.git_branch);
+        if is_new {
+            // A BuildConfig made anew (first build, or after the database was recreated or
+            // the BuildConfig deleted) never reuses a build name whose log exists.
+            config.build_counter = config
+                .build_counter
+                .max(store::highest_logged_number(&self.state_dir, &config.name));
+        }
         let build = plan.queue(&mut config, now);
         store::put_config(&tx, &config)?;
         store::insert_build(&tx, &build, &self.settings, now)?;
@@ -454,11 +531,10 @@ impl LocalBackend {
     pub(crate) fn registry_credentials(&self) -> Result<Option<osbs_core::auth::DockerConfig>> {
         Ok(match &self.settings.registry_secret {
             Some(path) => {
-                let text =
-                    std::fs::read_to_string(path).map_err(|source| ClientError::Backend {
-                        context: format!("cannot read registry_secret {path}"),
-                        source: Box::new(source),
-                    })?;
+                // The file is configuration: one that cannot be read is a usage error.
+                let text = std::fs::read_to_string(path).map_err(|source| {
+                    ClientError::Usage(format!("cannot read registry_secret {path}: {source}"))
+                })?;
                 Some(
                     osbs_core::auth::DockerConfig::parse(&text).map_err(|source| {
                         ClientError::Usage(format!("registry_secret {path}: {source}"))
@@ -473,7 +549,16 @@ impl LocalBackend {
 impl Backend for LocalBackend {
     async fn create_build(&self, submission: &BuildSubmission) -> Result<Submitted> {
         self.reconcile_all().await?;
-        let resolved = submit::resolve(&self.state_dir, submission, &self.repo_config_file)?;
+        // The push registry's host, for the image name's full length (the reactor's rule).
+        let registry = RegistryEndpoint::parse(&self.settings.registry_uri).ok();
+        let resolved = submit::resolve(
+            &self.state_dir,
+            submission,
+            &self.repo_config_file,
+            registry.as_ref().map(RegistryEndpoint::name),
+        )?;
+        // What the build needs must answer before anything is queued (exit code 3 otherwise).
+        self.check_docker_engine().await?;
         self.check_push_registry().await?;
         let submitted = self.queue_user_build(submission, resolved)?;
         self.reconcile_all().await?;
@@ -699,7 +784,7 @@ pub fn resolve_submission(
     submission: &BuildSubmission,
     repo_config_file: &str,
 ) -> Result<SubmissionFacts> {
-    let resolved = submit::resolve(state_dir, submission, repo_config_file)?;
+    let resolved = submit::resolve(state_dir, submission, repo_config_file, None)?;
     Ok(SubmissionFacts {
         image_name: resolved
             .dockerfile

@@ -8,6 +8,14 @@
 //! a `details` column beside it, so that listing 10,000 builds decodes only what a list shows. Every change that reads and
 //! writes goes through an `IMMEDIATE` transaction, so two `osbs` processes never lose each
 //! other's updates.
+//!
+//! The database has an identity: a random id made with its schema (table `meta`, schema
+//! version 3), repeated in the state directory's `identity` file. A database made in a state
+//! directory that knew another one (the file names another id, or build logs exist without
+//! one) replaced a deleted database: the old `logs/` move to `old-logs/<OLD ID>/` before the
+//! new schema commits, the open says so once ([`StateRecreated`]), and a BuildConfig made anew
+//! starts its counter after the highest build number any kept log has
+//! ([`highest_logged_number`]), so no build name, and no log file, is ever reused.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -21,10 +29,17 @@ use serde::{Deserialize, Serialize};
 use osbs_engine::backend::{BuildFilter, ClientError};
 
 /// The schema this version writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// The database file inside the state directory.
 pub(crate) const DB_FILE: &str = "osbs.db";
+
+/// The marker file beside the database holding its identity (the `meta` table's `id`): a
+/// database that does not match it replaced the one the state directory had.
+pub(crate) const IDENTITY_FILE: &str = "identity";
+
+/// Where the logs of builds a replaced database knew are moved: `old-logs/<ITS ID>/`.
+pub(crate) const OLD_LOGS_DIR: &str = "old-logs";
 
 /// How long a statement waits for another process's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -77,6 +92,17 @@ CREATE TABLE outbox (
     json TEXT NOT NULL
 );
 CREATE INDEX outbox_due ON outbox (next_attempt);
+";
+
+/// Version 3: the database's identity, a random id made with the schema (or added to an
+/// older database by this upgrade). The state directory's `identity` file repeats it, so a
+/// database that was deleted and made anew is noticed.
+const SCHEMA_V3: &str = "
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY NOT NULL,
+    value TEXT NOT NULL
+);
+INSERT INTO meta (key, value) VALUES ('id', lower(hex(randomblob(16))));
 ";
 
 /// Where a build pushes and syncs: the instance's settings when it was queued, so that a
@@ -142,6 +168,30 @@ fn json_error(what: &str, name: &str) -> impl FnOnce(serde_json::Error) -> Clien
 pub(crate) struct Store {
     conn: Connection,
     dir: PathBuf,
+    id: String,
+    recreated: Option<StateRecreated>,
+}
+
+/// What opening a state directory found when its database had been replaced (deleted and made
+/// anew): the builds it knew are no longer known. Reported by the open that noticed it, once
+/// (`LocalBackend::state_recreated`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateRecreated {
+    /// The identity of the database before, when it is known.
+    pub previous: Option<String>,
+    /// Where the logs of the builds from before were moved (`state_dir/old-logs/ID`), when
+    /// there were any.
+    pub old_logs: Option<PathBuf>,
+}
+
+impl std::fmt::Display for StateRecreated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the state database was recreated; builds from before are no longer known")?;
+        if let Some(dir) = &self.old_logs {
+            write!(f, " (their logs were moved to {})", dir.display())?;
+        }
+        Ok(())
+    }
 }
 
 impl Store {
@@ -169,6 +219,8 @@ impl Store {
         let mut store = Store {
             conn,
             dir: dir.to_path_buf(),
+            id: String::new(),
+            recreated: None,
         };
         store.migrate().map_err(|e| match e {
             ClientError::Backend { source, .. } => ClientError::Backend { context, source },
@@ -177,27 +229,69 @@ impl Store {
         Ok(store)
     }
 
+    /// Brings the schema up to date, then checks the database's identity against the state
+    /// directory's `identity` file.
+    ///
+    /// A database made here (schema version 0) in a state directory that knew another one
+    /// (an `identity` file, or build logs without one) replaces a deleted database: before the
+    /// new schema is committed, so before any build of the new database exists, the old logs
+    /// are moved to `old-logs/ID/`, where no new build appends to them. An existing database
+    /// that does not match the file (another process made it and had not written the file
+    /// yet, or a database was put in place by hand) is reported the same way, without moving
+    /// anything.
     fn migrate(&mut self) -> Result<(), ClientError> {
         let version: i64 = self
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(db_error("read the schema version"))?;
-        if version == SCHEMA_VERSION {
-            return Ok(());
+        if version != SCHEMA_VERSION {
+            self.upgrade()?;
         }
+        self.id = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'id'", [], |r| r.get(0))
+            .map_err(db_error("read the identity of the state database"))?;
+        let marker = read_identity(&self.dir);
+        if marker.as_deref() != Some(self.id.as_str()) {
+            if self.recreated.is_none()
+                && let Some(previous) = marker
+            {
+                self.recreated = Some(StateRecreated {
+                    previous: Some(previous),
+                    old_logs: None,
+                });
+            }
+            write_identity(&self.dir, &self.id)?;
+        }
+        Ok(())
+    }
+
+    /// Creates or upgrades the schema in one `IMMEDIATE` transaction (another process may be
+    /// doing the same: the second one finds it done).
+    fn upgrade(&mut self) -> Result<(), ClientError> {
         let db = self.dir.join(DB_FILE);
-        let tx = self.immediate()?;
+        let dir = self.dir.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_error("begin a transaction on the state database"))?;
         let version: i64 = tx
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(db_error("read the schema version"))?;
+        let mut recreated = None;
         match version {
-            0 | 1 => {
+            0..=2 => {
                 if version == 0 {
                     tx.execute_batch(SCHEMA_V1)
                         .map_err(db_error("create the schema"))?;
+                    recreated = replaced_state(&dir)?;
                 }
-                tx.execute_batch(SCHEMA_V2)
-                    .map_err(db_error("upgrade the schema to version 2"))?;
+                if version <= 1 {
+                    tx.execute_batch(SCHEMA_V2)
+                        .map_err(db_error("upgrade the schema to version 2"))?;
+                }
+                tx.execute_batch(SCHEMA_V3)
+                    .map_err(db_error("upgrade the schema to version 3"))?;
                 tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                     .map_err(db_error("record the schema version"))?;
             }
@@ -210,12 +304,24 @@ impl Store {
                 )));
             }
         }
-        tx.commit().map_err(db_error("commit the schema"))
+        tx.commit().map_err(db_error("commit the schema"))?;
+        self.recreated = recreated;
+        Ok(())
     }
 
     /// The state directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The database's identity: a random id made with it.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Whether this open noticed that the database had been replaced.
+    pub fn recreated(&self) -> Option<&StateRecreated> {
+        self.recreated.as_ref()
     }
 
     /// The connection, for reads.
@@ -914,6 +1020,102 @@ pub(crate) fn list_streams(conn: &Connection) -> Result<Vec<ImageStream>, Client
     Ok(out)
 }
 
+/// The identity in the state directory's `identity` file, if there is one.
+fn read_identity(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join(IDENTITY_FILE)).ok()?;
+    let id = text.trim();
+    (!id.is_empty()).then(|| id.to_owned())
+}
+
+/// Writes `id` to the state directory's `identity` file (a new file renamed over the old one).
+fn write_identity(dir: &Path, id: &str) -> Result<(), ClientError> {
+    let path = dir.join(IDENTITY_FILE);
+    let tmp = dir.join(format!("{IDENTITY_FILE}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, format!("{id}\n"))
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .map_err(|source| {
+            let _ = std::fs::remove_file(&tmp);
+            ClientError::Backend {
+                context: format!("cannot write {}", path.display()),
+                source: Box::new(source),
+            }
+        })
+}
+
+/// For a database being made in `dir`: whether the state directory knew another one (an
+/// `identity` file, or build logs). If so, its logs are moved to `old-logs/ID/` (ID the old
+/// identity, or `unknown-MILLIS` for logs from before identities).
+fn replaced_state(dir: &Path) -> Result<Option<StateRecreated>, ClientError> {
+    let previous = read_identity(dir);
+    let logs = dir.join("logs");
+    let has_logs = std::fs::read_dir(&logs).is_ok_and(|mut entries| entries.next().is_some());
+    if previous.is_none() && !has_logs {
+        return Ok(None);
+    }
+    let mut old_logs = None;
+    if has_logs {
+        let name = previous.clone().unwrap_or_else(|| {
+            format!(
+                "unknown-{}",
+                Timestamp::from_system_time(std::time::SystemTime::now()).unix_millis()
+            )
+        });
+        let parent = dir.join(OLD_LOGS_DIR);
+        let mut target = parent.join(&name);
+        let mut n = 1;
+        while target.exists() {
+            n += 1;
+            target = parent.join(format!("{name}.{n}"));
+        }
+        let io = |source: std::io::Error| ClientError::Backend {
+            context: format!(
+                "cannot move the logs of the replaced state database to {}",
+                parent.display()
+            ),
+            source: Box::new(source),
+        };
+        std::fs::create_dir_all(&parent).map_err(io)?;
+        std::fs::rename(&logs, &target).map_err(io)?;
+        std::fs::create_dir_all(&logs).map_err(io)?;
+        old_logs = Some(target);
+    }
+    Ok(Some(StateRecreated { previous, old_logs }))
+}
+
+/// The highest build number of BuildConfig `config` that has a log file in the state directory
+/// `dir`, under `logs/` or a replaced database's `old-logs/*/` (0 for none). A BuildConfig made
+/// anew starts counting after it, so a name whose log exists is never given again.
+pub(crate) fn highest_logged_number(dir: &Path, config: &str) -> u64 {
+    let prefix = format!("{config}-");
+    let mut dirs = vec![dir.join("logs")];
+    if let Ok(entries) = std::fs::read_dir(dir.join(OLD_LOGS_DIR)) {
+        dirs.extend(entries.filter_map(|e| Some(e.ok()?.path())));
+    }
+    let mut highest = 0;
+    for logs in dirs {
+        let Ok(entries) = std::fs::read_dir(&logs) else {
+            continue;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name();
+            let Some(number) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(&prefix))
+                .and_then(|rest| {
+                    rest.strip_suffix(".runner.log")
+                        .or_else(|| rest.strip_suffix(".log"))
+                })
+                .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|n| n.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            highest = highest.max(number);
+        }
+    }
+    highest
+}
+
 /// The log file of a build.
 pub(crate) fn log_path(dir: &Path, build: &str) -> PathBuf {
     dir.join("logs").join(format!("{build}.log"))
@@ -957,6 +1159,126 @@ mod tests {
         };
         let newer = format!("schema version {}", SCHEMA_VERSION + 1);
         assert!(err.to_string().contains(&newer), "{err}");
+    }
+
+    /// Deletes the database of `dir` as a user would (with its WAL files).
+    fn delete_database(dir: &Path) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(dir.join(format!("{DB_FILE}{suffix}")));
+        }
+    }
+
+    #[test]
+    fn a_recreated_database_is_noticed_once_and_its_logs_move_away() {
+        let (dir, store) = store();
+        let first = store.id().to_owned();
+        assert_eq!(first.len(), 32, "{first}");
+        assert_eq!(store.recreated(), None);
+        assert_eq!(read_identity(dir.path()).as_deref(), Some(first.as_str()));
+        std::fs::write(log_path(dir.path(), "app-1a2b3-1"), "old build\n").unwrap();
+        std::fs::write(runner_log_path(dir.path(), "app-1a2b3-2"), "").unwrap();
+        drop(store);
+        let again = Store::open(dir.path()).unwrap();
+        assert_eq!(again.id(), first);
+        assert_eq!(again.recreated(), None);
+        drop(again);
+
+        delete_database(dir.path());
+        let new = Store::open(dir.path()).unwrap();
+        assert_ne!(new.id(), first);
+        let old_logs = dir.path().join(OLD_LOGS_DIR).join(&first);
+        assert_eq!(
+            new.recreated(),
+            Some(&StateRecreated {
+                previous: Some(first.clone()),
+                old_logs: Some(old_logs.clone()),
+            })
+        );
+        assert_eq!(
+            std::fs::read_to_string(old_logs.join("app-1a2b3-1.log")).unwrap(),
+            "old build\n"
+        );
+        assert!(!log_path(dir.path(), "app-1a2b3-1").exists());
+        assert_eq!(read_identity(dir.path()).as_deref(), Some(new.id()));
+        // The names whose logs exist are not given again.
+        assert_eq!(highest_logged_number(dir.path(), "app-1a2b3"), 2);
+        assert_eq!(highest_logged_number(dir.path(), "app"), 0);
+        let id = new.id().to_owned();
+        drop(new);
+        // Once: the next open knows the database.
+        let next = Store::open(dir.path()).unwrap();
+        assert_eq!(next.id(), id);
+        assert_eq!(next.recreated(), None);
+    }
+
+    #[test]
+    fn a_database_that_does_not_match_the_identity_file_is_reported() {
+        let (dir, store) = store();
+        drop(store);
+        std::fs::write(dir.path().join(IDENTITY_FILE), "someone-else\n").unwrap();
+        std::fs::write(log_path(dir.path(), "b-1"), "kept\n").unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            store.recreated(),
+            Some(&StateRecreated {
+                previous: Some("someone-else".to_owned()),
+                old_logs: None,
+            })
+        );
+        assert!(log_path(dir.path(), "b-1").exists(), "nothing is moved");
+        assert_eq!(read_identity(dir.path()).as_deref(), Some(store.id()));
+        drop(store);
+        assert_eq!(Store::open(dir.path()).unwrap().recreated(), None);
+    }
+
+    #[test]
+    fn logs_from_before_identities_are_moved_when_the_database_is_new() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("logs")).unwrap();
+        std::fs::write(log_path(dir.path(), "a-3"), "").unwrap();
+        std::fs::write(log_path(dir.path(), "a-b-7"), "").unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let recreated = store.recreated().unwrap();
+        assert_eq!(recreated.previous, None);
+        let old_logs = recreated.old_logs.as_ref().unwrap();
+        assert!(
+            old_logs
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("unknown-"),
+            "{}",
+            old_logs.display()
+        );
+        assert!(old_logs.join("a-3.log").exists());
+        assert_eq!(highest_logged_number(dir.path(), "a"), 3);
+        assert_eq!(highest_logged_number(dir.path(), "a-b"), 7);
+        // A state directory that is new has nothing to report.
+        let fresh = tempfile::tempdir().unwrap();
+        assert_eq!(Store::open(fresh.path()).unwrap().recreated(), None);
+    }
+
+    #[test]
+    fn a_version_2_database_gets_an_identity_and_keeps_its_logs() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("logs")).unwrap();
+        std::fs::write(log_path(dir.path(), "c-1"), "mine\n").unwrap();
+        {
+            let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+            conn.execute_batch(SCHEMA_V1).unwrap();
+            conn.execute_batch(SCHEMA_V2).unwrap();
+            conn.pragma_update(None, "user_version", 2).unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.recreated(), None);
+        assert_eq!(store.id().len(), 32);
+        let version: i64 = store
+            .conn()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        assert!(log_path(dir.path(), "c-1").exists());
+        assert_eq!(read_identity(dir.path()).as_deref(), Some(store.id()));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The build context as a tar stream: the source tree walked on a blocking thread, filtered by
-//! `.dockerignore` (Docker's pattern rules), written in small chunks into a bounded channel so
-//! memory stays flat whatever the context's size.
+//! `.dockerignore` (Docker's pattern rules: [`DockerIgnore`], module `dockerignore`), written in
+//! small chunks into a bounded channel so memory stays flat whatever the context's size.
 
 use std::fs;
 use std::io::{self, Write};
@@ -10,147 +10,24 @@ use bytes::Bytes;
 use futures_util::Stream;
 use tokio::sync::mpsc;
 
+pub(crate) use crate::dockerignore::DockerIgnore;
+use crate::source_files;
+
+/// The `.dockerignore` rules of the checkout at `dir`, read from the git objects of the commit
+/// it has checked out (`HEAD`) by the rules submission applied (`source_files::dockerignore`:
+/// a regular file of at most 64 KiB, never what a symlink points to), not from the working
+/// tree; no file means no rules.
+pub(crate) fn load_dockerignore(dir: &Path) -> io::Result<DockerIgnore> {
+    let text = source_files::head_commit(dir)
+        .and_then(|commit| source_files::dockerignore(dir, &commit))
+        .map_err(io::Error::other)?;
+    Ok(text.map_or_else(DockerIgnore::default, |text| DockerIgnore::parse(&text)))
+}
+
 /// Size of one chunk sent to the Docker Engine.
 const CHUNK: usize = 256 * 1024;
 /// Chunks in flight between the tar thread and the HTTP body.
 const IN_FLIGHT: usize = 4;
-
-/// One `.dockerignore` rule.
-#[derive(Debug, Clone)]
-struct Rule {
-    segments: Vec<String>,
-    exclusion: bool,
-}
-
-/// The rules of a `.dockerignore` file, in order; the last matching rule decides.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct DockerIgnore {
-    rules: Vec<Rule>,
-}
-
-impl DockerIgnore {
-    /// Parses the text of a `.dockerignore`.
-    pub(crate) fn parse(text: &str) -> Self {
-        let mut rules = Vec::new();
-        for line in text.lines() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let (exclusion, pattern) = match line.strip_prefix('!') {
-                Some(rest) => (true, rest.trim()),
-                None => (false, line),
-            };
-            let segments: Vec<String> = pattern
-                .split('/')
-                .filter(|s| !s.is_empty() && *s != ".")
-                .map(str::to_owned)
-                .collect();
-            if segments.is_empty() {
-                continue;
-            }
-            rules.push(Rule {
-                segments,
-                exclusion,
-            });
-        }
-        DockerIgnore { rules }
-    }
-
-    /// Reads `dir/.dockerignore`; no file means no rules.
-    pub(crate) fn load(dir: &Path) -> io::Result<Self> {
-        match fs::read_to_string(dir.join(".dockerignore")) {
-            Ok(text) => Ok(Self::parse(&text)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(e) => Err(e),
-        }
-    }
-
-    fn has_exclusions(&self) -> bool {
-        self.rules.iter().any(|r| r.exclusion)
-    }
-
-    /// Whether the path (relative, `/`-separated components) is excluded from the context. A
-    /// pattern also matches everything below a directory it matches.
-    pub(crate) fn excludes(&self, components: &[&str]) -> bool {
-        let mut excluded = false;
-        for rule in &self.rules {
-            let matched =
-                (1..=components.len()).any(|n| match_segments(&rule.segments, &components[..n]));
-            if matched {
-                excluded = !rule.exclusion;
-            }
-        }
-        excluded
-    }
-}
-
-/// Whether pattern segments match path components exactly (`**` spans any number of them).
-fn match_segments(pattern: &[String], path: &[&str]) -> bool {
-    match pattern.split_first() {
-        None => path.is_empty(),
-        Some((first, rest)) if first == "**" => {
-            (0..=path.len()).any(|skip| match_segments(rest, &path[skip..]))
-        }
-        Some((first, rest)) => match path.split_first() {
-            Some((component, path_rest)) => {
-                glob(first.as_bytes(), component.as_bytes()) && match_segments(rest, path_rest)
-            }
-            None => false,
-        },
-    }
-}
-
-/// Go's `filepath.Match` for one path component: `*`, `?`, `[...]` (with `^`/`!` negation and
-/// ranges) and `\` escapes.
-fn glob(pattern: &[u8], text: &[u8]) -> bool {
-    match pattern.split_first() {
-        None => text.is_empty(),
-        Some((b'*', rest)) => (0..=text.len()).any(|i| glob(rest, &text[i..])),
-        Some((b'?', rest)) => !text.is_empty() && glob(rest, &text[1..]),
-        Some((b'[', rest)) => {
-            let Some((&c, text_rest)) = text.split_first() else {
-                return false;
-            };
-            let (negate, mut class) = match rest.first() {
-                Some(b'^' | b'!') => (true, &rest[1..]),
-                _ => (false, rest),
-            };
-            let mut matched = false;
-            let mut first = true;
-            loop {
-                match class.split_first() {
-                    None => return false,
-                    Some((b']', after)) if !first => {
-                        class = after;
-                        break;
-                    }
-                    Some((&lo, after)) => {
-                        let (lo, after) = if lo == b'\\' && !after.is_empty() {
-                            (after[0], &after[1..])
-                        } else {
-                            (lo, after)
-                        };
-                        if after.len() >= 2 && after[0] == b'-' && after[1] != b']' {
-                            let hi = after[1];
-                            matched |= lo <= c && c <= hi;
-                            class = &after[2..];
-                        } else {
-                            matched |= lo == c;
-                            class = after;
-                        }
-                    }
-                }
-                first = false;
-            }
-            matched != negate && glob(class, text_rest)
-        }
-        Some((b'\\', rest)) if !rest.is_empty() => {
-            text.first() == Some(&rest[0]) && glob(&rest[1..], &text[1..])
-        }
-        Some((&p, rest)) => text.first() == Some(&p) && glob(rest, &text[1..]),
-    }
-}
 
 /// A `Write` that hands fixed-size chunks to the async side.
 struct ChannelWriter {
@@ -343,5 +220,37 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, [".dockerignore", "Dockerfile", "keep.txt", "link"]);
+    }
+
+    #[test]
+    fn dockerignore_comes_from_the_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let git = |args: &[&str]| {
+            let out = std::process::Command::new("git")
+                .current_dir(root)
+                .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{args:?}: {out:?}");
+        };
+        git(&["init", "--quiet"]);
+        assert!(load_dockerignore(root).is_err(), "no commit yet");
+        fs::write(root.join(".dockerignore"), "*.log\n").unwrap();
+        git(&["add", "--all"]);
+        git(&["commit", "--quiet", "-m", "c"]);
+        // The working tree says otherwise; the commit decides.
+        fs::write(root.join(".dockerignore"), "*\n").unwrap();
+        let ignore = load_dockerignore(root).unwrap();
+        assert!(ignore.excludes(&["a.log"]));
+        assert!(!ignore.excludes(&["keep.txt"]));
+
+        fs::remove_file(root.join(".dockerignore")).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", root.join(".dockerignore")).unwrap();
+        git(&["add", "--all"]);
+        git(&["commit", "--quiet", "-m", "link"]);
+        let err = load_dockerignore(root).unwrap_err().to_string();
+        assert!(err.starts_with(".dockerignore is a symbolic link"), "{err}");
     }
 }

@@ -98,6 +98,13 @@ pub enum ReactorError {
     /// The repo config file is broken.
     #[error(transparent)]
     RepoConfig(#[from] osbs_repo_config::LoadError),
+    /// A file of the repository (Dockerfile, repo config, `.dockerignore`) cannot be read
+    /// from the commit or is not acceptable (`source_files`).
+    #[error(transparent)]
+    SourceFile(#[from] crate::source_files::SourceFileError),
+    /// The image name or a label cannot make the repository and tags the build pushes.
+    #[error(transparent)]
+    Target(#[from] osbs_core::target::TargetError),
     /// The registry URI is not usable (SPEC §6).
     #[error("registry uri `{uri}` is not usable")]
     RegistryUri {

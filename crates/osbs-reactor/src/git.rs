@@ -1,9 +1,13 @@
 //! Cloning the source: validation of git URLs and refs (so they can never be read as options
-//! and only ordinary transports are used), and the clone of one exact commit.
+//! and only ordinary transports are used), and the clone of one exact commit. A password is
+//! never on git's command line: the URL git gets has none, and the password reaches git
+//! through its environment and a credential helper (`osbs_core::git::credential_env`).
 
 use std::path::Path;
 use std::process::Stdio;
 
+use osbs_core::auth::Secret;
+use osbs_core::git::{UrlPassword, split_url};
 use tokio::process::Command;
 
 use crate::error::ReactorError;
@@ -26,8 +30,9 @@ pub(crate) fn validate_commit(commit: &str) -> Result<(), ReactorError> {
 }
 
 /// A git command with the safety settings every call gets: no prompts, no remote helpers or
-/// other unusual protocols, and killed when dropped (cancellation).
-fn git(dir: &Path) -> Command {
+/// other unusual protocols, and killed when dropped (cancellation); with `password`, the
+/// credential helper that gives it to git from the environment.
+fn git(dir: &Path, password: Option<&Secret>) -> Command {
     let mut cmd = Command::new("git");
     cmd.current_dir(dir)
         .envs(osbs_core::git::safe_env())
@@ -36,6 +41,9 @@ fn git(dir: &Path) -> Command {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    if let Some(password) = password {
+        cmd.envs(osbs_core::git::credential_env(password));
+    }
     cmd
 }
 
@@ -61,19 +69,38 @@ async fn run(mut cmd: Command, action: &'static str) -> Result<String, ReactorEr
 
 /// Clones `branch` of `url` into `dest` (which must not exist) and checks out `commit` (the
 /// branch head when `None`). Returns the full commit id that was checked out.
+///
+/// A password in `url` is taken out of git's command line and given through the
+/// environment; a URL whose password was redacted (`user:***@`) uses `stored`, the password
+/// the host keeps for the BuildConfig, and fails without one.
 pub(crate) async fn clone_at(
     url: &str,
     branch: &str,
     commit: Option<&str>,
     dest: &Path,
+    stored: Option<Secret>,
 ) -> Result<String, ReactorError> {
     validate_url(url)?;
     validate_branch(branch)?;
     if let Some(commit) = commit {
         validate_commit(commit)?;
     }
+    let split = split_url(url);
+    let password = match split.password {
+        UrlPassword::None => None,
+        UrlPassword::Given(password) => Some(password),
+        UrlPassword::Redacted => Some(stored.ok_or_else(|| ReactorError::Request {
+            reason: format!(
+                "git url `{}` has a redacted password, and no password is stored for this \
+                 build config",
+                split.shown
+            ),
+        })?),
+    };
+    let password = password.as_ref();
+    let url = split.for_git.as_str();
     let parent = dest.parent().unwrap_or(Path::new("."));
-    let mut clone = git(parent);
+    let mut clone = git(parent, password);
     clone
         .args([
             "clone",
@@ -89,13 +116,13 @@ pub(crate) async fn clone_at(
     run(clone, "clone").await?;
     let target = match commit {
         Some(commit) => {
-            let mut verify = git(dest);
+            let mut verify = git(dest, None);
             verify
                 .args(["rev-parse", "--verify", "--quiet", "--end-of-options"])
                 .arg(format!("{commit}^{{commit}}"));
             if run(verify, "rev-parse").await.is_err() {
                 // Not on the branch: fetch the commit itself.
-                let mut fetch = git(dest);
+                let mut fetch = git(dest, password);
                 fetch.args(["fetch", "--quiet", "origin", "--"]).arg(commit);
                 run(fetch, "fetch of the commit").await?;
             }
@@ -103,7 +130,7 @@ pub(crate) async fn clone_at(
         }
         None => "HEAD".to_owned(),
     };
-    let mut checkout = git(dest);
+    let mut checkout = git(dest, None);
     checkout
         .args([
             "-c",
@@ -115,7 +142,7 @@ pub(crate) async fn clone_at(
         .arg(&target)
         .arg("--");
     run(checkout, "checkout").await?;
-    let mut head = git(dest);
+    let mut head = git(dest, None);
     head.args(["rev-parse", "HEAD"]);
     run(head, "rev-parse").await
 }
@@ -129,7 +156,7 @@ mod tests {
         let err = validate_url("ftp://user:hunter2@example.com/x").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "git url `ftp://***@example.com/x` is not allowed: only https, http, ssh, git and file transports are allowed"
+            "git url `ftp://user:***@example.com/x` is not allowed: only https, http, ssh, git and file transports are allowed"
         );
     }
 }

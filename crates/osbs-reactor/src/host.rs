@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use osbs_core::auth::Secret;
 use osbs_core::build::{BuildOutcome, BuildRequest, ImageImport};
 
 /// An error reported by a [`BuildHost`] implementation.
@@ -55,6 +56,14 @@ pub trait BuildHost: Send + Sync {
     fn check_lease(&self) -> impl Future<Output = Result<(), HostError>> + Send {
         std::future::ready(Ok(()))
     }
+    /// The password of the Build's git URL when the URL carries it redacted
+    /// (`https://user:***@host/...`, SPEC §6): the host keeps it outside its state (the local
+    /// backend in a mode-0600 file per BuildConfig) and the reactor gives it to git only
+    /// through the environment. Hosts that keep none return `None` (the default); cloning such
+    /// a URL then fails, naming it.
+    fn git_password(&self) -> impl Future<Output = Result<Option<Secret>, HostError>> + Send {
+        std::future::ready(Ok(None))
+    }
 }
 
 /// A boxed host future, as [`DynHost`] returns them.
@@ -86,6 +95,8 @@ pub(crate) trait DynHost: Send + Sync {
     fn log(&self, line: &str);
     /// [`BuildHost::check_lease`].
     fn check_lease(&self) -> HostFuture<'_, Result<(), HostError>>;
+    /// [`BuildHost::git_password`].
+    fn git_password(&self) -> HostFuture<'_, Result<Option<Secret>, HostError>>;
 }
 
 impl<H: BuildHost> DynHost for H {
@@ -126,6 +137,10 @@ impl<H: BuildHost> DynHost for H {
     fn check_lease(&self) -> HostFuture<'_, Result<(), HostError>> {
         Box::pin(BuildHost::check_lease(self))
     }
+
+    fn git_password(&self) -> HostFuture<'_, Result<Option<Secret>, HostError>> {
+        Box::pin(BuildHost::git_password(self))
+    }
 }
 
 /// Everything a [`StandaloneHost`] recorded.
@@ -144,6 +159,7 @@ pub struct StandaloneHost {
     recorded: Mutex<Recorded>,
     cancel: AtomicBool,
     sink: Box<dyn Fn(&str) + Send + Sync>,
+    git_password: Option<Secret>,
 }
 
 impl StandaloneHost {
@@ -157,7 +173,14 @@ impl StandaloneHost {
                 let mut err = std::io::stderr().lock();
                 let _ = writeln!(err, "{line}");
             }),
+            git_password: None,
         }
+    }
+
+    /// Gives `password` for a git URL whose password is redacted (`user:***@`).
+    pub fn with_git_password(mut self, password: Secret) -> Self {
+        self.git_password = Some(password);
+        self
     }
 
     /// Sends log lines to `sink` instead of stderr.
@@ -230,5 +253,9 @@ impl BuildHost for StandaloneHost {
     /// Calls the sink (stderr by default): no I/O beyond that one write.
     fn log(&self, line: &str) {
         (self.sink)(line);
+    }
+
+    async fn git_password(&self) -> Result<Option<Secret>, HostError> {
+        Ok(self.git_password.clone())
     }
 }

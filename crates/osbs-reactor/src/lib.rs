@@ -19,12 +19,14 @@
 
 pub mod cli;
 mod context_tar;
+pub mod dockerignore;
 mod error;
 mod git;
 mod host;
 mod pipeline;
 mod plugins;
 mod registry;
+pub mod source_files;
 mod time;
 
 pub use error::ReactorError;

@@ -107,13 +107,14 @@ enum Output {
 enum Failure {
     /// Bad arguments or configuration (exit 2).
     Usage(String),
-    /// The operation failed (exit 1, or 3 when a registry is unreachable).
-    Run(Error),
+    /// The operation failed (exit 1, or 3 when a registry is unreachable). Boxed: the
+    /// error's context fields make it large.
+    Run(Box<Error>),
 }
 
 impl From<Error> for Failure {
     fn from(err: Error) -> Self {
-        Failure::Run(err)
+        Failure::Run(Box::new(err))
     }
 }
 
@@ -127,8 +128,8 @@ pub fn main() -> ExitCode {
             ExitCode::from(2)
         }
         Err(Failure::Run(err)) => {
-            eprintln!("osbs-registry-sync: error: {}", chain(&err));
-            let code = match &err {
+            eprintln!("osbs-registry-sync: error: {}", chain(&*err));
+            let code = match &*err {
                 err if err.is_unreachable() => 3,
                 Error::V1Registry { .. }
                 | Error::InvalidRegistry { .. }

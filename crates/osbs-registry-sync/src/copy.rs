@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -20,11 +20,11 @@ use regex::Regex;
 use reqwest::Url;
 use tokio::sync::{OnceCell, Semaphore};
 
-use crate::client::{Mount, Repository};
 use crate::digest::Digester;
 use crate::error::{Error, Result};
 use crate::manifest::{self, Contents, Descriptor, Manifest};
 use crate::progress::{BlobOutcome, Progress};
+use crate::repository::{Mount, Repository};
 use crate::summary::{ImageResult, ImageStatus, Summary};
 
 /// How a copy runs.
@@ -96,7 +96,9 @@ impl SyncOptions {
 /// when that is `None`, by digest only. Manifest lists and OCI indexes are copied with all
 /// their children. When the destination already has the same digest there, nothing moves.
 ///
-/// Within one registry, blobs are mounted from `src` instead of copied.
+/// Within one registry, blobs are mounted from `src` instead of copied; a mount the registry
+/// refuses (401, `insufficient_scope`, 403, 404) falls back to an existence check and an
+/// upload. Manifests are pushed one at a time per destination repository.
 ///
 /// # Errors
 ///
@@ -149,6 +151,9 @@ struct Run<'a> {
     src: &'a Repository,
     dst: &'a Repository,
     same_registry: bool,
+    /// Set when the destination refused a mount as such (401, `insufficient_scope`, 403): the
+    /// run's other blobs are then uploaded without asking again.
+    mounts_refused: AtomicBool,
     permits: Semaphore,
     blobs: Mutex<HashMap<String, Arc<OnceCell<()>>>>,
     manifests: Mutex<HashMap<String, Arc<OnceCell<()>>>>,
@@ -171,6 +176,7 @@ impl<'a> Run<'a> {
             src,
             dst,
             same_registry: src.client().endpoint() == dst.client().endpoint(),
+            mounts_refused: AtomicBool::new(false),
             permits: Semaphore::new(options.blob_jobs.max(1)),
             blobs: Mutex::default(),
             manifests: Mutex::default(),
@@ -238,7 +244,9 @@ impl<'a> Run<'a> {
             ));
         }
         self.copy_contents(&manifest).await?;
-        self.dst.put_manifest(&dst_reference, &manifest).await?;
+        self.dst
+            .put_manifest_after_content(&dst_reference, &manifest)
+            .await?;
         Ok(self.image_result(
             reference,
             &dst_reference,
@@ -264,7 +272,7 @@ impl<'a> Run<'a> {
         }
         let manifest = self.src.manifest(&src_digest).await?;
         self.copy_contents(&manifest).await?;
-        self.dst.put_manifest(tag, &manifest).await?;
+        self.dst.put_manifest_after_content(tag, &manifest).await?;
         Ok(self.image_result(
             tag,
             tag,
@@ -310,7 +318,7 @@ impl<'a> Run<'a> {
             }
             let child = self.src.manifest(digest).await?;
             self.copy_contents(&child).await?;
-            self.dst.put_manifest(digest, &child).await?;
+            self.dst.put_manifest_after_content(digest, &child).await?;
             Ok::<(), Error>(())
         })
         .await?;
@@ -328,15 +336,24 @@ impl<'a> Run<'a> {
         let _permit = self.permits.acquire().await;
         let digest = descriptor.digest.as_str();
         let mut session = None;
-        if self.same_registry {
-            match self.dst.mount(digest, self.src.name()).await? {
-                Mount::Mounted => {
+        if self.same_registry && !self.mounts_refused.load(Ordering::Relaxed) {
+            match self.dst.mount(digest, self.src.name()).await {
+                Ok(Mount::Mounted) => {
                     self.blob_done(digest, BlobOutcome::Mounted, 0);
                     return Ok(());
                 }
-                Mount::Upload(url) => session = Some(url),
+                Ok(Mount::Upload(url)) => session = Some(url),
+                // A refused mount is no reason to fail the copy: check and upload instead. A
+                // 404 concerns this blob only; a refusal of access concerns every mount.
+                Err(err) if err.is_refusal() => {
+                    if !matches!(err, Error::NotFound { .. }) {
+                        self.mounts_refused.store(true, Ordering::Relaxed);
+                    }
+                }
+                Err(err) => return Err(err),
             }
-        } else if self.dst.blob_exists(digest).await? {
+        }
+        if session.is_none() && self.dst.blob_exists(digest).await? {
             self.blob_done(digest, BlobOutcome::Skipped, 0);
             return Ok(());
         }

@@ -114,6 +114,8 @@ pub enum Error {
         status: u16,
         /// The registry's error message, if it sent one.
         message: String,
+        /// The distribution error codes of the answer (`MANIFEST_INVALID`, `BLOB_UNKNOWN`).
+        codes: Vec<String>,
     },
     /// The connection failed (after retries).
     #[error("cannot {operation} in repository {repository} at registry {registry}")]
@@ -128,16 +130,36 @@ pub enum Error {
         #[source]
         source: reqwest::Error,
     },
-    /// Authentication through oci-client failed for a reason other than rejected credentials.
-    #[error("cannot authenticate to registry {registry} for repository {repository}")]
+    /// 401 `insufficient_scope`: the credentials were accepted, but the token the registry's
+    /// token server issued does not grant everything the request needs (a mount's source
+    /// repository, push to the destination): the account lacks that access.
+    #[error(
+        "registry {registry} refused {operation} in repository {repository} (401 insufficient_scope): \
+         the token does not grant all of {scope}; the account lacks that access"
+    )]
+    InsufficientScope {
+        /// The registry.
+        registry: String,
+        /// The repository.
+        repository: String,
+        /// What was refused (`POST blob mount sha256:... from src/app`).
+        operation: String,
+        /// Every scope the request needed, as the token was asked for them.
+        scope: String,
+    },
+    /// The token server could not be used: an unexpected answer or no usable token in it.
+    #[error(
+        "cannot get a token for repository {repository} at registry {registry} from {realm}: {problem}"
+    )]
     Auth {
         /// The registry.
         registry: String,
         /// The repository.
         repository: String,
-        /// What oci-client said.
-        #[source]
-        source: oci_client::errors::OciDistributionError,
+        /// The token server (the challenge's `realm`).
+        realm: String,
+        /// What went wrong.
+        problem: String,
     },
     /// The bytes of a blob do not hash to its digest (or are not as long as the manifest says).
     #[error(
@@ -223,10 +245,6 @@ impl Error {
     pub fn is_unreachable(&self) -> bool {
         match self {
             Error::Transport { source, .. } => source.is_connect() || source.is_timeout(),
-            Error::Auth {
-                source: oci_client::errors::OciDistributionError::RequestError(source),
-                ..
-            } => source.is_connect() || source.is_timeout(),
             _ => false,
         }
     }
@@ -242,6 +260,35 @@ impl Error {
                     || source.is_decode()
             }
             Error::Status { status, .. } => *status == 429 || (500..600).contains(status),
+            _ => false,
+        }
+    }
+
+    /// Whether the registry refused the request as such (401, `insufficient_scope`, 403,
+    /// 404): for a cross-repository mount, a reason to upload instead.
+    pub(crate) fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            Error::Unauthorized { .. }
+                | Error::InsufficientScope { .. }
+                | Error::Forbidden { .. }
+                | Error::NotFound { .. }
+        )
+    }
+
+    /// Whether a manifest `PUT` was answered 400 `MANIFEST_INVALID`, `BLOB_UNKNOWN` or
+    /// `MANIFEST_BLOB_UNKNOWN`: what Pulp answers while another `PUT` to the repository is
+    /// still being processed, although the blobs are there.
+    pub(crate) fn is_manifest_put_race(&self) -> bool {
+        match self {
+            Error::Status {
+                status: 400, codes, ..
+            } => codes.iter().any(|code| {
+                matches!(
+                    code.as_str(),
+                    "MANIFEST_INVALID" | "BLOB_UNKNOWN" | "MANIFEST_BLOB_UNKNOWN"
+                )
+            }),
             _ => false,
         }
     }

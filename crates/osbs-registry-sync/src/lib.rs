@@ -11,8 +11,10 @@
 //!   several images at once; a tag whose digest already matches costs one `HEAD` per side.
 //! - [`RegistryClient`] and [`Repository`] are the registry API underneath (tags, manifest
 //!   `HEAD`/`GET`/`PUT`, blob existence), with anonymous, Basic and Bearer-token
-//!   authentication from a Docker config, retries with backoff on connection errors, 429 and
-//!   5xx, and errors that name registry, repository and digest.
+//!   authentication from a Docker config (a token carries every scope an operation needs: a
+//!   mount's asks for the source too), retries with backoff on connection errors, 429 and
+//!   5xx, and errors that name registry, repository and digest. Manifest `PUT`s to one
+//!   repository go one at a time (Pulp 3 needs that).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), osbs_registry_sync::Error> {
@@ -34,6 +36,7 @@
 //! # }
 //! ```
 
+mod auth;
 mod client;
 mod copy;
 mod digest;
@@ -41,19 +44,22 @@ mod endpoint;
 mod error;
 mod manifest;
 mod progress;
+mod repository;
+mod request;
 mod retry;
 mod summary;
 
 #[cfg(feature = "cli")]
 pub mod cli;
 
-pub use client::{ClientOptions, RegistryClient, Repository};
+pub use client::{ClientOptions, RegistryClient};
 pub use copy::{CopyOptions, SyncOptions, copy_image, sync_repository};
 pub use digest::sha256_digest;
 pub use endpoint::RegistryEndpoint;
 pub use error::{Error, Result};
 pub use manifest::{Descriptor, Manifest, SUPPORTED_MEDIA_TYPES};
 pub use progress::{BlobOutcome, Progress};
+pub use repository::Repository;
 pub use retry::RetryPolicy;
 pub use summary::{ImageResult, ImageStatus, Summary};
 

@@ -50,25 +50,25 @@ impl ParseError {
 pub enum ParseErrorKind {
     /// A key or other text before the first section header (configparser's
     /// `MissingSectionHeaderError`).
-    #[error("expected a section header such as [autorebuild], found {text:?}")]
+    #[error("expected a section header such as [autorebuild], found {}", Quoted(.text))]
     MissingSectionHeader {
         /// The offending line.
         text: String,
     },
     /// A line that starts with `[` but is not a `[name]` header and has no `=` or `:`.
-    #[error("malformed section header {text:?}: expected [name]")]
+    #[error("malformed section header {}: expected [name]", Quoted(.text))]
     MalformedSectionHeader {
         /// The offending line.
         text: String,
     },
     /// A line in a section that has neither `=` nor `:` (keys without values are not allowed).
-    #[error("expected \"key = value\" or \"key: value\", found {text:?}")]
+    #[error("expected \"key = value\" or \"key: value\", found {}", Quoted(.text))]
     MissingDelimiter {
         /// The offending line.
         text: String,
     },
     /// A line whose delimiter has nothing before it, such as `= true`.
-    #[error("missing key name in {text:?}")]
+    #[error("missing key name in {}", Quoted(.text))]
     MissingKey {
         /// The offending line.
         text: String,
@@ -83,7 +83,7 @@ pub enum ParseErrorKind {
     },
     /// A key set twice in one section (configparser's `DuplicateOptionError`); keys are compared
     /// after lowercasing.
-    #[error("duplicate key {key:?} in section [{}], first set at line {first_line}", Escaped(.section))]
+    #[error("duplicate key {} in section [{}], first set at line {first_line}", Quoted(.key), Escaped(.section))]
     DuplicateKey {
         /// The section name.
         section: String,
@@ -93,7 +93,7 @@ pub enum ParseErrorKind {
         first_line: usize,
     },
     /// A value for `enabled` that is not one of `0`, `false`, `1` or `true` (in any case).
-    #[error("invalid value {value:?} for {name}.{key}: expected one of 0, false, 1, true", name = Escaped(.section))]
+    #[error("invalid value {} for {name}.{key}: expected one of 0, false, 1, true", Quoted(.value), name = Escaped(.section))]
     InvalidValue {
         /// The section the value was read from (`autorebuild`, or `DEFAULT` when inherited).
         section: String,
@@ -126,11 +126,24 @@ pub enum LoadError {
         /// The path that was checked.
         path: PathBuf,
     },
+    /// The path is a symbolic link. A repository's config file is read only as a regular file
+    /// (as the build reads it from the commit), never through a link to somewhere else.
+    #[error(
+        "{} is a symbolic link; OSBS reads only regular files from the repository, never what \
+         a link points to",
+        path.display()
+    )]
+    Symlink {
+        /// The path that was checked.
+        path: PathBuf,
+    },
     /// The file is larger than [`MAX_FILE_SIZE`](crate::MAX_FILE_SIZE) bytes.
-    #[error("{} is larger than {limit} bytes", path.display())]
+    #[error("{} is {size} bytes, more than the limit of {limit} bytes", path.display())]
     TooLarge {
         /// The path that was read.
         path: PathBuf,
+        /// The file's size, in bytes.
+        size: u64,
         /// The limit that was exceeded, in bytes.
         limit: u64,
     },
@@ -139,13 +152,46 @@ pub enum LoadError {
     Parse(#[from] ParseError),
 }
 
+/// How many characters of a value from the file a message shows; the rest is counted
+/// (`… N bytes more`), so a huge value never becomes a huge message.
+pub(crate) const MAX_SHOWN_CHARS: usize = 200;
+
+/// The first [`MAX_SHOWN_CHARS`] characters of `text` and how many bytes follow them.
+fn cut(text: &str) -> (&str, usize) {
+    match text.char_indices().nth(MAX_SHOWN_CHARS) {
+        Some((end, _)) => (&text[..end], text.len() - end),
+        None => (text, 0),
+    }
+}
+
+/// Writes `… N bytes more` when `rest` bytes were cut.
+fn write_rest(f: &mut fmt::Formatter<'_>, rest: usize) -> fmt::Result {
+    if rest > 0 {
+        write!(f, "… {rest} bytes more")?;
+    }
+    Ok(())
+}
+
+/// Displays a value quoted as `{:?}` does, cut after [`MAX_SHOWN_CHARS`] characters.
+pub(crate) struct Quoted<'a>(pub(crate) &'a str);
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (shown, rest) = cut(self.0);
+        write!(f, "{shown:?}")?;
+        write_rest(f, rest)
+    }
+}
+
 /// Displays a section name verbatim, except that control and bidirectional-override characters
-/// are escaped so that a hostile file cannot garble a terminal or a log.
+/// are escaped so that a hostile file cannot garble a terminal or a log, and cut after
+/// [`MAX_SHOWN_CHARS`] characters.
 pub(crate) struct Escaped<'a>(pub(crate) &'a str);
 
 impl fmt::Display for Escaped<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for c in self.0.chars() {
+        let (shown, rest) = cut(self.0);
+        for c in shown.chars() {
             if c.is_control() {
                 write!(f, "{}", c.escape_debug())?;
             } else if is_bidi_control(c) {
@@ -154,7 +200,7 @@ impl fmt::Display for Escaped<'_> {
                 write!(f, "{c}")?;
             }
         }
-        Ok(())
+        write_rest(f, rest)
     }
 }
 

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use crate::AUTOREBUILD_SECTION;
-use crate::error::Escaped;
+use crate::error::{Escaped, Quoted};
 use crate::ini::{DEFAULT_SECTION, py_strip};
 
 /// Something in a repository config file that was accepted but has no effect.
@@ -103,16 +103,23 @@ impl fmt::Display for WarningKind {
                 }
             }
             Self::UnknownKey { section, key } => {
-                write!(f, "unknown key {key:?} in section [{}]", Escaped(section))
+                write!(
+                    f,
+                    "unknown key {} in section [{}]",
+                    Quoted(key),
+                    Escaped(section)
+                )
             }
             Self::IgnoredHeaderText { section, text } => write!(
                 f,
-                "text after section header [{}] is ignored: {text:?}",
-                Escaped(section)
+                "text after section header [{}] is ignored: {}",
+                Escaped(section),
+                Quoted(text)
             ),
             Self::UnusedDefault { key } => write!(
                 f,
-                "key {key:?} in section [DEFAULT] has no effect without an [autorebuild] section"
+                "key {} in section [DEFAULT] has no effect without an [autorebuild] section",
+                Quoted(key)
             ),
         }
     }

@@ -15,7 +15,7 @@ pub const NS: &str = "osbs";
 
 /// The collection path of an OSBS resource (`builds`, `buildconfigs`, `imagestreams`) in [`NS`].
 pub fn path(resource: &str) -> String {
-    format!("/apis/osbs.example.dev/v1alpha1/namespaces/{NS}/{resource}")
+    format!("/apis/osbs.dev/v1alpha1/namespaces/{NS}/{resource}")
 }
 
 /// The configuration of a client for the mock server, with [`NS`] as default namespace (and
@@ -43,11 +43,11 @@ pub fn status(code: u16, reason: &str, message: &str) -> Value {
 /// A Build object as the API server returns it.
 pub fn build(name: &str, config: &str, phase: &str, rv: &str) -> Value {
     json!({
-        "apiVersion": "osbs.example.dev/v1alpha1",
+        "apiVersion": "osbs.dev/v1alpha1",
         "kind": "Build",
         "metadata": {
             "name": name, "namespace": NS, "resourceVersion": rv, "uid": format!("uid-{name}"),
-            "labels": {"osbs.example.dev/build-config": config}
+            "labels": {"osbs.dev/build-config": config}
         },
         "spec": {
             "buildConfig": config, "number": 1, "isAutorebuild": false,
@@ -64,7 +64,7 @@ pub fn build(name: &str, config: &str, phase: &str, rv: &str) -> Value {
 /// `osbs-busybox:latest` and a sync target `stage` with its own Secret.
 pub fn build_config(name: &str, last_version: i64, rv: &str) -> Value {
     json!({
-        "apiVersion": "osbs.example.dev/v1alpha1",
+        "apiVersion": "osbs.dev/v1alpha1",
         "kind": "BuildConfig",
         "metadata": {"name": name, "namespace": NS, "resourceVersion": rv, "uid": format!("uid-{name}")},
         "spec": {

@@ -28,22 +28,23 @@ fn unique_prefix() -> String {
     format!("c{:09x}", mixed % 0x10_0000_0000)
 }
 
-/// One user's machine: a home, a data dir for the local state, git repositories.
-struct Home {
+/// One user's machine: a home, a data dir for the local state, git repositories. Shared with
+/// the other CLI test modules (`exit_codes`, `terminal`, `state`).
+pub(crate) struct Home {
     tmp: tempfile::TempDir,
     prefix: String,
     filters: Vec<(String, String)>,
 }
 
 /// What one `osbs` run did.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Home {
-    fn new() -> Home {
+    pub(crate) fn new() -> Home {
         osbs_testkit::require_services();
         let tmp = tempfile::tempdir().unwrap();
         let prefix = unique_prefix();
@@ -59,21 +60,38 @@ impl Home {
         home
     }
 
-    fn filter(&mut self, text: &str, replacement: &str) {
+    pub(crate) fn filter(&mut self, text: &str, replacement: &str) {
         self.filters
             .push((regex_escape(text), replacement.to_owned()));
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.tmp.path()
     }
 
     /// Makes a git repository (branch `main`) from `fixtures/cli/NAME` and returns its URL.
-    fn repo(&mut self, name: &str) -> String {
+    pub(crate) fn repo(&mut self, name: &str) -> String {
         let src = osbs_testkit::fixture::fixtures_dir().join("cli").join(name);
+        self.repo_from(&src, name)
+    }
+
+    /// Makes a git repository named `name` (branch `main`) holding `files` (`@PREFIX@`
+    /// replaced as in fixtures) and returns its URL: for content a fixture file should not
+    /// hold, such as control characters.
+    pub(crate) fn repo_with(&mut self, name: &str, files: &[(&str, &[u8])]) -> String {
+        let src = self.path().join("sources").join(name);
+        for (file, content) in files {
+            let path = src.join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, content).unwrap();
+        }
+        self.repo_from(&src, name)
+    }
+
+    fn repo_from(&mut self, src: &Path, name: &str) -> String {
         let dir = self.path().join("repos").join(name);
         let commit =
-            osbs_testkit::fixture::git_repo_from_fixture(&src, &dir, &[("@PREFIX@", &self.prefix)]);
+            osbs_testkit::fixture::git_repo_from_fixture(src, &dir, &[("@PREFIX@", &self.prefix)]);
         let url = format!("file://{}", dir.display());
         self.filter(&commit, "[COMMIT]");
         self.filter(&commit[..12], "[COMMIT12]");
@@ -82,7 +100,7 @@ impl Home {
         url
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(osbs_exe());
         cmd.args(args)
             .env_remove("OSBS_CONFIG")
@@ -93,21 +111,12 @@ impl Home {
         cmd
     }
 
-    fn run(&self, args: &[&str]) -> Run {
-        let Output {
-            status,
-            stdout,
-            stderr,
-        } = self.command(args).output().unwrap();
-        Run {
-            code: status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr).into_owned(),
-        }
+    pub(crate) fn run(&self, args: &[&str]) -> Run {
+        run_command(&mut self.command(args))
     }
 
     /// Runs and requires exit code `code`.
-    fn expect(&self, code: i32, args: &[&str]) -> Run {
+    pub(crate) fn expect(&self, code: i32, args: &[&str]) -> Run {
         let run = self.run(args);
         assert_eq!(
             run.code, code,
@@ -118,7 +127,7 @@ impl Home {
     }
 
     /// insta settings with this home's filters plus the generic ones.
-    fn settings(&self) -> insta::Settings {
+    pub(crate) fn settings(&self) -> insta::Settings {
         let mut settings = insta::Settings::clone_current();
         settings.set_snapshot_path("snapshots");
         settings.set_prepend_module_to_snapshot(false);
@@ -131,6 +140,20 @@ impl Home {
         settings.add_filter(r#"("[a-z_]+": )\d+\.\d+(e-?\d+)?(,?)\n"#, "$1[SECONDS]$3\n");
         settings.add_filter(r"osbs \d+\.\d+\.\d+", "osbs [VERSION]");
         settings
+    }
+}
+
+/// Runs `cmd` to the end and collects what it did.
+pub(crate) fn run_command(cmd: &mut Command) -> Run {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().unwrap();
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
     }
 }
 

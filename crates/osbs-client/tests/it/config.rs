@@ -173,3 +173,82 @@ fn locate_follows_the_documented_order() {
     );
     fs::remove_dir_all(&dir).expect("cleanup");
 }
+
+#[test]
+fn relative_paths_are_relative_to_the_config_file() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/osbs-conf/valid");
+    let text = fs::read_to_string(dir.join("relative-paths.conf")).expect("fixture");
+    let file = Path::new("/etc/osbs/osbs.conf");
+    let local = config::parse(&text, file, "default").expect("valid");
+    assert_eq!(
+        local.state_dir.as_deref(),
+        Some(Path::new("/etc/osbs/state"))
+    );
+    assert_eq!(
+        local.registry_secret.as_deref(),
+        Some("/etc/osbs/secrets/dockercfg.json")
+    );
+    let sync = local.sync.expect("sync target");
+    assert_eq!(sync.secret.as_deref(), Some("/etc/osbs/secrets/stage.json"));
+    let cluster = config::parse(&text, file, "cluster").expect("valid");
+    assert_eq!(
+        cluster.state_dir.as_deref(),
+        Some(Path::new("/etc/osbs/../mirrors"))
+    );
+    assert_eq!(cluster.registry_secret.as_deref(), Some("osbs-push"));
+}
+
+/// What only `load` checks, because it reads the files an instance names: for the local
+/// backend, secrets must be readable files and an existing `state_dir` a directory.
+#[test]
+fn load_checks_the_files_a_local_instance_names() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        fs::write(&path, text).expect("write");
+        path
+    };
+    write("dockercfg.json", "{}");
+    write("not-a-dir", "");
+    let good = write(
+        "good.conf",
+        "[default]\nstate_dir = state\nregistry_secret = dockercfg.json\n",
+    );
+    let instance = config::load(Some(&good), "default").expect("good");
+    assert_eq!(instance.state_dir, Some(dir.path().join("state")));
+
+    let cases = [
+        (
+            "[default]\nregistry_secret = missing.json\n",
+            "missing.conf:2: cannot read registry_secret ",
+        ),
+        (
+            "[default]\nregistry_secret = .\n",
+            "directory.conf:2: cannot read registry_secret ",
+        ),
+        (
+            "[default]\n\nstate_dir = not-a-dir\n",
+            "state.conf:3: state_dir ",
+        ),
+        (
+            "[default]\npulp_registry_name = s\n[registry s]\nuri = 127.0.0.1:5001\nsecret = nope\n",
+            "sync.conf:5: cannot read secret ",
+        ),
+    ];
+    for (name, (text, want)) in ["missing", "directory", "state", "sync"].iter().zip(cases) {
+        let path = write(&format!("{name}.conf"), text);
+        let err = config::load(Some(&path), "default").expect_err(name);
+        let shown = err.to_string();
+        assert!(shown.contains(want), "{name}: {shown}");
+        assert!(
+            shown.starts_with(&dir.path().display().to_string()),
+            "{name}: {shown}"
+        );
+    }
+    // On kubernetes the secret names a Secret: nothing to check here.
+    let kube = write(
+        "kube.conf",
+        "[default]\nbackend = kubernetes\nregistry_secret = osbs-push\n",
+    );
+    config::load(Some(&kube), "default").expect("a Secret name is not a file");
+}

@@ -1,7 +1,7 @@
 //! The kubernetes backend against a wiremock API server (no cluster here): get/list, create
 //! through the conflict-retried writes, watch with a 410 Gone → re-read, cancel of a queued
-//! build, a 403 that names verb and resource with exit code 2, and `import-image` reading the
-//! registry with the instance's registry Secret.
+//! build, a 403 that names verb and resource with exit code 2, and `import-image` asking the
+//! controller. None of them writes a status subresource (the `osbs-user` Role grants none).
 
 use osbs_client::backend::SubmissionFacts;
 use osbs_client::backend::{Backend, BuildFilter, BuildSubmission, ClientError};
@@ -9,21 +9,21 @@ use osbs_client::config::Instance;
 use osbs_client::kubernetes::KubeBackend;
 use osbs_core::build::BuildPhase;
 use serde_json::{Value, json};
-use wiremock::matchers::{body_partial_json, header, method, path, query_param};
+use wiremock::matchers::{body_partial_json, method, path, path_regex, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const NS: &str = "osbs";
 const BC: &str = "app-main-86708";
 
 fn api(resource: &str) -> String {
-    format!("/apis/osbs.example.dev/v1alpha1/namespaces/{NS}/{resource}")
+    format!("/apis/osbs.dev/v1alpha1/namespaces/{NS}/{resource}")
 }
 
 fn build(name: &str, phase: &str, rv: &str, created: &str) -> Value {
     json!({
-        "apiVersion": "osbs.example.dev/v1alpha1", "kind": "Build",
+        "apiVersion": "osbs.dev/v1alpha1", "kind": "Build",
         "metadata": {"name": name, "namespace": NS, "resourceVersion": rv,
-                     "labels": {"osbs.example.dev/build-config": BC}},
+                     "labels": {"osbs.dev/build-config": BC}},
         "spec": {"buildConfig": BC, "number": 1, "cause": {"type": "User"},
                  "gitUrl": "https://git.example.com/ns/app.git", "gitBranch": "main",
                  "commit": "c0ffee", "created": created},
@@ -33,7 +33,7 @@ fn build(name: &str, phase: &str, rv: &str, created: &str) -> Value {
 
 fn build_config(last: i64, rv: &str) -> Value {
     json!({
-        "apiVersion": "osbs.example.dev/v1alpha1", "kind": "BuildConfig",
+        "apiVersion": "osbs.dev/v1alpha1", "kind": "BuildConfig",
         "metadata": {"name": BC, "namespace": NS, "resourceVersion": rv, "uid": "uid-bc"},
         "spec": {"gitUrl": "https://git.example.com/ns/app.git", "gitBranch": "main", "labels": {}},
         "status": {"lastVersion": last}
@@ -41,17 +41,12 @@ fn build_config(last: i64, rv: &str) -> Value {
 }
 
 fn backend(server: &MockServer) -> KubeBackend {
-    backend_with_secret(server, None)
-}
-
-fn backend_with_secret(server: &MockServer, registry_secret: Option<&str>) -> KubeBackend {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut config = kube::Config::new(server.uri().parse().expect("uri"));
     config.default_namespace = NS.to_owned();
     let client = kube::Client::try_from(config).expect("client");
     let mut instance = Instance::defaults();
     instance.namespace = NS.to_owned();
-    instance.registry_secret = registry_secret.map(str::to_owned);
     KubeBackend::new(
         client,
         &instance,
@@ -73,10 +68,10 @@ async fn list_builds_newest_first() -> anyhow::Result<()> {
         .and(path(api("builds")))
         .and(query_param(
             "labelSelector",
-            format!("osbs.example.dev/build-config={BC}"),
+            format!("osbs.dev/build-config={BC}"),
         ))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "apiVersion": "osbs.example.dev/v1alpha1", "kind": "BuildList", "metadata": {},
+            "apiVersion": "osbs.dev/v1alpha1", "kind": "BuildList", "metadata": {},
             "items": [
                 build(&format!("{BC}-1"), "Complete", "1", "2024-05-01T12:00:00.000Z"),
                 build(&format!("{BC}-2"), "Running", "2", "2024-05-01T13:00:00.000Z"),
@@ -174,42 +169,58 @@ async fn forbidden_is_a_usage_error_naming_verb_and_resource() -> anyhow::Result
     Mock::given(method("GET"))
         .respond_with(ResponseTemplate::new(403).set_body_json(json!({
             "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-            "message": "builds.osbs.example.dev \"x\" is forbidden", "reason": "Forbidden", "code": 403
+            "message": "builds.osbs.dev \"x\" is forbidden", "reason": "Forbidden", "code": 403
         })))
         .mount(&server)
         .await;
     let err = backend(&server).get_build("x").await.unwrap_err();
     assert_eq!(err.exit_code(), 2);
     assert!(matches!(err, ClientError::Usage(_)));
-    insta::assert_snapshot!(err.to_string(), @r#"forbidden: cannot get builds.osbs.example.dev in namespace osbs (grant the RBAC verb `get` on `builds.osbs.example.dev` to this identity): builds.osbs.example.dev "x" is forbidden"#);
+    insta::assert_snapshot!(err.to_string(), @r#"forbidden: cannot get builds.osbs.dev in namespace osbs (grant the RBAC verb `get` on `builds.osbs.dev` to this identity): builds.osbs.dev "x" is forbidden"#);
     Ok(())
 }
 
+/// Refuses every write of a status subresource: users may write none.
+async fn refuse_status_writes(server: &MockServer) {
+    Mock::given(path_regex(r"/status$"))
+        .respond_with(ResponseTemplate::new(403))
+        .expect(0)
+        .with_priority(1)
+        .mount(server)
+        .await;
+}
+
 #[tokio::test]
-async fn cancel_of_a_queued_build_is_immediate() -> anyhow::Result<()> {
+async fn cancel_of_a_queued_build_is_requested_and_carried_out_by_the_controller()
+-> anyhow::Result<()> {
     let server = MockServer::start().await;
+    refuse_status_writes(&server).await;
     let name = format!("{BC}-2");
+    let queued = build(&name, "New", "5", "2024-05-01T12:00:00.000Z");
+    // Read once before the request; the controller has cancelled it by the next read.
     Mock::given(method("GET"))
         .and(path(api(&format!("builds/{name}"))))
-        .respond_with(ResponseTemplate::new(200).set_body_json(build(
-            &name,
-            "New",
-            "5",
-            "2024-05-01T12:00:00.000Z",
-        )))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&queued))
+        .up_to_n_times(1)
+        .with_priority(2)
         .mount(&server)
         .await;
-    Mock::given(method("PUT"))
-        .and(path(api(&format!("builds/{name}/status"))))
+    let mut cancelled = build(&name, "Cancelled", "7", "2024-05-01T12:00:00.000Z");
+    cancelled["status"]["reason"] = json!("cancelled by user");
+    Mock::given(method("GET"))
+        .and(path(api(&format!("builds/{name}"))))
+        .respond_with(ResponseTemplate::new(200).set_body_json(cancelled))
+        .with_priority(3)
+        .mount(&server)
+        .await;
+    let mut requested = queued.clone();
+    requested["spec"]["cancelRequested"] = json!(true);
+    Mock::given(method("PATCH"))
+        .and(path(api(&format!("builds/{name}"))))
         .and(body_partial_json(
-            json!({"status": {"phase": "Cancelled", "reason": "cancelled by user"}}),
+            json!({"spec": {"cancelRequested": true}}),
         ))
-        .respond_with(ResponseTemplate::new(200).set_body_json(build(
-            &name,
-            "Cancelled",
-            "6",
-            "2024-05-01T12:00:00.000Z",
-        )))
+        .respond_with(ResponseTemplate::new(200).set_body_json(requested))
         .expect(1)
         .mount(&server)
         .await;
@@ -219,8 +230,36 @@ async fn cancel_of_a_queued_build_is_immediate() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
+async fn cancel_of_a_queued_build_without_a_controller_stays_requested() -> anyhow::Result<()> {
+    let server = MockServer::start().await;
+    refuse_status_writes(&server).await;
+    let name = format!("{BC}-2");
+    let queued = build(&name, "New", "5", "2024-05-01T12:00:00.000Z");
+    Mock::given(method("GET"))
+        .and(path(api(&format!("builds/{name}"))))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&queued))
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path(api(&format!("builds/{name}"))))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&queued))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let build = backend(&server)
+        .with_controller_wait(std::time::Duration::from_millis(300))
+        .cancel_build(&name)
+        .await?;
+    assert_eq!(build.phase, BuildPhase::New);
+    Ok(())
+}
+
+#[tokio::test]
 async fn create_build_records_the_user_build_and_queues_it() -> anyhow::Result<()> {
     let server = MockServer::start().await;
+    // The counter (in the status) stays 4: the user's Build takes the number after it and
+    // after every Build's number, and the controller raises the counter later.
+    refuse_status_writes(&server).await;
     Mock::given(method("POST"))
         .and(path(api("buildconfigs")))
         .respond_with(ResponseTemplate::new(409).set_body_json(json!({
@@ -250,15 +289,8 @@ async fn create_build_records_the_user_build_and_queues_it() -> anyhow::Result<(
     Mock::given(method("POST"))
         .and(path(api("imagestreams")))
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({
-            "apiVersion": "osbs.example.dev/v1alpha1", "kind": "ImageStream",
+            "apiVersion": "osbs.dev/v1alpha1", "kind": "ImageStream",
             "metadata": {"name": "osbs-busybox", "namespace": NS}, "spec": {}})))
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("PUT"))
-        .and(path(api(&format!("buildconfigs/{BC}/status"))))
-        .and(body_partial_json(json!({"status": {"lastVersion": 5}})))
-        .respond_with(ResponseTemplate::new(200).set_body_json(build_config(5, "22")))
         .expect(1)
         .mount(&server)
         .await;
@@ -305,47 +337,17 @@ async fn create_build_records_the_user_build_and_queues_it() -> anyhow::Result<(
     Ok(())
 }
 
-/// The ImageStream `osbs-app` of `registry_host/osbs/app`, without tags, with `pending`
-/// triggers.
-fn image_stream(registry_host: &str, pending: Value) -> Value {
+/// The ImageStream `osbs-app` of `registry.example.com/osbs/app` with `annotations`.
+fn image_stream(annotations: Value) -> Value {
     json!({
-        "apiVersion": "osbs.example.dev/v1alpha1", "kind": "ImageStream",
-        "metadata": {"name": "osbs-app", "namespace": NS, "resourceVersion": "7"},
+        "apiVersion": "osbs.dev/v1alpha1", "kind": "ImageStream",
+        "metadata": {"name": "osbs-app", "namespace": NS, "resourceVersion": "7",
+                     "annotations": annotations},
         "spec": {},
-        "status": {"dockerImageRepository": format!("{registry_host}/osbs/app"), "tags": {},
-                   "pendingTriggers": pending}
+        "status": {"dockerImageRepository": "registry.example.com/osbs/app",
+                   "tags": {"latest": {"digest": format!("sha256:{}", "cd".repeat(32)),
+                                       "history": []}}}
     })
-}
-
-/// The stream `osbs-app` as read in turn: each body answers up to its count of reads (`None`:
-/// all the rest), in this order.
-async fn mount_stream_reads(server: &MockServer, reads: Vec<(Value, Option<u64>)>) {
-    for (priority, (body, times)) in (1u8..).zip(reads) {
-        let mock = Mock::given(method("GET"))
-            .and(path(api("imagestreams/osbs-app")))
-            .respond_with(ResponseTemplate::new(200).set_body_json(body))
-            .with_priority(priority);
-        match times {
-            Some(n) => mock.up_to_n_times(n),
-            None => mock,
-        }
-        .mount(server)
-        .await;
-    }
-}
-
-/// Expects the one status write of an import of `osbs-app` that contains `partial`, and
-/// stores it.
-async fn expect_import_write(server: &MockServer, partial: Value) {
-    Mock::given(method("PUT"))
-        .and(path(api("imagestreams/osbs-app/status")))
-        .and(body_partial_json(partial))
-        .respond_with(|request: &wiremock::Request| {
-            ResponseTemplate::new(200).set_body_bytes(request.body.clone())
-        })
-        .expect(1)
-        .mount(server)
-        .await;
 }
 
 /// The builds list `items` as the API server returns it.
@@ -353,185 +355,148 @@ async fn mount_build_list(server: &MockServer, items: Value) {
     Mock::given(method("GET"))
         .and(path(api("builds")))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "apiVersion": "osbs.example.dev/v1alpha1", "kind": "BuildList", "metadata": {},
+            "apiVersion": "osbs.dev/v1alpha1", "kind": "BuildList", "metadata": {},
             "items": items})))
         .mount(server)
         .await;
 }
 
-/// A registry's answer to a manifest `HEAD` for `digest`.
-fn manifest_found(digest: &str) -> ResponseTemplate {
-    ResponseTemplate::new(200)
-        .insert_header("Docker-Content-Digest", digest)
-        .insert_header(
-            "Content-Type",
-            "application/vnd.docker.distribution.manifest.v2+json",
-        )
-}
+/// What the fake controller answers to the request with the id given.
+type Answer = fn(&str) -> Value;
 
-/// A `kubernetes.io/dockerconfigjson` Secret named `name` with `data`.
-fn secret(name: &str, data: Value) -> Value {
-    json!({
-        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
-        "metadata": {"name": name, "namespace": NS}, "data": data
-    })
-}
-
-#[tokio::test]
-async fn import_image_reads_the_registry_with_the_instance_secret() -> anyhow::Result<()> {
-    use base64::Engine as _;
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-    let (api_server, registry) = (MockServer::start().await, MockServer::start().await);
-    let registry_host = registry.address().to_string();
-    let digest = format!("sha256:{}", "ab".repeat(32));
-
-    // The registry wants Basic auth: it answers the manifest only with the right header.
-    let manifest = "/v2/osbs/app/manifests/latest";
-    Mock::given(method("HEAD"))
-        .and(path(manifest))
-        .and(header(
-            "authorization",
-            format!("Basic {}", b64("builder:s3cret")).as_str(),
-        ))
-        .respond_with(manifest_found(&digest))
-        .with_priority(1)
+/// A fake controller for `osbs-app`: it takes the import request the client patches in and,
+/// from the next read on, serves the stream with `answer` (given the request's id) in the
+/// import-done annotation; `None` plays no controller at all. Returns the request it saw.
+async fn mount_controller(
+    server: &MockServer,
+    answer: Option<Answer>,
+) -> std::sync::Arc<std::sync::Mutex<Option<Value>>> {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None::<Value>));
+    let recorded = seen.clone();
+    Mock::given(method("PATCH"))
+        .and(path(api("imagestreams/osbs-app")))
+        .respond_with(move |request: &wiremock::Request| {
+            let patch: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+            let text = patch["metadata"]["annotations"]["osbs.dev/import-request"]
+                .as_str()
+                .unwrap_or_default();
+            let parsed: Value = serde_json::from_str(text).unwrap_or_default();
+            *recorded.lock().expect("lock") = Some(parsed);
+            ResponseTemplate::new(200).set_body_json(image_stream(json!({})))
+        })
         .expect(1)
-        .mount(&registry)
+        .mount(server)
         .await;
-    Mock::given(wiremock::matchers::any())
-        .respond_with(
-            ResponseTemplate::new(401).insert_header("WWW-Authenticate", r#"Basic realm="test""#),
-        )
-        .with_priority(10)
-        .mount(&registry)
-        .await;
-
-    let dockerconfig = format!(
-        r#"{{"auths":{{"{registry_host}":{{"auth":"{}"}}}}}}"#,
-        b64("builder:s3cret")
-    );
+    let requests = seen.clone();
     Mock::given(method("GET"))
-        .and(path(format!("/api/v1/namespaces/{NS}/secrets/push-creds")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(secret(
-            "push-creds",
-            json!({".dockerconfigjson": b64(&dockerconfig)}),
-        )))
-        .mount(&api_server)
+        .and(path(api("imagestreams/osbs-app")))
+        .respond_with(move |_: &wiremock::Request| {
+            let request = requests.lock().expect("lock").clone();
+            let annotations = match (request, answer) {
+                (Some(request), Some(answer)) => {
+                    let id = request["id"].as_str().unwrap_or_default().to_owned();
+                    json!({
+                        "osbs.dev/import-request": request.to_string(),
+                        "osbs.dev/import-done": answer(&id).to_string(),
+                    })
+                }
+                (Some(request), None) => json!({"osbs.dev/import-request": request.to_string()}),
+                (None, _) => json!({}),
+            };
+            ResponseTemplate::new(200).set_body_json(image_stream(annotations))
+        })
+        .mount(server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(format!("/api/v1/namespaces/{NS}/secrets/empty")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(secret("empty", json!({}))))
-        .mount(&api_server)
-        .await;
-    mount_stream_reads(
-        &api_server,
-        vec![(image_stream(&registry_host, json!([])), None)],
-    )
-    .await;
-    mount_build_list(&api_server, json!([])).await;
-    expect_import_write(
-        &api_server,
-        json!({"status": {"tags": {"latest": {"digest": digest}}}}),
-    )
-    .await;
-
-    let (stream, _) = backend_with_secret(&api_server, Some("push-creds"))
-        .import_image("osbs-app", Some("latest"))
-        .await?;
-    assert_eq!(stream.tags["latest"].digest, digest);
-
-    // A Secret without a docker config is a usage error naming it, with nothing imported.
-    let err = backend_with_secret(&api_server, Some("empty"))
-        .import_image("osbs-app", Some("latest"))
-        .await
-        .unwrap_err();
-    assert_eq!(err.exit_code(), 2, "{err}");
-    assert_eq!(
-        err.to_string(),
-        format!(
-            "secret \"empty\" in namespace \"{NS}\" (registry_secret) has no .dockerconfigjson or \
-             .dockercfg key"
-        )
-    );
-    // Without the Secret the registry refuses, and the error names it.
-    let err = backend(&api_server)
-        .import_image("osbs-app", Some("latest"))
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains(&registry_host), "{err}");
-    assert!(!format!("{err:?}").contains("s3cret"));
-    Ok(())
-}
-
-/// A registry that serves `osbs/app:latest` with `digest` to anyone.
-async fn open_registry(digest: &str) -> MockServer {
-    let registry = MockServer::start().await;
-    Mock::given(method("HEAD"))
-        .and(path("/v2/osbs/app/manifests/latest"))
-        .respond_with(manifest_found(digest))
-        .mount(&registry)
-        .await;
-    registry
+    seen
 }
 
 #[tokio::test]
-async fn import_image_reports_the_builds_the_controller_queued() -> anyhow::Result<()> {
-    let api_server = MockServer::start().await;
-    let digest = format!("sha256:{}", "cd".repeat(32));
-    let registry = open_registry(&digest).await;
-    let host = registry.address().to_string();
-    let pending = json!([{"tag": "latest", "new": digest, "chain": []}]);
-    // Before the import (read twice), right after it (the controller has not acted yet),
-    // then fanned out.
-    mount_stream_reads(
-        &api_server,
-        vec![
-            (image_stream(&host, json!([])), Some(2)),
-            (image_stream(&host, pending.clone()), Some(1)),
-            (image_stream(&host, json!([])), None),
-        ],
+async fn import_image_asks_the_controller_and_reports_what_it_queued() -> anyhow::Result<()> {
+    let server = MockServer::start().await;
+    refuse_status_writes(&server).await;
+    let seen = mount_controller(
+        &server,
+        Some(|id| json!({"id": id, "changed": ["latest"], "queued": [format!("{BC}-6")]})),
     )
     .await;
-    expect_import_write(&api_server, json!({"status": {"pendingTriggers": pending}})).await;
     let mut queued = build(&format!("{BC}-6"), "New", "30", "2024-05-01T13:00:00.000Z");
-    queued["spec"]["cause"] =
-        json!({"type": "ImageChange", "stream": "osbs-app", "tag": "latest", "digest": digest});
-    let mut older = build(
+    queued["spec"]["cause"] = json!({"type": "ImageChange", "stream": "osbs-app",
+                                     "tag": "latest", "digest": format!("sha256:{}", "cd".repeat(32))});
+    let older = build(
         &format!("{BC}-5"),
         "Complete",
         "20",
         "2024-05-01T12:00:00.000Z",
     );
-    older["spec"]["cause"] = json!({"type": "ImageChange", "stream": "osbs-app", "tag": "latest",
-                                    "digest": format!("sha256:{}", "00".repeat(32))});
-    mount_build_list(&api_server, json!([older, queued])).await;
+    mount_build_list(&server, json!([older, queued])).await;
 
-    let (_, triggered) = backend(&api_server)
+    let (stream, triggered) = backend(&server)
         .import_image("osbs-app", Some("latest"))
         .await?;
+    let request = seen.lock().expect("lock").clone().expect("a request");
+    assert_eq!(request["tag"], "latest");
+    assert!(
+        request["id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("osbs-app/"))
+    );
+    assert_eq!(
+        stream.tags["latest"].digest,
+        format!("sha256:{}", "cd".repeat(32))
+    );
     let names: Vec<&str> = triggered.iter().map(|b| b.name.as_str()).collect();
     assert_eq!(names, [format!("{BC}-6")]);
     Ok(())
 }
 
 #[tokio::test]
-async fn import_image_without_a_controller_says_the_import_is_recorded() -> anyhow::Result<()> {
-    let api_server = MockServer::start().await;
-    let digest = format!("sha256:{}", "ef".repeat(32));
-    let registry = open_registry(&digest).await;
-    let host = registry.address().to_string();
-    let pending = json!([{"tag": "latest", "new": digest, "chain": []}]);
-    mount_stream_reads(
-        &api_server,
-        vec![
-            (image_stream(&host, json!([])), Some(2)),
-            (image_stream(&host, pending), None),
-        ],
-    )
-    .await;
-    expect_import_write(&api_server, json!({})).await;
-    let err = backend(&api_server)
-        .with_fan_out_wait(std::time::Duration::from_millis(500))
+async fn import_image_failures_keep_their_exit_codes() -> anyhow::Result<()> {
+    let cases: [(Answer, u8, &str); 3] = [
+        (
+            |id| {
+                json!({"id": id, "failure": {"kind": "missingTag",
+                        "image": "registry.example.com/osbs/app", "tag": "latest"}})
+            },
+            2,
+            "registry.example.com/osbs/app:latest",
+        ),
+        (
+            |id| {
+                json!({"id": id, "failure": {"kind": "unreachable",
+                        "registry": "registry.example.com",
+                        "message": "registry registry.example.com is unreachable: connection refused"}})
+            },
+            3,
+            "registry.example.com",
+        ),
+        (
+            |id| {
+                json!({"id": id, "failure": {"kind": "invalid",
+                        "message": "image stream osbs-app does not know its image repository yet; build it first"}})
+            },
+            2,
+            "does not know its image repository",
+        ),
+    ];
+    for (answer, code, text) in cases {
+        let server = MockServer::start().await;
+        mount_controller(&server, Some(answer)).await;
+        let err = backend(&server)
+            .import_image("osbs-app", Some("latest"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.exit_code(), code, "{err}");
+        assert!(err.to_string().contains(text), "{err}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn import_image_without_a_controller_says_the_import_is_requested() -> anyhow::Result<()> {
+    let server = MockServer::start().await;
+    mount_controller(&server, None).await;
+    let err = backend(&server)
+        .with_controller_wait(std::time::Duration::from_millis(500))
         .import_image("osbs-app", Some("latest"))
         .await
         .unwrap_err();
@@ -539,8 +504,8 @@ async fn import_image_without_a_controller_says_the_import_is_recorded() -> anyh
     assert_eq!(
         err.to_string(),
         format!(
-            "the import into image stream \"osbs-app\" is recorded, but no osbs-controller turned \
-             it into builds within 0.5 s; is one running in namespace \"{NS}\"?"
+            "the import into image stream \"osbs-app\" is requested, but no osbs-controller \
+             carried it out within 0.5 s; is one running in namespace \"{NS}\"?"
         )
     );
     Ok(())

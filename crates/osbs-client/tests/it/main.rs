@@ -3,6 +3,13 @@
 mod cli;
 mod config;
 mod engine;
+mod exit_codes;
+#[cfg(feature = "kubernetes")]
+mod kube_submission;
 #[cfg(feature = "kubernetes")]
 mod kubernetes;
 mod local;
+mod local_hardening;
+mod pulp;
+mod state;
+mod terminal;

@@ -2,7 +2,8 @@
 //! server: a queued build gets its Pod under a lease, follows its Pod to `Running` (with the
 //! `BuildStarted` Event), is cancelled through Pod deletion with a grace period; a build Pod's
 //! import fans out into an autorebuild; the scheduled import reads a registry with the
-//! credentials of the registry Secret and fires triggers.
+//! credentials of the registry Secret and fires triggers; a user's import request is carried
+//! out and answered; the counters are raised past the numbers users took.
 
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use osbs_core::model::{Build, BuildCause, BuildConfig, ImageStreamTag, UserSubmi
 use osbs_core::policy::Action;
 use osbs_core::time::Timestamp;
 use osbs_engine::EngineSettings;
-use osbs_kube::{BuildConfigResource, BuildResource, PodSettings};
+use osbs_kube::{BuildConfigResource, BuildResource, ImportFailure, PodSettings};
 use osbs_testkit::kube_fake::{self as fake, Cluster, NS};
 use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path};
@@ -166,7 +167,7 @@ async fn a_build_pods_import_fans_out_into_an_autorebuild() -> anyhow::Result<()
     cluster.insert(
         &fake::path("imagestreams"),
         json!({
-            "apiVersion": "osbs.example.dev/v1alpha1", "kind": "ImageStream",
+            "apiVersion": "osbs.dev/v1alpha1", "kind": "ImageStream",
             "metadata": {"name": "osbs-busybox"},
             "spec": {},
             "status": {
@@ -272,7 +273,7 @@ async fn the_scheduled_import_reads_with_the_registry_secret_and_fires() -> anyh
     cluster.insert(
         &fake::path("imagestreams"),
         json!({
-            "apiVersion": "osbs.example.dev/v1alpha1", "kind": "ImageStream",
+            "apiVersion": "osbs.dev/v1alpha1", "kind": "ImageStream",
             "metadata": {"name": "osbs-busybox"},
             "spec": {"dockerImageRepository": format!("{host}/library/busybox")}
         }),
@@ -299,5 +300,116 @@ async fn the_scheduled_import_reads_with_the_registry_secret_and_fires() -> anyh
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].build_config, bc.name);
     assert_eq!(status_of(&cluster, &queued[0].name)["phase"], "Pending");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_requested_import_is_read_by_the_controller_and_answered() -> anyhow::Result<()> {
+    let (server, cluster) = Cluster::start().await;
+    let registry = MockServer::start().await;
+    let host = registry.address().to_string();
+    Mock::given(method("HEAD"))
+        .and(path("/v2/library/busybox/manifests/latest"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header(
+                    "content-type",
+                    "application/vnd.docker.distribution.manifest.v2+json",
+                )
+                .insert_header("docker-content-digest", DIGEST_B),
+        )
+        .mount(&registry)
+        .await;
+    let bc = insert_config(&cluster)?;
+    let streams = fake::path("imagestreams");
+    // What `osbs import-image osbs-busybox --tag latest` leaves: a request, no status change.
+    cluster.insert(
+        &streams,
+        json!({
+            "apiVersion": "osbs.dev/v1alpha1", "kind": "ImageStream",
+            "metadata": {"name": "osbs-busybox", "annotations": {
+                "osbs.dev/import-request": r#"{"id":"osbs-busybox/1-a","tag":"latest"}"#
+            }},
+            "spec": {},
+            "status": {
+                "dockerImageRepository": format!("{host}/library/busybox"),
+                "tags": {"latest": {"digest": DIGEST_A, "history": [
+                    {"digest": DIGEST_A, "time": "2024-05-01T12:00:00.000Z"}
+                ]}}
+            }
+        }),
+    );
+    let mut service = Service::new(fake::client(&server), settings(EngineSettings::default()))?;
+
+    let report = service.round().await;
+    assert_eq!(report.problems, Vec::<String>::new());
+    let [(stream, done)] = &report.answered[..] else {
+        panic!("one answer expected: {:?}", report.answered);
+    };
+    assert_eq!(stream, "osbs-busybox");
+    assert_eq!(done.id, "osbs-busybox/1-a");
+    assert_eq!(done.changed, ["latest"]);
+    assert_eq!(done.failure, None);
+    let [queued] = &done.queued[..] else {
+        panic!("one autorebuild expected: {done:?}");
+    };
+    let build = cluster.get(&builds(), queued).expect("queued build");
+    assert_eq!(build["spec"]["buildConfig"], bc.name.as_str());
+    assert_eq!(build["spec"]["cause"]["digest"], DIGEST_B);
+    let stored = cluster.get(&streams, "osbs-busybox").expect("stream");
+    assert_eq!(stored["status"]["tags"]["latest"]["digest"], DIGEST_B);
+    let answer: Value = serde_json::from_str(
+        stored["metadata"]["annotations"]["osbs.dev/import-done"]
+            .as_str()
+            .expect("an answer"),
+    )?;
+    assert_eq!(answer["id"], "osbs-busybox/1-a");
+
+    // Answered: the next round imports nothing; the autorebuild waits in the metrics.
+    let report = service.round().await;
+    assert!(report.answered.is_empty(), "{:?}", report.answered);
+    let metrics = service.metrics().encode();
+    for line in [
+        "osbs_import_duration_seconds_count{kind=\"requested\"} 1",
+        "osbs_builds{phase=\"New\"} 1",
+        "osbs_queue_depth 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no {line:?} in\n{metrics}"
+        );
+    }
+
+    // A tag the registry lacks: answered with the failure, nothing recorded.
+    cluster.update(&streams, "osbs-busybox", |s| {
+        s["metadata"]["annotations"]["osbs.dev/import-request"] =
+            json!(r#"{"id":"osbs-busybox/2-b","tag":"nope"}"#);
+    });
+    let report = service.round().await;
+    let [(_, done)] = &report.answered[..] else {
+        panic!("one answer expected: {:?}", report.answered);
+    };
+    assert!(
+        matches!(&done.failure, Some(ImportFailure::MissingTag { tag, .. }) if tag == "nope"),
+        "{done:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_round_raises_the_counter_past_the_numbers_users_took() -> anyhow::Result<()> {
+    let (server, cluster) = Cluster::start().await;
+    let mut bc = insert_config(&cluster)?;
+    // A user's `osbs build` created build 7 without moving the counter (still 0).
+    bc.build_counter = 6;
+    let build = insert_build(&cluster, &mut bc)?;
+    assert_eq!(build.number, 7);
+    let mut service = Service::new(fake::client(&server), settings(EngineSettings::default()))?;
+    let report = service.round().await;
+    assert_eq!(report.problems, Vec::<String>::new());
+    let stored = cluster
+        .get(&fake::path("buildconfigs"), &bc.name)
+        .expect("bc");
+    assert_eq!(stored["status"]["lastVersion"], 7);
     Ok(())
 }

@@ -52,8 +52,8 @@ async fn host_reads_the_request_marks_running_and_stores_results() -> anyhow::Re
         Mock::given(method("PATCH"))
             .and(path(build_path.clone()))
             .and(body_partial_json(json!({"metadata": {"annotations": {
-                "osbs.example.dev/release": "\"7\"",
-                "osbs.example.dev/image-id": "\"sha256:abc\""
+                "osbs.dev/release": "\"7\"",
+                "osbs.dev/image-id": "\"sha256:abc\""
             }}})))
             .respond_with(
                 ResponseTemplate::new(200).set_body_json(fake::build(name, bc, "Running", "9")),
@@ -222,7 +222,7 @@ async fn a_pod_without_a_lease_is_not_fenced() -> anyhow::Result<()> {
     let build = cluster.get(&fake::path("builds"), name).expect("build");
     assert_eq!(build["status"]["phase"], "Complete");
     assert_eq!(
-        build["metadata"]["annotations"]["osbs.example.dev/release"],
+        build["metadata"]["annotations"]["osbs.dev/release"],
         "\"7\""
     );
     Ok(())

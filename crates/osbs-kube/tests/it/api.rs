@@ -7,7 +7,7 @@ use osbs_core::model::{Build, BuildCause};
 use osbs_core::time::Timestamp;
 use osbs_kube::{KubeError, OsbsApi};
 use serde_json::{Value, json};
-use wiremock::matchers::{body_partial_json, method, path};
+use wiremock::matchers::{body_partial_json, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use osbs_testkit::kube_fake::{self as fake, NS};
@@ -100,7 +100,7 @@ async fn forbidden_names_the_verb_and_the_resource() -> anyhow::Result<()> {
         .respond_with(ResponseTemplate::new(403).set_body_json(fake::status(
             403,
             "Forbidden",
-            "builds.osbs.example.dev is forbidden: User \"alice\" cannot list resource \"builds\"",
+            "builds.osbs.dev is forbidden: User \"alice\" cannot list resource \"builds\"",
         )))
         .mount(&server)
         .await;
@@ -145,12 +145,27 @@ async fn queue_build_takes_the_next_number_again_when_the_name_is_taken() -> any
         .expect(1)
         .mount(&server)
         .await;
+    // After the taken name, the numbers in use are read.
+    let mut taken = fake::build(&format!("{bc}-2"), bc, "New", "4");
+    taken["spec"]["number"] = json!(2);
+    Mock::given(method("GET"))
+        .and(path(fake::path("builds")))
+        .and(query_param(
+            "labelSelector",
+            format!("osbs.dev/build-config={bc}"),
+        ))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"items": [taken], "metadata": {}})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
     Mock::given(method("POST"))
         .and(path(fake::path("builds")))
         .and(body_partial_json(json!({
             "metadata": {
                 "name": format!("{bc}-3"),
-                "labels": {"osbs.example.dev/build-config": bc},
+                "labels": {"osbs.dev/build-config": bc},
                 "ownerReferences": [{"kind": "BuildConfig", "name": bc, "controller": true}]
             },
             "spec": {"number": 3, "cause": {"type": "User"}}
@@ -191,7 +206,7 @@ async fn import_creates_the_stream_and_records_pending_triggers() -> anyhow::Res
     Mock::given(method("POST"))
         .and(path(fake::path("imagestreams")))
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({
-            "apiVersion": "osbs.example.dev/v1alpha1", "kind": "ImageStream",
+            "apiVersion": "osbs.dev/v1alpha1", "kind": "ImageStream",
             "metadata": {"name": "osbs-app", "namespace": NS, "resourceVersion": "1"},
             "spec": {"dockerImageRepository": "registry:5000/osbs/app"}
         })))
@@ -201,7 +216,7 @@ async fn import_creates_the_stream_and_records_pending_triggers() -> anyhow::Res
     Mock::given(method("GET"))
         .and(path(stream_path.clone()))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "apiVersion": "osbs.example.dev/v1alpha1", "kind": "ImageStream",
+            "apiVersion": "osbs.dev/v1alpha1", "kind": "ImageStream",
             "metadata": {"name": "osbs-app", "namespace": NS, "resourceVersion": "2"},
             "spec": {"dockerImageRepository": "registry:5000/osbs/app"}
         })))
@@ -218,7 +233,7 @@ async fn import_creates_the_stream_and_records_pending_triggers() -> anyhow::Res
             }
         })))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "apiVersion": "osbs.example.dev/v1alpha1", "kind": "ImageStream",
+            "apiVersion": "osbs.dev/v1alpha1", "kind": "ImageStream",
             "metadata": {"name": "osbs-app", "namespace": NS, "resourceVersion": "3"},
             "spec": {}
         })))
@@ -285,7 +300,7 @@ async fn a_phase_change_records_one_event_and_a_refused_event_fails_nothing() ->
             "type": "Warning", "reason": "BuildFailed", "action": "UpdatePhase",
             "reportingController": "osbs-reactor", "reportingInstance": "pod-1",
             "regarding": {"kind": "Build", "name": name, "namespace": NS,
-                          "apiVersion": "osbs.example.dev/v1alpha1", "uid": format!("uid-{name}")}
+                          "apiVersion": "osbs.dev/v1alpha1", "uid": format!("uid-{name}")}
         })))
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({
             "apiVersion": "events.k8s.io/v1", "kind": "Event",

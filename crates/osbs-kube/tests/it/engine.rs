@@ -376,7 +376,7 @@ async fn scheduled_import_records_a_baseline_then_fires_autorebuilds() -> anyhow
     cluster.insert(
         &fake::path("imagestreams"),
         json!({
-            "apiVersion": "osbs.example.dev/v1alpha1", "kind": "ImageStream",
+            "apiVersion": "osbs.dev/v1alpha1", "kind": "ImageStream",
             "metadata": {"name": "osbs-busybox"},
             "spec": {"dockerImageRepository": "registry.example.com/library/busybox"}
         }),

@@ -8,4 +8,5 @@ mod crds;
 mod engine;
 mod liveness;
 mod pod;
+mod requests;
 mod triggers;

@@ -15,7 +15,7 @@ use osbs_core::dockerfile::with_base_image;
 
 use super::push::unique_tag;
 use super::{PluginFuture, Step};
-use crate::context_tar::{self, DockerIgnore};
+use crate::context_tar;
 use crate::error::{ReactorError, chain};
 use crate::pipeline::Context;
 use crate::registry::Registry;
@@ -293,7 +293,7 @@ pub(crate) fn docker_api<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
             return Ok(step);
         }
         let dir = cx.source_dir()?;
-        let ignore = DockerIgnore::load(&dir).map_err(|source| ReactorError::Io {
+        let ignore = context_tar::load_dockerignore(&dir).map_err(|source| ReactorError::Io {
             action: "read",
             path: dir.join(".dockerignore"),
             source,

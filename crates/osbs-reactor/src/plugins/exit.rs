@@ -125,14 +125,20 @@ pub(crate) fn remove_built_image<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a
         let Some(docker) = cx.connected_docker() else {
             return Ok(Step::Skipped("the Docker Engine was not used".to_owned()));
         };
-        let references: Vec<String> = cx
-            .results
-            .repositories
+        let tags = &cx.results.repositories;
+        // The image goes with its last tag. It is removed by id only when this build never
+        // tagged it: by id, the daemon would also delete a tag another build holds on it (a
+        // base-image hold of an autorebuild building FROM this very image).
+        let untagged_image = cx
+            .image_id
+            .iter()
+            .filter(|_| tags.primary.is_empty() && tags.unique.is_empty());
+        let references: Vec<String> = tags
             .primary
             .iter()
-            .chain(&cx.results.repositories.unique)
+            .chain(&tags.unique)
             .chain(&cx.base_hold)
-            .chain(&cx.image_id)
+            .chain(untagged_image)
             .cloned()
             .collect();
         // Holds that killed runs left behind, so they do not keep base images forever.
@@ -171,9 +177,9 @@ fn is_tag_of(tag: &str, build: &str) -> bool {
 }
 
 /// Removes from the local Docker Engine what a run of `build` that never reached its
-/// clean-up (killed, or declared dead and fenced) left: its unique tags and base-image holds,
-/// then each image they named unless something else still uses it. Never by force, never
-/// pruning parents. Returns the references removed.
+/// clean-up (killed, or declared dead and fenced) left: its unique tags and base-image holds
+/// (an image goes with its last tag; one another build still tags stays). Never by force,
+/// never by id, never pruning parents. Returns the references removed.
 ///
 /// # Errors
 ///
@@ -209,12 +215,8 @@ pub async fn remove_leftovers(build: &str) -> Result<Vec<String>, ReactorError> 
                 removed.push(reference.clone());
             }
         }
-        if let Removal::Done = remove(&docker, &image.id)
-            .await
-            .map_err(ReactorError::docker("image removal"))?
-        {
-            removed.push(image.id.clone());
-        }
+        // The image itself went with its last tag; removing it by id would also delete a tag
+        // another build holds on it (see `remove_built_image`).
     }
     Ok(removed)
 }

@@ -1,7 +1,7 @@
 //! `bump_release`: choose the release from the target repository's tags (SPEC §3 step 7).
 
-use osbs_core::ImageReference;
 use osbs_core::release::next_release;
+use osbs_core::target;
 
 use super::{PluginFuture, Step};
 use crate::error::ReactorError;
@@ -23,25 +23,11 @@ fn prepare_target(cx: &mut Context<'_>) -> Result<(), ReactorError> {
             .ok_or(ReactorError::MissingLabel { label: "name" })?
             .to_owned(),
     };
-    // The repository must be valid under the registry's host.
-    let full = format!("{}/{name}", registry.host());
-    let reference = full
-        .parse::<ImageReference>()
-        .map_err(|source| ReactorError::ImageName {
-            name: name.clone(),
-            source,
-        })?;
-    if reference.tag().is_some()
-        || reference.digest().is_some()
-        || reference.registry() != registry.host()
-    {
-        return Err(ReactorError::Request {
-            reason: format!("image name `{name}` must be a repository without tag or digest"),
-        });
-    }
+    // The repository must be valid under the registry's host: the rule submission applied.
+    let repository = target::repository(registry.host(), &name)?;
     cx.target = Some(Target {
         registry,
-        repository: reference.repository().to_owned(),
+        repository,
     });
     Ok(())
 }
@@ -57,6 +43,7 @@ pub(crate) fn bump_release<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
             .ok_or(ReactorError::MissingLabel { label: "version" })?
             .to_owned();
         let explicit = dockerfile.release().map(str::to_owned);
+        target::validate_labels(Some(&version), explicit.as_deref())?;
         let target = cx.target()?;
         let tags = target.registry.list_tags(&target.repository).await?;
         let release = next_release(
@@ -65,6 +52,9 @@ pub(crate) fn bump_release<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
             cx.request.is_autorebuild,
             &tags,
         )?;
+        // The tags this release makes (`version-release`, `version`, `latest`) are valid
+        // and distinct, before anything is built.
+        target::primary_tags(&version, &release)?;
         cx.log(&format!("release {release} for version {version}"));
         cx.version = Some(version);
         cx.results.release = Some(release);

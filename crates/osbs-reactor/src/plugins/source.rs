@@ -1,24 +1,30 @@
-//! `fetch_source`: clone the repository at the exact commit and read its Dockerfile.
-
-use osbs_core::ImageReference;
-use osbs_core::dockerfile;
+//! `fetch_source`: clone the repository at the exact commit and read its Dockerfile (and check
+//! its `.dockerignore`) from the commit's git objects, by the rules submission applied
+//! (`source_files`).
 
 use super::{PluginFuture, Step};
 use crate::error::ReactorError;
 use crate::git;
 use crate::pipeline::Context;
+use crate::source_files::{self, SourceDockerfile};
 
-/// Clones `git_url` at `git_commit` (or the branch head), parses the Dockerfile and its base
-/// image, and records the commit.
+/// Clones `git_url` at `git_commit` (or the branch head), reads the Dockerfile from the
+/// commit, parses it and its base image, checks `.dockerignore`, and records the commit.
 pub(crate) fn fetch_source<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
     Box::pin(async move {
         let dest = cx.workdir.path().join("source");
+        let stored = cx
+            .host
+            .git_password()
+            .await
+            .map_err(ReactorError::host("read the git password"))?;
         let request = &cx.request;
         let commit = git::clone_at(
             &request.git_url,
             &request.git_branch,
             request.git_commit.as_deref(),
             &dest,
+            stored,
         )
         .await?;
         cx.log(&format!(
@@ -28,34 +34,34 @@ pub(crate) fn fetch_source<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
         cx.results.commit_id = Some(commit.clone());
         cx.source_dir = Some(dest.clone());
 
-        let path = dest.join("Dockerfile");
-        let text = match tokio::fs::read_to_string(&path).await {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(ReactorError::MissingDockerfile { commit });
-            }
-            Err(source) => {
-                return Err(ReactorError::Io {
-                    action: "read",
-                    path,
-                    source,
-                });
-            }
-        };
-        cx.results.dockerfile = Some(text.clone());
-        let parsed = dockerfile::parse(&text)?;
-        if let Some(base) = &parsed.base_image {
-            let reference =
-                base.parse::<ImageReference>()
-                    .map_err(|source| ReactorError::BaseImage {
-                        line: parsed.base_image_line,
-                        value: base.clone(),
-                        source,
-                    })?;
-            cx.results.base_image_name = Some(base.clone());
+        let SourceDockerfile {
+            text,
+            parsed,
+            base_image,
+        } = blocking(move || {
+            let dockerfile = source_files::dockerfile(&dest, &commit)?;
+            source_files::dockerignore(&dest, &commit)?;
+            Ok(dockerfile)
+        })
+        .await?;
+        cx.results.dockerfile = Some(text);
+        if let Some(reference) = base_image {
+            cx.results.base_image_name = parsed.base_image.clone();
             cx.base_image = Some(reference);
         }
         cx.dockerfile = Some(parsed);
         Ok(Step::Done)
     })
+}
+
+/// Runs `f` (short git plumbing) on the blocking pool.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, source_files::SourceFileError> + Send + 'static,
+) -> Result<T, ReactorError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ReactorError::Request {
+            reason: format!("reading the repository's files stopped: {e}"),
+        })?
+        .map_err(ReactorError::from)
 }

@@ -26,9 +26,11 @@ pub(crate) fn registry_sync<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
                 what: "the pushed digests",
             });
         }
+        // The section's own secret, else the instance's `registry_secret` (whose credential
+        // for the sync registry, if it holds one, is the only one offered there).
         let auth = match &sync.registry_secret {
             Some(path) => Auth::load(Path::new(path))?,
-            None => Auth::default(),
+            None => cx.auth.clone(),
         };
         let dst = Registry::from_uri(&sync.registry_uri, &auth)?;
         let target = cx.target()?;

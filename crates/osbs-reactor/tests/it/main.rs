@@ -10,5 +10,6 @@
 mod bad_input;
 mod builds;
 mod cli;
+mod repo_files;
 mod slow_host;
 mod support;

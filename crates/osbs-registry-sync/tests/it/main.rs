@@ -1,6 +1,8 @@
 //! Integration tests of osbs-registry-sync: against the two real registries of
-//! `cargo xtask services up` (they fail, never skip, without them), an htpasswd registry the
-//! tests start themselves, and wiremock for token servers and faults.
+//! `cargo xtask services up` (they fail, never skip, without them), the Pulp 3 of
+//! `services up --pulp` (module `pulp`: fails in CI without it, skips elsewhere), an htpasswd
+//! registry the tests start themselves, and wiremock for token servers, scope rules (the
+//! token-checking fake of module `fake`) and faults.
 
 #![allow(
     clippy::unwrap_used,
@@ -10,6 +12,9 @@
 mod auth;
 mod cli;
 mod copy;
+mod fake;
 mod faults;
+mod pulp;
+mod scopes;
 mod support;
 mod sync;

@@ -125,18 +125,80 @@ fn oversized_files_are_refused() {
 
 #[cfg(unix)]
 #[test]
-fn dangling_symlink_means_enabled_and_device_is_refused() {
+fn symlinks_in_a_repository_are_refused_whatever_they_point_to() {
     let repo = tempfile::tempdir().expect("temporary directory");
+    let outside = repo_with("secret", b"[autorebuild]\nenabled = host-secret\n");
     let link = repo.path().join(DEFAULT_FILE_NAME);
+    for target in [
+        outside.path().join("secret"),
+        repo.path().join("nowhere"),
+        Path::new("/dev/zero").to_owned(),
+    ] {
+        std::os::unix::fs::symlink(&target, &link).expect("symlink");
+        let err = RepoConfig::load(repo.path()).unwrap_err();
+        assert!(matches!(&err, LoadError::Symlink { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains(".osbs-repo-config is a symbolic link"),
+            "{text}"
+        );
+        assert!(!text.contains("host-secret"), "{text}");
+        std::fs::remove_file(&link).expect("symlink removed");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn load_file_follows_a_link_the_caller_chose() {
+    let repo = tempfile::tempdir().expect("temporary directory");
+    let link = repo.path().join("config");
     std::os::unix::fs::symlink(repo.path().join("nowhere"), &link).expect("symlink");
     assert!(
-        RepoConfig::load(repo.path())
+        RepoConfig::load_file(&link)
             .expect("no file")
             .autorebuild_enabled()
     );
 
     std::fs::remove_file(&link).expect("symlink removed");
     std::os::unix::fs::symlink(Path::new("/dev/zero"), &link).expect("symlink");
-    let err = RepoConfig::load(repo.path()).unwrap_err();
+    let err = RepoConfig::load_file(&link).unwrap_err();
     assert!(matches!(err, LoadError::NotAFile { .. }), "{err:?}");
+}
+
+#[test]
+fn from_bytes_is_the_content_rule() {
+    let config = RepoConfig::from_bytes(b"[autorebuild]\nenabled = 0\n", "x").expect("valid");
+    assert!(!config.autorebuild_enabled());
+    let size = usize::try_from(MAX_FILE_SIZE).expect("fits") + 1;
+    let err = RepoConfig::from_bytes(&vec![b'#'; size], ".osbs-repo-config").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(".osbs-repo-config is {size} bytes, more than the limit of {MAX_FILE_SIZE} bytes")
+    );
+    let err = RepoConfig::from_bytes(b"\x00\xff\xfe garbage", ".osbs-repo-config").unwrap_err();
+    assert_eq!(err.to_string(), ".osbs-repo-config:1: invalid UTF-8");
+}
+
+#[test]
+fn long_values_are_cut_in_messages() {
+    let value = "v".repeat(60_000);
+    let text = format!("[autorebuild]\nenabled = {value}\n");
+    let err = RepoConfig::from_bytes(text.as_bytes(), ".osbs-repo-config").unwrap_err();
+    let message = err.to_string();
+    assert_eq!(
+        message,
+        format!(
+            ".osbs-repo-config:2: invalid value \"{}\"… 59800 bytes more for autorebuild.enabled: \
+             expected one of 0, false, 1, true",
+            "v".repeat(200)
+        )
+    );
+    let garbage = "g".repeat(10_000);
+    let err = RepoConfig::parse(&garbage).unwrap_err().to_string();
+    assert!(err.len() < 300, "{err}");
+    let warning = RepoConfig::parse(&format!("[{garbage}]\n"))
+        .expect("valid")
+        .warnings()[0]
+        .to_string();
+    assert!(warning.len() < 300, "{warning}");
 }
