@@ -763,6 +763,8 @@ impl Backend for LocalBackend {
         for build in &builds {
             store::remove_logs(&self.state_dir, build);
         }
+        // Its git password (if its URL had one) goes with it.
+        let _ = std::fs::remove_file(secrets::password_path(&self.state_dir, name));
         Ok(builds)
     }
 

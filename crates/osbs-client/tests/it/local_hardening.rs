@@ -540,4 +540,15 @@ async fn a_git_password_is_never_stored_shown_or_in_argv() {
         .mode();
     assert_eq!(mode & 0o777, 0o600);
     assert_eq!(std::fs::read_to_string(&secret_file).unwrap(), secret);
+
+    // Deleting the BuildConfig deletes its password too.
+    backend
+        .delete_build_config(&first.build_config)
+        .await
+        .unwrap();
+    assert!(
+        !secret_file.exists(),
+        "{} outlived its build config",
+        secret_file.display()
+    );
 }
