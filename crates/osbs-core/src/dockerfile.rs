@@ -437,30 +437,44 @@ fn quote(s: &str, escape: char) -> String {
 /// `content` with its last instruction ended: when the last line that is neither blank nor a
 /// comment ends with the escape character, the instruction continues into the end of the file,
 /// and a line appended after it would join it (a `RUN` would run the `LABEL` as arguments).
-/// The trailing escape characters of that line are dropped; the instruction reads the same
-/// (at the end of the file the continuation ended it anyway), except that a literal escape
-/// character ending it (`\\` at the very end) goes too.
+/// The trailing escape characters of that line are dropped, and when that leaves the line
+/// blank, those of the line before (it continued into this one) too. The instruction reads
+/// the same (at the end of the file the continuation ended it anyway), except that literal
+/// escape characters ending it (`\\` at the very end) go too.
 fn close_last_instruction(content: &str, escape: char) -> String {
-    let mut last_line = None;
+    let mut lines = Vec::new();
     let mut offset = 0;
     for chunk in content.split_inclusive('\n') {
-        let line = chunk.trim_end();
-        let text = line.trim_start();
-        if !text.is_empty() && !text.starts_with('#') {
-            last_line = Some((offset, line));
-        }
+        lines.push((offset, chunk.trim_end().len()));
         offset += chunk.len();
     }
-    let Some((start, line)) = last_line else {
-        return content.to_owned();
-    };
-    let mut kept = line;
-    while let Some(rest) = kept.trim_end().strip_suffix(escape) {
-        kept = rest;
+    // Byte ranges to drop, last first.
+    let mut cuts = Vec::new();
+    for &(start, len) in lines.iter().rev() {
+        let line = &content[start..start + len];
+        let text = line.trim_start();
+        if text.is_empty() || text.starts_with('#') {
+            continue;
+        }
+        let mut kept = line;
+        while let Some(rest) = kept.trim_end().strip_suffix(escape) {
+            kept = rest;
+        }
+        if kept.len() == line.len() {
+            break;
+        }
+        cuts.push((start + kept.len(), start + len));
+        if !kept.trim().is_empty() {
+            break;
+        }
     }
     let mut out = String::with_capacity(content.len());
-    out.push_str(&content[..start + kept.len()]);
-    out.push_str(&content[start + line.len()..]);
+    let mut from = 0;
+    for &(cut, to) in cuts.iter().rev() {
+        out.push_str(&content[from..cut]);
+        from = to;
+    }
+    out.push_str(&content[from..]);
     out
 }
 
@@ -749,6 +763,11 @@ FROM empty
             (
                 "# escape=`\nFROM a\nLABEL x=1 `",
                 "# escape=`\nFROM a\nLABEL x=1 \nLABEL \"release\"=\"2\"\n",
+            ),
+            // The last line is only an escape: the line before continued into it.
+            (
+                "FROM a\nRUN make \\\n\\",
+                "FROM a\nRUN make \nLABEL \"release\"=\"2\"\n",
             ),
         ] {
             let labelled = with_labels(content, &new);

@@ -31,16 +31,27 @@ fn plain_value(value: &str) -> bool {
         .any(|c| c.is_control() && c != '\n' && c != '\t')
 }
 
-/// Whether the last line that is neither blank nor a comment ends in two escape characters:
-/// the first is a literal one that `with_labels` drops to end the instruction.
+/// Whether `with_labels` drops a literal escape character to end the last instruction: the
+/// last line that is neither blank nor a comment ends in two escape characters, or in one and
+/// is blank without it while the line before (which continues into it) ends in two.
 fn ends_in_literal_escape(content: &str, escape: char) -> bool {
-    content
+    let meaningful = content
         .lines()
         .map(str::trim)
-        .filter(|line| !line.is_empty() && !line.starts_with('#'))
-        .last()
-        .and_then(|line| line.strip_suffix(escape))
-        .is_some_and(|rest| rest.trim_end().ends_with(escape))
+        .filter(|line| !line.is_empty() && !line.starts_with('#'));
+    for line in meaningful.collect::<Vec<_>>().into_iter().rev() {
+        let Some(rest) = line.strip_suffix(escape) else {
+            return false;
+        };
+        let rest = rest.trim_end();
+        if rest.ends_with(escape) {
+            return true;
+        }
+        if !rest.is_empty() {
+            return false;
+        }
+    }
+    false
 }
 
 fuzz_target!(|input: &str| {
