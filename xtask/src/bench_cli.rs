@@ -11,9 +11,8 @@
 use std::fs;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
-use crate::cmd::Cmd;
 use crate::measure::{measure, median};
 
 /// `cargo xtask bench cli [--runs N] [--builds N] [--configs N]`.
@@ -22,47 +21,17 @@ pub fn run(root: &Path, args: &[&str]) -> Result<()> {
     crate::measure::number_options(args, &mut options)?;
     let [(_, runs), (_, builds), (_, configs)] = options;
     let runs = usize::try_from(runs)?;
-    let cargo = crate::cargo();
-    Cmd::new(
-        root,
-        &cargo,
-        [
-            "build",
-            "--release",
-            "--quiet",
-            "-p",
-            "osbs-client",
-            "--bin",
-            "osbs",
-            "--example",
-            "seed_state",
-        ],
-    )
-    .run()?;
-    let release = root.join("target/release");
+    let crate::measure::Seeded {
+        release,
+        work,
+        state,
+    } = crate::measure::seeded_state(root, "bench-cli", builds, configs, &[])?;
     let osbs = release.join("osbs");
-    let work = root.join("target/bench-cli");
-    if work.exists() {
-        fs::remove_dir_all(&work)?;
-    }
-    fs::create_dir_all(&work)?;
-    let state = work.join("state");
     let config = work.join("osbs.conf");
     fs::write(
         &config,
         format!("[default]\nstate_dir = {}\n", state.display()),
     )?;
-    let seed = release.join("examples/seed_state");
-    Cmd::new(
-        root,
-        seed.to_str().context("path is not UTF-8")?,
-        [
-            state.display().to_string(),
-            builds.to_string(),
-            configs.to_string(),
-        ],
-    )
-    .run()?;
 
     let config_arg = config.display().to_string();
     let cases: Vec<(&str, Vec<String>, f64)> = vec![

@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::cmd::Cmd;
 use crate::measure::vm_hwm_kib;
 
 /// `cargo xtask bench engine [--passes N] [--tags N]`.
@@ -27,40 +26,12 @@ pub fn run(root: &Path, args: &[&str]) -> Result<()> {
     crate::measure::number_options(args, &mut options)?;
     let [(_, passes), (_, tags)] = options;
     osbs_testkit::require_services();
-    let cargo = crate::cargo();
-    Cmd::new(
-        root,
-        &cargo,
-        [
-            "build",
-            "--release",
-            "--quiet",
-            "-p",
-            "osbs-client",
-            "--bin",
-            "osbs",
-            "--example",
-            "seed_state",
-            "--example",
-            "bench_engine",
-        ],
-    )
-    .run()?;
-    let release = root.join("target/release");
-    let work = root.join("target/bench-engine");
-    if work.exists() {
-        fs::remove_dir_all(&work)?;
-    }
-    fs::create_dir_all(&work)?;
-    let state = work.join("state");
+    let crate::measure::Seeded {
+        release,
+        work,
+        state,
+    } = crate::measure::seeded_state(root, "bench-engine", 10_000, 10_000, &["bench_engine"])?;
     let registry = osbs_testkit::push_registry();
-    let seed = release.join("examples/seed_state");
-    Cmd::new(
-        root,
-        seed.to_str().context("path is not UTF-8")?,
-        [state.display().to_string(), "10000".into(), "10000".into()],
-    )
-    .run()?;
     let bench = release.join("examples/bench_engine");
     let output = Command::new(&bench)
         .args([

@@ -102,3 +102,65 @@ pub fn number_options(args: &[&str], values: &mut [(&str, u64)]) -> Result<()> {
     }
     Ok(())
 }
+
+/// What [`seeded_state`] made: the release build directory, the bench's fresh work dir under
+/// `target/`, and the seeded state directory in it.
+pub struct Seeded {
+    /// `target/release`.
+    pub release: std::path::PathBuf,
+    /// `target/NAME`, emptied first.
+    pub work: std::path::PathBuf,
+    /// `target/NAME/state`, seeded by osbs-client's `seed_state` example.
+    pub state: std::path::PathBuf,
+}
+
+/// Builds the release `osbs`, the `seed_state` example and `examples` of osbs-client, empties
+/// `target/NAME` and seeds `state` in it with `builds` builds over `configs` BuildConfigs: the
+/// set-up the `bench cli` and `bench engine` commands share.
+pub fn seeded_state(
+    root: &Path,
+    name: &str,
+    builds: u64,
+    configs: u64,
+    examples: &[&str],
+) -> Result<Seeded> {
+    let cargo = crate::cargo();
+    let mut args = vec![
+        "build",
+        "--release",
+        "--quiet",
+        "-p",
+        "osbs-client",
+        "--bin",
+        "osbs",
+        "--example",
+        "seed_state",
+    ];
+    for example in examples {
+        args.extend(["--example", example]);
+    }
+    crate::cmd::Cmd::new(root, &cargo, args).run()?;
+    let release = root.join("target/release");
+    let work = root.join("target").join(name);
+    if work.exists() {
+        std::fs::remove_dir_all(&work)?;
+    }
+    std::fs::create_dir_all(&work)?;
+    let state = work.join("state");
+    let seed = release.join("examples/seed_state");
+    crate::cmd::Cmd::new(
+        root,
+        seed.to_str().context("path is not UTF-8")?,
+        [
+            state.display().to_string(),
+            builds.to_string(),
+            configs.to_string(),
+        ],
+    )
+    .run()?;
+    Ok(Seeded {
+        release,
+        work,
+        state,
+    })
+}
