@@ -1,5 +1,11 @@
 //! Registry credentials from a Docker config file: the legacy flat `.dockercfg` and the
-//! `config.json` form with `auths` (also the `.dockerconfigjson` of a Kubernetes Secret).
+//! `config.json` form with `auths` (also the `.dockerconfigjson` of a Kubernetes Secret), the
+//! `credHelpers`/`credsStore` it names, the answer of a `docker-credential-*` helper, and the
+//! files docker, podman and skopeo look in ([`auth_file_candidates`]).
+//!
+//! Running a helper is process I/O and happens in osbs-registry-sync; this module only says
+//! which helper to ask ([`DockerConfig::lookup`]) and reads its answer
+//! ([`parse_helper_output`]).
 //!
 //! [`DockerConfig::parse`] reads the text it is handed (this module does no I/O) and
 //! [`DockerConfig::credential_for`] answers "which credential belongs to this registry?" with an
@@ -26,7 +32,9 @@
 //! # Ok::<(), osbs_core::auth::AuthError>(())
 //! ```
 
+use std::ffi::OsString;
 use std::fmt;
+use std::path::PathBuf;
 
 use base64::Engine as _;
 use serde_json::{Map, Value};
@@ -107,6 +115,26 @@ pub enum AuthError {
         /// 1-based column of the error.
         column: usize,
     },
+    /// A `credsStore` or `credHelpers` entry is not a helper name (`docker-credential-NAME`
+    /// must be a program name, not a path).
+    #[error(
+        "invalid docker config: credential helper {helper:?} is not a helper name (letters, digits, '.', '_' and '-')"
+    )]
+    InvalidHelper {
+        /// The name as written.
+        helper: String,
+    },
+    /// A credential helper's answer is not the protocol's JSON (its text is left out: it holds
+    /// the secret).
+    #[error(
+        "credential helper docker-credential-{helper} answered for registry {registry} with something other than {{\"Username\", \"Secret\"}} JSON"
+    )]
+    HelperOutput {
+        /// The helper's name (after `docker-credential-`).
+        helper: String,
+        /// The registry asked about.
+        registry: String,
+    },
     /// The document is JSON but not an object of registries.
     #[error("invalid docker config: {what} must be a JSON object")]
     NotAnObject {
@@ -131,10 +159,26 @@ pub enum AuthError {
     },
 }
 
-/// The credentials of a Docker config file, keyed by normalised registry.
+/// The credentials of a Docker config file, keyed by normalised registry, and the credential
+/// helpers it names.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DockerConfig {
     entries: Vec<(String, Credential)>,
+    /// `credHelpers`: normalised registry and helper name.
+    helpers: Vec<(String, String)>,
+    /// `credsStore`: the helper for every registry without a `credHelpers` entry.
+    store: Option<String>,
+}
+
+/// Where a registry's credential comes from, as [`DockerConfig::lookup`] answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup<'a> {
+    /// Written in the file.
+    Credential(&'a Credential),
+    /// Ask the helper `docker-credential-NAME` (`get`, the registry on stdin).
+    Helper(&'a str),
+    /// The file has nothing for the registry.
+    None,
 }
 
 impl DockerConfig {
@@ -143,8 +187,9 @@ impl DockerConfig {
     ///
     /// In each entry, `identitytoken` wins over `registrytoken`, which wins over `auth`, which
     /// wins over `username`/`password`, as in Docker. Entries without any of them (such as the
-    /// empty ones a `credsStore` leaves) are ignored, and so are credential helpers
-    /// (`credsStore`, `credHelpers`): running them is I/O for the caller to do.
+    /// empty ones a `credsStore` leaves) are ignored. Credential helpers (`credsStore`,
+    /// `credHelpers`) are recorded by name for [`DockerConfig::lookup`]; running them is I/O
+    /// for the caller to do.
     ///
     /// # Errors
     ///
@@ -184,7 +229,68 @@ impl DockerConfig {
                 entries.push((normalize_registry(key), credential));
             }
         }
-        Ok(Self { entries })
+        let helper_name = |value: &Value, what: &str| -> Result<Option<String>, AuthError> {
+            match value {
+                Value::Null => Ok(None),
+                Value::String(name) if name.is_empty() => Ok(None),
+                Value::String(name) if valid_helper_name(name) => Ok(Some(name.clone())),
+                Value::String(name) => Err(AuthError::InvalidHelper {
+                    helper: name.clone(),
+                }),
+                _ => Err(AuthError::NotAString {
+                    registry: what.to_owned(),
+                    field: "credHelpers",
+                }),
+            }
+        };
+        let store = match top.get("credsStore") {
+            Some(value) => helper_name(value, "credsStore")?,
+            None => None,
+        };
+        let mut helpers = Vec::new();
+        match top.get("credHelpers") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(map)) => {
+                for (key, value) in map {
+                    if let Some(name) = helper_name(value, key)? {
+                        helpers.push((normalize_registry(key), name));
+                    }
+                }
+            }
+            Some(_) => {
+                return Err(AuthError::NotAnObject {
+                    what: "\"credHelpers\"".to_owned(),
+                });
+            }
+        }
+        Ok(Self {
+            entries,
+            helpers,
+            store,
+        })
+    }
+
+    /// Where `registry`'s credential comes from: its `credHelpers` entry first, then a
+    /// credential written in `auths`, then the `credsStore` helper. (Docker itself ignores
+    /// `auths` once a `credsStore` is set; what it writes there then holds no credential, so
+    /// trying `auths` first only matters for files written by hand, which mean it.)
+    pub fn lookup(&self, registry: &str) -> Lookup<'_> {
+        let wanted = normalize_registry(registry);
+        if let Some((_, helper)) = self.helpers.iter().find(|(key, _)| *key == wanted) {
+            return Lookup::Helper(helper);
+        }
+        if let Some((_, credential)) = self.entries.iter().find(|(key, _)| *key == wanted) {
+            return Lookup::Credential(credential);
+        }
+        match &self.store {
+            Some(store) => Lookup::Helper(store),
+            None => Lookup::None,
+        }
+    }
+
+    /// Whether the file names any credential helper.
+    pub fn has_helpers(&self) -> bool {
+        self.store.is_some() || !self.helpers.is_empty()
     }
 
     /// The credential written for `registry` (`host[:port]`, a URL such as
@@ -205,10 +311,110 @@ impl DockerConfig {
         self.entries.iter().map(|(key, _)| key.as_str())
     }
 
-    /// Whether the config holds no credential at all.
+    /// Whether the config holds no credential written in it (helpers aside).
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+}
+
+/// Whether `name` may follow `docker-credential-` in a program name.
+fn valid_helper_name(name: &str) -> bool {
+    !name.starts_with(['.', '-'])
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// The `ServerURL` a credential helper is asked about for `registry`: Docker Hub's historical
+/// `https://index.docker.io/v1/`, the normalised `host[:port]` for every other registry.
+pub fn helper_server_url(registry: &str) -> String {
+    let name = normalize_registry(registry);
+    if name == DOCKER_HUB {
+        "https://index.docker.io/v1/".to_owned()
+    } else {
+        name
+    }
+}
+
+/// Reads the answer of `docker-credential-HELPER get` for `registry`:
+/// `{"ServerURL": ..., "Username": ..., "Secret": ...}`. A `Username` of `<token>` makes the
+/// secret an identity token, as in Docker.
+///
+/// # Errors
+///
+/// [`AuthError::HelperOutput`] when the text is not that JSON (the text is never quoted).
+pub fn parse_helper_output(
+    helper: &str,
+    registry: &str,
+    text: &str,
+) -> Result<Credential, AuthError> {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        #[serde(rename = "Username", default)]
+        username: String,
+        #[serde(rename = "Secret")]
+        secret: String,
+    }
+    let bad = || AuthError::HelperOutput {
+        helper: helper.to_owned(),
+        registry: registry.to_owned(),
+    };
+    let answer: Answer = serde_json::from_str(text).map_err(|_| bad())?;
+    if answer.secret.is_empty() {
+        return Err(bad());
+    }
+    Ok(if answer.username == "<token>" {
+        Credential::IdentityToken {
+            username: Some(answer.username),
+            token: Secret::new(answer.secret),
+        }
+    } else {
+        Credential::Basic {
+            username: answer.username,
+            password: Secret::new(answer.secret),
+        }
+    })
+}
+
+/// The Docker config files docker, podman and skopeo read, in the order they are tried:
+/// `$REGISTRY_AUTH_FILE`, `$XDG_RUNTIME_DIR/containers/auth.json`,
+/// `$DOCKER_CONFIG/config.json` (else `~/.docker/config.json`), and the legacy
+/// `~/.dockercfg`. `env` reads an environment variable (empty counts as unset); whether the
+/// files exist is the caller's question.
+///
+/// ```
+/// use std::path::PathBuf;
+/// use osbs_core::auth::auth_file_candidates;
+///
+/// let env = |name: &str| match name {
+///     "HOME" => Some("/home/u".into()),
+///     "XDG_RUNTIME_DIR" => Some("/run/user/1000".into()),
+///     _ => None,
+/// };
+/// assert_eq!(
+///     auth_file_candidates(env),
+///     [
+///         PathBuf::from("/run/user/1000/containers/auth.json"),
+///         PathBuf::from("/home/u/.docker/config.json"),
+///         PathBuf::from("/home/u/.dockercfg"),
+///     ]
+/// );
+/// ```
+pub fn auth_file_candidates(env: impl Fn(&str) -> Option<OsString>) -> Vec<PathBuf> {
+    let var = |name: &str| env(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let home = var("HOME");
+    let docker_config = var("DOCKER_CONFIG")
+        .map(|dir| dir.join("config.json"))
+        .or_else(|| home.as_ref().map(|h| h.join(".docker").join("config.json")));
+    [
+        var("REGISTRY_AUTH_FILE"),
+        var("XDG_RUNTIME_DIR").map(|dir| dir.join("containers").join("auth.json")),
+        docker_config,
+        home.map(|h| h.join(".dockercfg")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// Normalises a registry key the way credentials are matched: the scheme and any path
@@ -456,6 +662,106 @@ mod tests {
         let debug = format!("{config:?}");
         assert!(!debug.contains("hunter2"), "{debug}");
         assert!(debug.contains("<redacted>"), "{debug}");
+    }
+
+    #[test]
+    fn helpers_and_lookup_order() {
+        let text = format!(
+            r#"{{"auths": {{"quay.io": {{"auth": "{}"}}, "gcr.io": {{"auth": "{}"}}, "ghcr.io": {{}}}},
+                "credsStore": "desktop", "credHelpers": {{"https://GCR.io": "gcloud", "x.example": ""}}}}"#,
+            b64("robot:token"),
+            b64("ignored:because-a-helper-is-named")
+        );
+        let config = DockerConfig::parse(&text).unwrap();
+        assert!(config.has_helpers());
+        assert_eq!(config.lookup("gcr.io"), Lookup::Helper("gcloud"));
+        assert!(matches!(config.lookup("quay.io"), Lookup::Credential(_)));
+        assert_eq!(config.lookup("ghcr.io"), Lookup::Helper("desktop"));
+        assert_eq!(config.lookup("x.example"), Lookup::Helper("desktop"));
+        let no_store = DockerConfig::parse(r#"{"credHelpers": {"a.example": "pass"}}"#).unwrap();
+        assert_eq!(no_store.lookup("a.example:443"), Lookup::None);
+        assert_eq!(no_store.lookup("a.example"), Lookup::Helper("pass"));
+        assert!(!DockerConfig::parse("{}").unwrap().has_helpers());
+    }
+
+    #[test]
+    fn helper_names_are_program_names() {
+        for bad in ["../../bin/sh", "a b", "-rf", "x/y"] {
+            let text = format!(r#"{{"credsStore": "{bad}"}}"#);
+            assert_eq!(
+                DockerConfig::parse(&text).unwrap_err(),
+                AuthError::InvalidHelper {
+                    helper: bad.to_owned()
+                },
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            DockerConfig::parse(r#"{"credHelpers": ["x"]}"#).unwrap_err(),
+            AuthError::NotAnObject { .. }
+        ));
+        assert!(matches!(
+            DockerConfig::parse(r#"{"credHelpers": {"r": 1}}"#).unwrap_err(),
+            AuthError::NotAString { .. }
+        ));
+    }
+
+    #[test]
+    fn helper_answers() {
+        let basic = parse_helper_output(
+            "pass",
+            "r",
+            r#"{"ServerURL":"r","Username":"u","Secret":"s3"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            basic,
+            Credential::Basic {
+                username: "u".into(),
+                password: Secret::new("s3")
+            }
+        );
+        let token =
+            parse_helper_output("pass", "r", r#"{"Username":"<token>","Secret":"refresh"}"#)
+                .unwrap();
+        assert!(matches!(token, Credential::IdentityToken { .. }));
+        for bad in ["not json secret", r#"{"Username":"u"}"#, r#"{"Secret":""}"#] {
+            let err = parse_helper_output("pass", "r.example", bad).unwrap_err();
+            assert!(!err.to_string().contains("secret"), "{err}");
+            assert_eq!(
+                err.to_string(),
+                r#"credential helper docker-credential-pass answered for registry r.example with something other than {"Username", "Secret"} JSON"#
+            );
+        }
+        assert_eq!(
+            helper_server_url("registry-1.docker.io"),
+            "https://index.docker.io/v1/"
+        );
+        assert_eq!(helper_server_url("http://Reg:5000/v2/"), "reg:5000");
+    }
+
+    #[test]
+    fn auth_file_search_order() {
+        let env = |name: &str| -> Option<OsString> {
+            match name {
+                "REGISTRY_AUTH_FILE" => Some("/a/auth.json".into()),
+                "XDG_RUNTIME_DIR" => Some("/run/u".into()),
+                "DOCKER_CONFIG" => Some("/d".into()),
+                "HOME" => Some("/h".into()),
+                _ => None,
+            }
+        };
+        assert_eq!(
+            auth_file_candidates(env),
+            [
+                PathBuf::from("/a/auth.json"),
+                PathBuf::from("/run/u/containers/auth.json"),
+                PathBuf::from("/d/config.json"),
+                PathBuf::from("/h/.dockercfg"),
+            ]
+        );
+        let empty = |name: &str| -> Option<OsString> { (name == "HOME").then(OsString::new) };
+        assert!(auth_file_candidates(empty).is_empty());
     }
 
     #[test]

@@ -37,6 +37,12 @@ const USER_AGENT: &str = concat!("osbs-registry-sync/", env!("CARGO_PKG_VERSION"
 pub struct ClientOptions {
     /// PEM file with extra CA certificates to trust for TLS registries.
     pub ca_file: Option<PathBuf>,
+    /// A directory whose `*.crt` files are CA certificates to trust, like skopeo's
+    /// `--cert-dir` and Docker's `/etc/docker/certs.d/HOST/`.
+    pub ca_dir: Option<PathBuf>,
+    /// Whether TLS certificates are verified (`verify_ssl`, `--tls-verify`); `false` accepts
+    /// any certificate and host name. Default `true`.
+    pub verify_tls: bool,
     /// Retries of requests that failed with a connection error, 429 or 5xx (and of manifest
     /// `PUT`s a registry refused while it was still taking in an earlier one).
     pub retry: RetryPolicy,
@@ -50,6 +56,8 @@ impl Default for ClientOptions {
     fn default() -> Self {
         Self {
             ca_file: None,
+            ca_dir: None,
+            verify_tls: true,
             retry: RetryPolicy::default(),
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(300),
@@ -81,6 +89,7 @@ pub(crate) struct Inner {
     pub(crate) http: reqwest::Client,
     pub(crate) retry: RetryPolicy,
     pub(crate) auth: Auth,
+    verify_tls: bool,
     /// One lock per repository: manifest `PUT`s to a repository go one at a time (Pulp
     /// processes them one at a time anyway, and answers 400 to a `PUT` that overtakes
     /// another).
@@ -115,6 +124,21 @@ impl RegistryClient {
         Self::with_credential(endpoint, credential, options)
     }
 
+    /// A client for `endpoint`, with the credential `credentials` finds for it: written in a
+    /// Docker config, or asked of the `docker-credential-*` helper the config names.
+    ///
+    /// # Errors
+    ///
+    /// As [`RegistryClient::new`], and [`Error::CredentialHelper`] when a helper fails.
+    pub fn with_credentials(
+        endpoint: RegistryEndpoint,
+        credentials: &crate::Credentials,
+        options: &ClientOptions,
+    ) -> Result<Self> {
+        let credential = credentials.resolve(endpoint.name())?;
+        Self::with_credential(endpoint, credential, options)
+    }
+
     /// A client for `endpoint` with an explicit credential.
     ///
     /// # Errors
@@ -133,13 +157,6 @@ impl RegistryClient {
                          use a user name and password or a registry token",
             });
         }
-        let ca_pem = match &options.ca_file {
-            Some(path) => Some(std::fs::read(path).map_err(|source| Error::CaFile {
-                path: path.clone(),
-                source,
-            })?),
-            None => None,
-        };
         let mut builder = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .connect_timeout(options.connect_timeout)
@@ -148,13 +165,27 @@ impl RegistryClient {
         if endpoint.is_plain_http() {
             // No TLS: skip loading the system's CA store (it costs milliseconds per client).
             builder = builder.tls_certs_only(Vec::new());
-        } else if let (Some(pem), Some(path)) = (&ca_pem, &options.ca_file) {
-            let certs = reqwest::Certificate::from_pem_bundle(pem)
-                .ok()
-                .filter(|certs| !certs.is_empty())
-                .ok_or_else(|| Error::InvalidCaFile { path: path.clone() })?;
-            builder = builder.tls_certs_merge(certs);
+        } else {
+            let mut files: Vec<PathBuf> = options.ca_file.iter().cloned().collect();
+            if let Some(dir) = &options.ca_dir {
+                files.extend(ca_dir_files(dir)?);
+            }
+            for path in files {
+                let pem = std::fs::read(&path).map_err(|source| Error::CaFile {
+                    path: path.clone(),
+                    source,
+                })?;
+                let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                    .ok()
+                    .filter(|certs| !certs.is_empty())
+                    .ok_or_else(|| Error::InvalidCaFile { path: path.clone() })?;
+                builder = builder.tls_certs_merge(certs);
+            }
         }
+        if !options.verify_tls && !endpoint.is_plain_http() {
+            builder = builder.tls_danger_accept_invalid_certs(true);
+        }
+        let endpoint_plain = endpoint.is_plain_http();
         let http = builder.build().map_err(|source| Error::HttpClient {
             registry: endpoint.name().to_owned(),
             source,
@@ -166,9 +197,15 @@ impl RegistryClient {
                 http,
                 retry: options.retry,
                 auth: Auth::new(credential),
+                verify_tls: options.verify_tls || endpoint_plain,
                 manifest_locks: Mutex::new(HashMap::new()),
             }),
         })
+    }
+
+    /// Whether this client verifies TLS certificates.
+    pub fn verifies_tls(&self) -> bool {
+        self.inner.verify_tls
     }
 
     /// The registry this client talks to.
@@ -214,4 +251,18 @@ impl RegistryClient {
         let mut locks = lock(&self.inner.manifest_locks);
         Arc::clone(locks.entry(repository.to_owned()).or_default())
     }
+}
+
+/// The `*.crt` files of a certificate directory, sorted.
+fn ca_dir_files(dir: &std::path::Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(|source| Error::CaFile {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "crt"))
+        .collect();
+    files.sort();
+    Ok(files)
 }

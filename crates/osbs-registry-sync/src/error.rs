@@ -220,6 +220,59 @@ pub enum Error {
         /// What is wrong.
         problem: String,
     },
+    /// The registry's TLS certificate is not signed by a trusted CA (or is not valid for it):
+    /// the CA must be named, or verification turned off.
+    #[error(
+        "registry {registry} presented a TLS certificate that is not trusted ({problem}) during \
+         {operation} in repository {repository}: name its CA bundle (osbs.conf registry_ca, \
+         osbs-registry-sync --ca-file or --src-cert-dir/--dest-cert-dir) or turn verification \
+         off (verify_ssl = false, --src-tls-verify=false/--dest-tls-verify=false)"
+    )]
+    UntrustedCertificate {
+        /// The registry.
+        registry: String,
+        /// The repository.
+        repository: String,
+        /// What was being done.
+        operation: String,
+        /// What the TLS stack said (`invalid peer certificate: UnknownIssuer`).
+        problem: String,
+    },
+    /// A Docker config file (`--authfile`, `registry_secret`, or one of the files docker,
+    /// podman and skopeo read) cannot be read or parsed.
+    #[error("cannot use docker config {}: {reason}", path.display())]
+    AuthFile {
+        /// The file.
+        path: PathBuf,
+        /// Why (never its content).
+        reason: String,
+    },
+    /// A `docker-credential-*` helper failed or answered nonsense. The message names the
+    /// helper and the registry, never the secret.
+    #[error(
+        "credential helper docker-credential-{helper} failed for registry {registry}: {problem}"
+    )]
+    CredentialHelper {
+        /// The helper's name (after `docker-credential-`).
+        helper: String,
+        /// The registry asked about.
+        registry: String,
+        /// What went wrong (the helper's stderr, not its stdout).
+        problem: String,
+    },
+    /// A local file to upload cannot be read (the reactor's compressed layers).
+    #[error("cannot read {} to upload it to repository {repository} at registry {registry}", path.display())]
+    LocalFile {
+        /// The registry.
+        registry: String,
+        /// The repository.
+        repository: String,
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The `--tags` filter is not a valid regular expression.
     #[error("invalid tag filter {pattern:?}")]
     TagFilter {

@@ -10,7 +10,8 @@
 //! - [`sync_repository`] does that for every tag of a repository (or those matching a regex),
 //!   several images at once; a tag whose digest already matches costs one `HEAD` per side.
 //! - [`RegistryClient`] and [`Repository`] are the registry API underneath (tags, manifest
-//!   `HEAD`/`GET`/`PUT`, blob existence), with anonymous, Basic and Bearer-token
+//!   `HEAD`/`GET`/`PUT`, blob existence, mounts, and uploads of local files and bytes that
+//!   resume or restart an interrupted blob), with anonymous, Basic and Bearer-token
 //!   authentication from a Docker config (a token carries every scope an operation needs: a
 //!   mount's asks for the source too), retries with backoff on connection errors, 429 and
 //!   5xx, and errors that name registry, repository and digest. Manifest `PUT`s to one
@@ -39,29 +40,37 @@
 mod auth;
 mod client;
 mod copy;
+mod credentials;
 mod digest;
 mod endpoint;
 mod error;
+mod inspect;
 mod manifest;
 mod progress;
 mod repository;
 mod request;
 mod retry;
 mod summary;
+mod upload;
 
 #[cfg(feature = "cli")]
 pub mod cli;
 
 pub use client::{ClientOptions, RegistryClient};
 pub use copy::{CopyOptions, SyncOptions, copy_image, sync_repository};
+pub use credentials::Credentials;
 pub use digest::sha256_digest;
 pub use endpoint::RegistryEndpoint;
 pub use error::{Error, Result};
+pub use inspect::{Inspection, PlannedTag, inspect_image, plan_sync};
 pub use manifest::{Descriptor, Manifest, SUPPORTED_MEDIA_TYPES};
-pub use progress::{BlobOutcome, Progress};
+#[cfg(feature = "cli")]
+pub use progress::LayerBars;
+pub use progress::{BlobOutcome, Progress, format_bytes, format_rate, short_id};
 pub use repository::Repository;
 pub use retry::RetryPolicy;
 pub use summary::{ImageResult, ImageStatus, Summary};
+pub use upload::UploadStats;
 
 /// Installs rustls' `ring` crypto provider as the process default, once; a provider that is
 /// already installed (by this crate or anyone else) is left alone.

@@ -38,6 +38,14 @@ impl Op<'_> {
     }
 
     pub(crate) fn transport(&self, client: &RegistryClient, source: reqwest::Error) -> Error {
+        if let Some(problem) = untrusted_certificate(&source) {
+            return Error::UntrustedCertificate {
+                registry: client.endpoint().name().to_owned(),
+                repository: self.repository.to_owned(),
+                operation: self.describe(),
+                problem,
+            };
+        }
         Error::Transport {
             registry: client.endpoint().name().to_owned(),
             repository: self.repository.to_owned(),
@@ -242,7 +250,31 @@ pub(crate) fn retryable_status(status: StatusCode) -> bool {
 }
 
 pub(crate) fn retryable_transport(err: &reqwest::Error) -> bool {
-    err.is_connect() || err.is_timeout() || err.is_request()
+    (err.is_connect() || err.is_timeout() || err.is_request())
+        && untrusted_certificate(err).is_none()
+}
+
+/// The TLS stack's complaint when `err` is a certificate the client does not trust (retrying
+/// cannot help; the configuration must change).
+pub(crate) fn untrusted_certificate(err: &reqwest::Error) -> Option<String> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(mut cause) = source {
+        // `io::Error::source` skips the error it wraps: look inside.
+        if let Some(inner) = cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            cause = inner;
+        }
+        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
+            return match tls {
+                rustls::Error::InvalidCertificate(_) => Some(tls.to_string()),
+                _ => None,
+            };
+        }
+        source = cause.source();
+    }
+    None
 }
 
 /// The `rel="next"` target of a `Link` header.
