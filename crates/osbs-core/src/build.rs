@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// The phase of a Build, as OpenShift names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum BuildPhase {
     /// Queued behind another build of the same BuildConfig.
     New,
@@ -172,6 +173,7 @@ fn default_repo_config_name() -> String {
 
 /// The tags an image was pushed under, as `registry/repository:tag`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Repositories {
     /// `version-release`, `version` and `latest`.
     pub primary: Vec<String>,
@@ -181,6 +183,7 @@ pub struct Repositories {
 
 /// One pushed tag and the manifest digest the registry serves for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PushedDigest {
     /// `host[:port]` of the registry.
     pub registry: String,
@@ -194,13 +197,15 @@ pub struct PushedDigest {
 
 /// Per-plugin bookkeeping: errors, durations and start times.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PluginsMetadata {
     /// Error message of each plugin that failed.
     pub errors: BTreeMap<String, String>,
     /// Seconds each plugin that ran took.
     pub durations: BTreeMap<String, f64>,
-    /// Start time of each plugin that ran (RFC 3339, UTC).
-    pub timestamps: BTreeMap<String, String>,
+    /// Start time of each plugin that ran (RFC 3339, UTC, with milliseconds; older records
+    /// without them still read).
+    pub timestamps: BTreeMap<String, crate::time::Timestamp>,
 }
 
 /// The results of a build (SPEC §5), stored on the Build and shown by `get-build`.

@@ -45,6 +45,7 @@ pub enum ModelError {
 
 /// A tag of an ImageStream, `stream:tag`: what an image-change trigger watches.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ImageStreamTag {
     /// The ImageStream's name, e.g. `osbs-busybox`.
     pub stream: String,
@@ -124,6 +125,7 @@ impl FromStr for ImageStreamTag {
 
 /// How the builds of one BuildConfig may overlap.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum RunPolicy {
     /// At most one build `Pending` or `Running`; the others wait `New`, in order, and queued
     /// autorebuilds coalesce ([`crate::policy::schedule`]).
@@ -137,6 +139,7 @@ fn default_repo_config_name() -> String {
 
 /// One per (git repository, branch): what to build, what triggers it, and its build counter.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct BuildConfig {
     /// [`naming::build_config_name`] of the git URL and branch.
     pub name: String,
@@ -247,6 +250,7 @@ pub struct UserSubmission {
 
 /// Why a build exists.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "type")]
 pub enum BuildCause {
     /// `osbs build` or `create_build`.
@@ -293,6 +297,7 @@ impl fmt::Display for BuildCause {
 /// The serde form is the build object of `--output json` (SPEC §7); every field is always
 /// present (`null` when unknown).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Build {
     /// `<buildconfig>-<n>`.
     pub name: String,
@@ -500,6 +505,7 @@ pub const MAX_TAG_HISTORY: usize = 100;
 
 /// One image per name: its tags, each with its current digest and history.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ImageStream {
     /// [`naming::image_stream_name`] of the image name.
     pub name: String,
@@ -529,6 +535,7 @@ impl ImageStream {
 
 /// A tag of an ImageStream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct StreamTag {
     /// The current manifest digest.
     pub digest: String,
@@ -540,6 +547,7 @@ pub struct StreamTag {
 
 /// A digest a tag got.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TagEvent {
     /// The manifest digest.
     pub digest: String,

@@ -174,6 +174,8 @@ impl<'a> TriggerGraph<'a> {
                 parent,
                 depth,
                 mark,
+                autorebuild_disabled: false,
+                truncated: false,
             });
             if !consumers.is_empty() {
                 path.push(name);
@@ -189,6 +191,7 @@ impl<'a> TriggerGraph<'a> {
         RebuildPlan {
             root: ImageStreamTag::new(stream, tag),
             nodes,
+            depth_limit: None,
         }
     }
 }
@@ -275,6 +278,7 @@ impl fmt::Display for SkipReason {
 
 /// How a BuildConfig appears in a [`RebuildPlan`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum PlanMark {
     /// Rebuilt; what it triggers follows as its children.
     Rebuild,
@@ -286,6 +290,7 @@ pub enum PlanMark {
 
 /// One line of a [`RebuildPlan`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PlanNode {
     /// The BuildConfig.
     pub build_config: String,
@@ -299,16 +304,116 @@ pub struct PlanNode {
     pub depth: usize,
     /// Whether it is expanded here, shown before, or a cycle.
     pub mark: PlanMark,
+    // Rebuild-plan annotations (`osbs rebuild-plan`, [`RebuildPlan::mark_autorebuild_disabled`]
+    // and [`RebuildPlan::limit_depth`]).
+    /// Its repository disabled autorebuilds: the build the trigger starts ends `Cancelled`.
+    #[serde(default)]
+    pub autorebuild_disabled: bool,
+    /// What it triggers is deeper than the plan's depth limit and left out.
+    #[serde(default)]
+    pub truncated: bool,
 }
 
 /// The tree of BuildConfigs a change of one ImageStream tag would autorebuild, flattened in
 /// depth-first order (each node's children follow it, as in `cargo tree`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RebuildPlan {
     /// The tag whose change is planned.
     pub root: ImageStreamTag,
     /// The tree, depth-first.
     pub nodes: Vec<PlanNode>,
+    /// The depth the tree was cut at (`--depth`), if any.
+    #[serde(default)]
+    pub depth_limit: Option<usize>,
+}
+
+/// What `osbs rebuild-plan` plans for: `STREAM[:TAG]`, or an image reference (`osbs/app`,
+/// `host:port/osbs/app:tag`, anything with a `/`) turned into its ImageStream tag by the same
+/// rule as triggers ([`ImageStreamTag::for_base_image`]: `osbs/app` → `osbs-app:latest`).
+///
+/// # Errors
+///
+/// The [`ModelError`] of `STREAM[:TAG]` when `input` is neither; an image reference pinned by
+/// digest, which no trigger watches, is refused too.
+pub fn plan_root(input: &str) -> Result<ImageStreamTag, crate::model::ModelError> {
+    if input.contains('/')
+        && let Ok(reference) = crate::ImageReference::parse(input)
+    {
+        return ImageStreamTag::for_base_image(&reference).ok_or_else(|| {
+            crate::model::ModelError::InvalidStreamTag {
+                input: input.to_owned(),
+                problem: "an image pinned by digest triggers nothing; name a tag",
+            }
+        });
+    }
+    ImageStreamTag::parse(input)
+}
+
+/// The names among `known` closest to `wanted` (edit distance at most a third of its length,
+/// or containing it or contained in it), best first, at most three: for "did you mean" hints.
+pub fn closest<'a>(wanted: &str, known: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let limit = (wanted.chars().count() / 3).max(2);
+    let mut scored: Vec<(usize, &str)> = known
+        .into_iter()
+        .filter_map(|name| {
+            let distance = edit_distance(wanted, name);
+            let related = name.contains(wanted) || wanted.contains(name);
+            (distance <= limit || related).then_some((distance, name))
+        })
+        .collect();
+    scored.sort_unstable();
+    scored.dedup_by(|a, b| a.1 == b.1);
+    scored.into_iter().take(3).map(|(_, n)| n).collect()
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// The `reason` of a build cancelled because its repository disabled autorebuilds (the
+/// reactor's `stop_autorebuild_if_disabled`).
+pub const AUTOREBUILD_DISABLED: &str = "autorebuild disabled in .osbs-repo-config";
+
+/// Whether an autorebuild of `config` would end `Cancelled` because its repository disabled
+/// autorebuilds, as far as `builds` (the BuildConfig's builds, any order) tell: the newest
+/// autorebuild of the commit autorebuilds rebuild (its last user commit) was cancelled for
+/// that reason. Autorebuilds rebuild that commit and its repo config decides, so the next one
+/// ends the same way; a newer user build (another commit) makes it unknown again (`false`).
+pub fn autorebuild_disabled<'a>(
+    config: &BuildConfig,
+    builds: impl IntoIterator<Item = &'a Build>,
+) -> bool {
+    let Some(commit) = config.last_user_commit.as_deref() else {
+        return false;
+    };
+    builds
+        .into_iter()
+        .filter(|b| {
+            b.build_config == config.name
+                && b.cause.is_image_change()
+                && b.commit.as_deref() == Some(commit)
+                && b.phase.is_finished()
+        })
+        .max_by_key(|b| b.number)
+        .is_some_and(|b| {
+            b.phase == crate::build::BuildPhase::Cancelled
+                && b.reason.as_deref() == Some(AUTOREBUILD_DISABLED)
+        })
 }
 
 /// Ancestor levels drawn in full by [`RebuildPlan::render`]; deeper lines say how deep they are
@@ -316,12 +421,66 @@ pub struct RebuildPlan {
 pub const MAX_DRAWN_DEPTH: usize = 32;
 
 impl RebuildPlan {
-    /// The distinct BuildConfigs that would be rebuilt, in plan order.
+    /// The distinct BuildConfigs that would be rebuilt, in plan order (those whose
+    /// repository disabled autorebuilds included: a build is started, and cancelled).
     pub fn build_configs(&self) -> impl Iterator<Item = &str> {
         self.nodes
             .iter()
             .filter(|n| n.mark == PlanMark::Rebuild)
             .map(|n| n.build_config.as_str())
+    }
+
+    /// Marks every node of a BuildConfig for which `disabled` says its repository disabled
+    /// autorebuilds.
+    pub fn mark_autorebuild_disabled(&mut self, disabled: impl Fn(&str) -> bool) {
+        for node in &mut self.nodes {
+            node.autorebuild_disabled = disabled(&node.build_config);
+        }
+    }
+
+    /// Keeps the nodes up to `depth` (1: only what the root tag triggers); a kept node whose
+    /// children were left out is marked [`PlanNode::truncated`]. Linear.
+    pub fn limit_depth(&mut self, depth: usize) {
+        let depth = depth.max(1);
+        self.depth_limit = Some(depth);
+        if self.nodes.iter().all(|n| n.depth <= depth) {
+            return;
+        }
+        // Which BuildConfigs have children, and whether their expanded (first) occurrence is
+        // kept: a repeat of one that was cut is expanded where it is kept instead.
+        let mut has_children: HashSet<String> = HashSet::new();
+        for node in &self.nodes {
+            if let Some(p) = node.parent {
+                has_children.insert(self.nodes[p].build_config.clone());
+            }
+        }
+        let mut expanded: HashSet<String> = HashSet::new();
+        let mut new_index: Vec<Option<usize>> = Vec::with_capacity(self.nodes.len());
+        let mut kept: Vec<PlanNode> = Vec::new();
+        for node in self.nodes.drain(..) {
+            if node.depth > depth {
+                if let Some(parent) = node.parent.and_then(|p| new_index[p])
+                    && let Some(p) = kept.get_mut(parent)
+                {
+                    p.truncated = true;
+                }
+                new_index.push(None);
+                continue;
+            }
+            new_index.push(Some(kept.len()));
+            let mut node = node;
+            node.parent = node.parent.and_then(|p| new_index[p]);
+            if node.mark != PlanMark::Cycle && expanded.insert(node.build_config.clone()) {
+                if node.mark == PlanMark::Repeated {
+                    node.mark = PlanMark::Rebuild;
+                    node.truncated = has_children.contains(&node.build_config);
+                }
+            } else if node.mark == PlanMark::Rebuild {
+                node.mark = PlanMark::Repeated;
+            }
+            kept.push(node);
+        }
+        self.nodes = kept;
     }
 
     /// Whether nothing is triggered on the root tag.
@@ -349,7 +508,7 @@ impl RebuildPlan {
         let last = self.last_sibling_flags();
         // Whether each ancestor level (depth 1, 2, …) of the current line was a last child.
         let mut ancestors_last: Vec<bool> = Vec::new();
-        let (mut repeated, mut cycle) = (false, false);
+        let (mut repeated, mut cycle, mut truncated) = (false, false, false);
         for (node, &is_last) in self.nodes.iter().zip(&last) {
             let level = node.depth.saturating_sub(1);
             ancestors_last.truncate(level);
@@ -378,20 +537,144 @@ impl RebuildPlan {
                     out.push_str(" (cycle)");
                 }
             }
+            if node.autorebuild_disabled && node.mark != PlanMark::Cycle {
+                out.push_str(" (will be cancelled: autorebuild disabled)");
+            }
+            if node.truncated {
+                truncated = true;
+                out.push_str(" (…)");
+            }
             out.push('\n');
             ancestors_last.push(is_last);
         }
         let count = self.build_configs().count();
         let _ = writeln!(
             out,
-            "\n{count} BuildConfig{} would be rebuilt",
-            if count == 1 { "" } else { "s" }
+            "\n{count} BuildConfig{} would be rebuilt{}",
+            if count == 1 { "" } else { "s" },
+            self.depth_limit
+                .map_or_else(String::new, |d| format!(" within --depth {d}"))
         );
+        let disabled = self
+            .nodes
+            .iter()
+            .filter(|n| n.mark == PlanMark::Rebuild && n.autorebuild_disabled)
+            .count();
+        if disabled > 0 {
+            let _ = writeln!(
+                out,
+                "{disabled} of them will be cancelled: their repository disabled autorebuilds \
+                 (.osbs-repo-config), so nothing below them is triggered by them"
+            );
+        }
         if repeated {
             out.push_str("(*) shown above with what it triggers\n");
         }
         if cycle {
             out.push_str("(cycle) already rebuilt on this path; cycle protection stops here\n");
+        }
+        if let Some(depth) = self.depth_limit
+            && truncated
+        {
+            let _ = writeln!(out, "(…) triggers more, deeper than --depth {depth}");
+        }
+        out
+    }
+
+    /// Node ids for graph formats: the root is `n0`, each BuildConfig `n<first index + 1>`,
+    /// so a repeated BuildConfig is one node with several edges.
+    fn graph_ids(&self) -> Vec<usize> {
+        let mut first: HashMap<&str, usize> = HashMap::new();
+        self.nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| *first.entry(n.build_config.as_str()).or_insert(i + 1))
+            .collect()
+    }
+
+    /// The plan as a Graphviz digraph (`dot -Tsvg`): the root tag as an ellipse, each
+    /// BuildConfig once as a box with the ImageStream it produces, an edge per trigger labelled
+    /// with the tag; cycles dashed, BuildConfigs whose autorebuild is disabled dashed and grey.
+    pub fn render_dot(&self) -> String {
+        let ids = self.graph_ids();
+        let mut out = String::from("digraph rebuild_plan {\n  rankdir=LR;\n  node [shape=box];\n");
+        let _ = writeln!(
+            out,
+            "  n0 [shape=ellipse, label=\"{}\"];",
+            dot_escape(&self.root.to_string())
+        );
+        for (i, node) in self.nodes.iter().enumerate() {
+            if ids[i] == i + 1 {
+                let mut label = dot_escape(&node.build_config);
+                if let Some(stream) = &node.image_stream {
+                    let _ = write!(label, "\\n→ {}", dot_escape(stream));
+                }
+                let mut attrs = String::new();
+                if node.autorebuild_disabled {
+                    label.push_str("\\n(will be cancelled: autorebuild disabled)");
+                    attrs.push_str(", style=dashed, color=grey50");
+                }
+                if node.truncated {
+                    label.push_str("\\n(…)");
+                }
+                let _ = writeln!(out, "  n{} [label=\"{label}\"{attrs}];", ids[i]);
+            }
+            let from = node.parent.map_or(0, |p| ids[p]);
+            let style = if node.mark == PlanMark::Cycle {
+                ", style=dashed"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                out,
+                "  n{from} -> n{} [label=\"{}\"{style}];",
+                ids[i],
+                dot_escape(&node.trigger.to_string())
+            );
+        }
+        out.push_str("}\n");
+        out
+    }
+
+    /// The plan as a Mermaid flowchart (```` ```mermaid ```` in Markdown): as
+    /// [`RebuildPlan::render_dot`], cycles drawn with a dotted arrow.
+    pub fn render_mermaid(&self) -> String {
+        let ids = self.graph_ids();
+        let mut out = String::from("flowchart LR\n");
+        let _ = writeln!(
+            out,
+            "  n0([\"{}\"])",
+            mermaid_escape(&self.root.to_string())
+        );
+        for (i, node) in self.nodes.iter().enumerate() {
+            if ids[i] == i + 1 {
+                let mut label = mermaid_escape(&node.build_config);
+                if let Some(stream) = &node.image_stream {
+                    let _ = write!(label, "<br/>→ {}", mermaid_escape(stream));
+                }
+                if node.autorebuild_disabled {
+                    label.push_str("<br/>(will be cancelled: autorebuild disabled)");
+                }
+                if node.truncated {
+                    label.push_str("<br/>(…)");
+                }
+                let _ = writeln!(out, "  n{}[\"{label}\"]", ids[i]);
+                if node.autorebuild_disabled {
+                    let _ = writeln!(out, "  style n{} stroke-dasharray: 5 5", ids[i]);
+                }
+            }
+            let from = node.parent.map_or(0, |p| ids[p]);
+            let arrow = if node.mark == PlanMark::Cycle {
+                "-.->"
+            } else {
+                "-->"
+            };
+            let _ = writeln!(
+                out,
+                "  n{from} {arrow}|\"{}\"| n{}",
+                mermaid_escape(&node.trigger.to_string()),
+                ids[i]
+            );
         }
         out
     }
@@ -410,6 +693,42 @@ impl RebuildPlan {
         }
         last
     }
+}
+
+/// A string for inside DOT double quotes.
+fn dot_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => {
+                let _ = write!(out, "\\\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A string for inside a Mermaid `"…"` label: quotes and markup as entity codes.
+fn mermaid_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("#quot;"),
+            '<' => out.push_str("#lt;"),
+            '>' => out.push_str("#gt;"),
+            '#' => out.push_str("#35;"),
+            c if c.is_control() => {
+                let _ = write!(out, "#{};", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 impl fmt::Display for RebuildPlan {

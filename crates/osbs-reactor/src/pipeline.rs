@@ -16,7 +16,6 @@ use crate::error::{ReactorError, chain};
 use crate::host::{BuildHost, DynHost};
 use crate::plugins::{self, Phase, PluginSpec, Step};
 use crate::registry::{Auth, Registry};
-use crate::time::rfc3339;
 
 /// How often the runner asks the host whether the build was cancelled.
 const CANCEL_POLL: Duration = Duration::from_millis(200);
@@ -388,7 +387,10 @@ async fn run_one(cx: &mut Context<'_>, plugin: &Planned, cancellable: bool) -> P
     cx.results
         .plugins_metadata
         .timestamps
-        .insert(name.to_owned(), rfc3339(SystemTime::now()));
+        .insert(
+            name.to_owned(),
+            osbs_core::time::Timestamp::from_system_time(SystemTime::now()),
+        );
     let cancel = cx.cancel.clone();
     let result = {
         let future = (plugin.spec.run)(cx);

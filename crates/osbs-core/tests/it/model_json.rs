@@ -79,7 +79,7 @@ fn finished_autorebuild() -> (BuildConfig, Build) {
                 durations: [("docker_api".to_owned(), 12.5)].into(),
                 timestamps: [(
                     "docker_api".to_owned(),
-                    "2024-05-01T12:00:02.000Z".to_owned(),
+                    Timestamp::from_unix_millis(1_714_564_802_047),
                 )]
                 .into(),
             },

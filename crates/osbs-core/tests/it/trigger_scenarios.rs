@@ -491,3 +491,159 @@ fn assert_check(plan: &RebuildPlan, configs: &[BuildConfig]) {
         }
     }
 }
+
+/// The example plan with `app-main` marked as autorebuild-disabled: what the dot and mermaid
+/// snapshots draw.
+fn annotated_example() -> RebuildPlan {
+    let configs = example_graph();
+    let mut plan = TriggerGraph::new(&configs).rebuild_plan("osbs-base", "latest");
+    let app = configs[0].name.clone();
+    plan.mark_autorebuild_disabled(|name| name == app);
+    plan
+}
+
+#[test]
+fn rebuild_plan_as_graphviz_and_mermaid() {
+    let plan = annotated_example();
+    let dot = plan.render_dot();
+    insta::assert_snapshot!("rebuild_plan_dot", dot);
+    // Each BuildConfig is one graph node, however often the tree repeats it.
+    let distinct: HashSet<&str> = plan.nodes.iter().map(|n| n.build_config.as_str()).collect();
+    let boxes = dot
+        .lines()
+        .filter(|l| l.contains("[label=") && !l.contains("->"))
+        .count();
+    assert_eq!(boxes, distinct.len());
+    assert_eq!(dot.matches(" -> ").count(), plan.nodes.len());
+    insta::assert_snapshot!("rebuild_plan_mermaid", plan.render_mermaid());
+    insta::assert_snapshot!("rebuild_plan_disabled_text", plan.render());
+}
+
+#[test]
+fn graph_labels_are_escaped() {
+    let plan = RebuildPlan {
+        root: ImageStreamTag::new("a\"b\\c", "latest"),
+        nodes: Vec::new(),
+        depth_limit: None,
+    };
+    assert!(plan.render_dot().contains(r#"label="a\"b\\c:latest""#));
+    assert!(
+        plan.render_mermaid()
+            .contains(r#"n0(["a#quot;b\c:latest"])"#)
+    );
+}
+
+#[test]
+fn rebuild_plan_depth_limit() {
+    let configs = example_graph();
+    let full = TriggerGraph::new(&configs).rebuild_plan("osbs-base", "latest");
+    let mut plan = full.clone();
+    plan.limit_depth(1);
+    assert_eq!(plan.nodes.len(), 3);
+    assert!(
+        plan.nodes
+            .iter()
+            .all(|n| n.depth == 1 && n.parent.is_none())
+    );
+    // app-main triggers web and api below the limit. app-stable was expanded deeper, under
+    // rebase, which is cut: it is expanded here instead, and triggers more; tools triggers
+    // nothing.
+    let truncated: Vec<bool> = plan.nodes.iter().map(|n| n.truncated).collect();
+    assert_eq!(truncated, [true, true, false]);
+    assert!(plan.nodes.iter().all(|n| n.mark == PlanMark::Rebuild));
+    insta::assert_snapshot!("rebuild_plan_depth_1", plan.render());
+
+    // Parents are re-indexed into the shorter list.
+    let mut plan = full.clone();
+    plan.limit_depth(2);
+    for (i, node) in plan.nodes.iter().enumerate() {
+        match node.parent {
+            None => assert_eq!(node.depth, 1),
+            Some(p) => {
+                assert!(p < i);
+                assert_eq!(plan.nodes[p].depth + 1, node.depth);
+            }
+        }
+    }
+    let mut deep = full.clone();
+    deep.limit_depth(100);
+    assert_eq!(deep.nodes, full.nodes);
+}
+
+#[test]
+fn autorebuild_disabled_comes_from_the_last_autorebuild_of_the_recorded_commit() {
+    use osbs_core::model::Build;
+    use osbs_core::trigger::{AUTOREBUILD_DISABLED, autorebuild_disabled};
+    let mut config = bc("app", "main", Some("osbs-base:latest"), "osbs/app");
+    let cause = BuildCause::ImageChange {
+        stream: "osbs-base".into(),
+        tag: "latest".into(),
+        digest: digest(1),
+        chain: Vec::new(),
+    };
+    let commit = config.last_user_commit.clone();
+    let auto = |phase, reason: Option<&str>, commit: Option<String>, config: &mut BuildConfig| {
+        let mut b = Build::queued(config, cause.clone(), commit, Timestamp::UNIX_EPOCH);
+        b.phase = phase;
+        b.reason = reason.map(str::to_owned);
+        b
+    };
+    let cancelled = auto(
+        BuildPhase::Cancelled,
+        Some(AUTOREBUILD_DISABLED),
+        commit.clone(),
+        &mut config,
+    );
+    assert!(autorebuild_disabled(&config, [&cancelled]));
+    // Cancelled for another reason: unknown.
+    let other = auto(
+        BuildPhase::Cancelled,
+        Some("superseded"),
+        commit.clone(),
+        &mut config,
+    );
+    assert!(!autorebuild_disabled(&config, [&cancelled, &other]));
+    // A later complete autorebuild of the same commit: enabled again.
+    let done = auto(BuildPhase::Complete, None, commit.clone(), &mut config);
+    assert!(!autorebuild_disabled(&config, [&done, &cancelled]));
+    // A new user commit since: the old answer says nothing.
+    let old = auto(
+        BuildPhase::Cancelled,
+        Some(AUTOREBUILD_DISABLED),
+        Some("older".into()),
+        &mut config,
+    );
+    assert!(!autorebuild_disabled(&config, [&old]));
+}
+
+#[test]
+fn plan_roots_from_stream_tags_and_image_references() {
+    use osbs_core::trigger::plan_root;
+    for (input, expected) in [
+        ("osbs-app", "osbs-app:latest"),
+        ("osbs-app:1.0", "osbs-app:1.0"),
+        ("osbs/app", "osbs-app:latest"),
+        ("127.0.0.1:5000/osbs/app:1.0", "osbs-app:1.0"),
+        ("registry.example.com/ns/sub/app", "ns-sub-app:latest"),
+    ] {
+        let root = plan_root(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+        assert_eq!(root.to_string(), expected, "{input}");
+    }
+    for bad in [
+        "Bad Stream",
+        "osbs/app@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+        "",
+    ] {
+        assert!(plan_root(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn did_you_mean() {
+    use osbs_core::trigger::closest;
+    let known = ["osbs-app", "osbs-base", "osbs-web", "other"];
+    assert_eq!(closest("osbs-ap", known), ["osbs-app"]);
+    assert_eq!(closest("app", known), ["osbs-app"]);
+    assert_eq!(closest("osbs-bsae", known), ["osbs-base"]);
+    assert!(closest("zzzzzzzz", known).is_empty());
+}
