@@ -25,6 +25,7 @@ mod git;
 mod host;
 mod pipeline;
 mod plugins;
+pub mod progress;
 mod registry;
 pub mod source_files;
 mod time;

@@ -18,6 +18,7 @@ use super::{PluginFuture, Step};
 use crate::context_tar;
 use crate::error::{ReactorError, chain};
 use crate::pipeline::Context;
+use crate::progress::{EngineStatus, Kind, LayerProgress};
 use crate::registry::Registry;
 
 /// The local repository of the tags that hold each running build's base image.
@@ -94,6 +95,7 @@ async fn make_present(
         .build();
     let credentials = cx.auth.docker_credentials(base.registry());
     let mut pull = docker.create_image(Some(options), None, credentials);
+    let layers = LayerProgress::new(Kind::Pull);
     loop {
         let item = tokio::select! {
             item = pull.next() => item,
@@ -101,7 +103,20 @@ async fn make_present(
         };
         match item {
             None => break,
-            Some(Ok(_)) => {}
+            Some(Ok(info)) => {
+                if let Some(status) = &info.status {
+                    let detail = info.progress_detail.as_ref();
+                    layers.engine_status(
+                        cx,
+                        EngineStatus {
+                            id: info.id.as_deref(),
+                            status,
+                            current: detail.and_then(|d| d.current),
+                            total: detail.and_then(|d| d.total),
+                        },
+                    );
+                }
+            }
             Some(Err(err)) => {
                 return Err(ReactorError::Pull {
                     image: local_name,
@@ -110,6 +125,7 @@ async fn make_present(
             }
         }
     }
+    layers.finish_all(cx);
     let image = match docker.inspect_image(&local_name).await {
         Ok(image) => image,
         Err(bollard::errors::Error::DockerResponseServerError {

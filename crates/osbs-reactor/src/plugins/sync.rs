@@ -3,6 +3,7 @@
 //! mounted within one registry — and records each tag with the digest verified there.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use osbs_core::build::PushedDigest;
 use osbs_registry_sync::{CopyOptions, copy_image};
@@ -10,6 +11,7 @@ use osbs_registry_sync::{CopyOptions, copy_image};
 use super::{PluginFuture, Step};
 use crate::error::{ReactorError, chain};
 use crate::pipeline::Context;
+use crate::progress::SyncProgress;
 use crate::registry::{Auth, Registry};
 
 /// Copies the pushed tags to the request's sync target; skipped without one.
@@ -36,7 +38,6 @@ pub(crate) fn registry_sync<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
         let target = cx.target()?;
         let src_repo = target.registry.client().repository(&target.repository);
         let dst_repo = dst.client().repository(&target.repository);
-        let options = CopyOptions::default();
         let mut synced = Vec::with_capacity(cx.results.digests.len());
         let mut lines = Vec::new();
         for pushed in &cx.results.digests {
@@ -44,15 +45,30 @@ pub(crate) fn registry_sync<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
                 .check_lease()
                 .await
                 .map_err(ReactorError::host("sync (the run's lease)"))?;
-            let summary = copy_image(
+            // Blob progress goes to the build log as `sync` progress lines while it copies.
+            let (progress, mut progress_lines) = SyncProgress::channel();
+            let options = CopyOptions {
+                progress: Some(Arc::new(progress)),
+                ..CopyOptions::default()
+            };
+            let copy = copy_image(
                 &src_repo,
                 &pushed.digest,
                 &dst_repo,
                 Some(&pushed.tag),
                 &options,
-            )
-            .await
-            .map_err(|e| ReactorError::Registry {
+            );
+            tokio::pin!(copy);
+            let copied = loop {
+                tokio::select! {
+                    copied = &mut copy => break copied,
+                    Some(line) = progress_lines.recv() => cx.log(&line),
+                }
+            };
+            while let Ok(line) = progress_lines.try_recv() {
+                cx.log(&line);
+            }
+            let summary = copied.map_err(|e| ReactorError::Registry {
                 registry: dst.host().to_owned(),
                 action: format!(
                     "sync of {}:{} to registry {}",
@@ -73,7 +89,7 @@ pub(crate) fn registry_sync<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
                 });
             }
             lines.push(format!(
-                "synced {}:{} to {}/{}:{} ({} blobs copied, {} present, {} mounted, {} bytes)",
+                "synced {}:{} to {}/{}:{} ({} blobs copied, {} present, {} mounted, {})",
                 target.image(),
                 pushed.tag,
                 dst.host(),
@@ -82,7 +98,7 @@ pub(crate) fn registry_sync<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
                 summary.blobs_copied,
                 summary.blobs_skipped,
                 summary.blobs_mounted,
-                summary.bytes_copied
+                osbs_registry_sync::format_bytes(summary.bytes_copied)
             ));
             synced.push(PushedDigest {
                 registry: dst.host().to_owned(),
