@@ -59,7 +59,7 @@ impl Repository {
         &self.name
     }
 
-    fn op(&self, access: Access, method: &'static str, target: String) -> Op<'_> {
+    pub(crate) fn op(&self, access: Access, method: &'static str, target: String) -> Op<'_> {
         Op {
             repository: &self.name,
             access,
@@ -69,7 +69,7 @@ impl Repository {
         }
     }
 
-    fn path_url(&self, suffix: &str) -> Result<Url> {
+    pub(crate) fn path_url(&self, suffix: &str) -> Result<Url> {
         self.client.url(&format!("/v2/{}/{suffix}", self.name))
     }
 

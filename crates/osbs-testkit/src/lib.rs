@@ -4,6 +4,7 @@
 //! its own address, credentials and check ([`pulp_registry`], [`require_pulp`]). With feature
 //! `kube`, module `kube_fake` is a wiremock stand-in for the Kubernetes API server.
 
+pub mod fault_proxy;
 pub mod fixture;
 #[cfg(feature = "kube")]
 pub mod kube_fake;

@@ -1,0 +1,350 @@
+//! Pushing blobs that are not copied from another registry: a local file (the reactor's
+//! compressed layers) or bytes in memory (an image config), with retries per request and per
+//! blob. A file upload streams one `PATCH`; when it breaks off, the registry is asked how much
+//! it kept (`GET` of the upload session) and the upload resumes there, or restarts with a new
+//! session when the registry no longer knows it. A commit whose answer was lost is recognised
+//! by the blob being there.
+
+use std::io::{Seek, SeekFrom};
+use std::path::Path;
+
+use bytes::Bytes;
+use futures_util::stream;
+use reqwest::header::{self, HeaderValue};
+use reqwest::{StatusCode, Url};
+use tokio::io::AsyncReadExt;
+
+use crate::auth::Access;
+use crate::error::{Error, Result};
+use crate::repository::{Mount, Repository};
+use crate::request::header_str;
+
+/// The size of each read from a file being uploaded.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// What a blob upload took: for logs, benchmarks and tests of the retry rules.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UploadStats {
+    /// Bytes sent in `PATCH` bodies, resent bytes included.
+    pub bytes_sent: u64,
+    /// Times an interrupted upload went on where the registry said it had got to.
+    pub resumed: u32,
+    /// Times an upload started again from the first byte with a new session.
+    pub restarted: u32,
+    /// Whether the blob turned out to be there already when a commit's answer was lost.
+    pub found_after_failure: bool,
+}
+
+/// Where an upload session stands.
+struct Session {
+    location: Url,
+    offset: u64,
+}
+
+impl Repository {
+    /// Asks the registry to link blob `digest` from repository `from` of the same registry;
+    /// `true` when it did. A registry that cannot mount (it opens an upload session instead)
+    /// or refuses (401, 403, 404) gives `false`: upload the blob then.
+    ///
+    /// # Errors
+    ///
+    /// Request errors other than a refusal.
+    pub async fn mount_blob(&self, digest: &str, from: &str) -> Result<bool> {
+        match self.mount(digest, from).await {
+            Ok(Mount::Mounted) => Ok(true),
+            Ok(Mount::Upload(_)) => Ok(false),
+            Err(err) if err.is_refusal() => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Reads the blob `digest` into memory, verified against its digest; at most `limit`
+    /// bytes (an image config, not a layer).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`], [`Error::BlobCorrupt`] when the bytes do not match or exceed
+    /// `limit`, or request errors.
+    pub async fn blob_bytes(&self, digest: &str, limit: usize) -> Result<Bytes> {
+        let corrupt = |problem: String| Error::BlobCorrupt {
+            registry: self.client().endpoint().name().to_owned(),
+            repository: self.name().to_owned(),
+            digest: digest.to_owned(),
+            problem,
+        };
+        let response = self.open_blob(digest).await?;
+        if response
+            .content_length()
+            .is_some_and(|len| len > limit as u64)
+        {
+            return Err(corrupt(format!("it is larger than {limit} bytes")));
+        }
+        let op = self.op(Access::Pull, "GET", format!("blob {digest}"));
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|source| op.transport(self.client(), source))?;
+        if bytes.len() > limit {
+            return Err(corrupt(format!("it is larger than {limit} bytes")));
+        }
+        let actual = crate::digest::digest_like(&bytes, Some(digest));
+        if actual != digest {
+            return Err(corrupt(format!("its bytes hash to {actual}")));
+        }
+        Ok(bytes)
+    }
+
+    /// Uploads `data` as blob `digest` (its sha256, computed by the caller) unless it is there
+    /// already, retrying the whole blob on connection errors, 429 and 5xx.
+    ///
+    /// # Errors
+    ///
+    /// Request errors after the retries.
+    pub async fn upload_blob_bytes(&self, data: Bytes, digest: &str) -> Result<UploadStats> {
+        let retry = self.client().retry_policy();
+        let mut stats = UploadStats::default();
+        let mut failures = 0;
+        loop {
+            let attempt = async {
+                let location = self.start_upload().await?;
+                let size = data.len() as u64;
+                let body = data.clone();
+                self.finish_upload(&location, digest, Some(size), true, move || {
+                    Some(reqwest::Body::from(body.clone()))
+                })
+                .await
+            };
+            match attempt.await {
+                Ok(()) => return Ok(stats),
+                Err(err) if failures < retry.max_retries && recoverable(&err) => {
+                    if self.blob_exists(digest).await.unwrap_or(false) {
+                        stats.found_after_failure = true;
+                        return Ok(stats);
+                    }
+                    tokio::time::sleep(retry.backoff(failures, None)).await;
+                    failures += 1;
+                    stats.restarted += 1;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// Uploads the file at `path` (`size` bytes) as blob `digest`: one streaming `PATCH` and a
+    /// committing `PUT`. An interrupted `PATCH` (connection error, 429, 5xx) resumes at the
+    /// offset the registry reports for the session, or restarts with a new session when the
+    /// registry does not know it any more (or refuses the offset); at most
+    /// [`RetryPolicy::max_retries`] times in all. The registry checks the digest at the commit.
+    ///
+    /// [`RetryPolicy::max_retries`]: crate::RetryPolicy::max_retries
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LocalFile`] when the file cannot be read, or request errors after the retries.
+    pub async fn upload_blob_file(
+        &self,
+        path: &Path,
+        digest: &str,
+        size: u64,
+    ) -> Result<UploadStats> {
+        let retry = self.client().retry_policy();
+        let mut stats = UploadStats::default();
+        let mut session: Option<Session> = None;
+        let mut failures = 0;
+        loop {
+            match self
+                .upload_file_once(path, digest, size, &mut session, &mut stats)
+                .await
+            {
+                Ok(()) => return Ok(stats),
+                Err(err) if failures < retry.max_retries && recoverable(&err) => {
+                    tokio::time::sleep(retry.backoff(failures, None)).await;
+                    failures += 1;
+                    if self.blob_exists(digest).await.unwrap_or(false) {
+                        stats.found_after_failure = true;
+                        return Ok(stats);
+                    }
+                    session = match session.take() {
+                        Some(open) => self.upload_status(&open.location).await.unwrap_or(None),
+                        None => None,
+                    };
+                    match &session {
+                        Some(open) if open.offset > 0 => stats.resumed += 1,
+                        _ => stats.restarted += 1,
+                    }
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// One attempt: opens a session when there is none, sends what the registry does not have
+    /// yet, and commits. Keeps `session` current so that a failure can resume.
+    async fn upload_file_once(
+        &self,
+        path: &Path,
+        digest: &str,
+        size: u64,
+        session: &mut Option<Session>,
+        stats: &mut UploadStats,
+    ) -> Result<()> {
+        let mut open = match session.take() {
+            Some(open) => open,
+            None => Session {
+                location: self.start_upload().await?,
+                offset: 0,
+            },
+        };
+        if open.offset < size {
+            let location = open.location.clone();
+            *session = Some(open);
+            let sent = self.patch_file(&location, path, session, size).await;
+            stats.bytes_sent += sent.1;
+            sent.0?;
+            open = session.take().ok_or_else(|| {
+                self.op(Access::Push, "PATCH", format!("blob {digest}"))
+                    .protocol(self.client(), "the upload session was lost")
+            })?;
+        }
+        *session = Some(Session {
+            location: open.location.clone(),
+            offset: size,
+        });
+        self.finish_upload(&open.location, digest, Some(0), true, || {
+            Some(reqwest::Body::from(Vec::new()))
+        })
+        .await
+    }
+
+    /// Sends the file from the session's offset to its end in one `PATCH`; on success the
+    /// session moves to the `Location` the registry answered with. Returns the bytes handed
+    /// to the request body with the outcome.
+    async fn patch_file(
+        &self,
+        location: &Url,
+        path: &Path,
+        session: &mut Option<Session>,
+        size: u64,
+    ) -> (Result<()>, u64) {
+        let offset = session.as_ref().map_or(0, |s| s.offset);
+        let op = self.op(Access::Push, "PATCH", "blob upload".to_owned());
+        let local = |source: std::io::Error| Error::LocalFile {
+            registry: self.client().endpoint().name().to_owned(),
+            repository: self.name().to_owned(),
+            path: path.to_owned(),
+            source,
+        };
+        let file = match std::fs::File::open(path).and_then(|mut file| {
+            file.seek(SeekFrom::Start(offset))?;
+            Ok(file)
+        }) {
+            Ok(file) => file,
+            Err(source) => return (Err(local(source)), 0),
+        };
+        let remaining = size - offset;
+        let mut file = Some(tokio::fs::File::from_std(file));
+        let range = format!("{offset}-{}", size - 1);
+        let outcome = self
+            .client()
+            .send(&op, location, false, |http| {
+                let file = file.take()?;
+                let body = stream::try_unfold((file, remaining), |(mut file, left)| async move {
+                    if left == 0 {
+                        return Ok::<_, std::io::Error>(None);
+                    }
+                    let want = usize::try_from(left).unwrap_or(READ_CHUNK).min(READ_CHUNK);
+                    let mut buf = vec![0; want];
+                    let n = file.read(&mut buf).await?;
+                    if n == 0 {
+                        return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+                    }
+                    buf.truncate(n);
+                    Ok(Some((Bytes::from(buf), (file, left - n as u64))))
+                });
+                Some(
+                    http.patch(location.clone())
+                        .header(header::CONTENT_TYPE, "application/octet-stream")
+                        .header(header::CONTENT_LENGTH, remaining)
+                        .header(
+                            header::CONTENT_RANGE,
+                            HeaderValue::from_str(&range).unwrap_or(HeaderValue::from_static("")),
+                        )
+                        .body(reqwest::Body::wrap_stream(body)),
+                )
+            })
+            .await;
+        let response = match outcome {
+            Ok(response) => response,
+            Err(err) => return (Err(err), remaining),
+        };
+        if response.status() != StatusCode::ACCEPTED {
+            return (
+                Err(self.client().unexpected(&op, response).await),
+                remaining,
+            );
+        }
+        let next = match self.client().location(&op, &response) {
+            Ok(next) => next,
+            Err(err) => return (Err(err), remaining),
+        };
+        *session = Some(Session {
+            location: next,
+            offset: size,
+        });
+        (Ok(()), remaining)
+    }
+
+    /// How far the upload session at `location` got (`GET`: `Range: 0-N`): `None` when the
+    /// registry does not know the session any more.
+    async fn upload_status(&self, location: &Url) -> Result<Option<Session>> {
+        let op = self.op(Access::Push, "GET", "blob upload status".to_owned());
+        let response = self
+            .client()
+            .send(&op, location, true, |http| Some(http.get(location.clone())))
+            .await?;
+        match response.status() {
+            StatusCode::NO_CONTENT | StatusCode::OK => {
+                let offset = header_str(response.headers(), "range")
+                    .and_then(parse_range_end)
+                    .unwrap_or(0);
+                let location = self
+                    .client()
+                    .location(&op, &response)
+                    .unwrap_or_else(|_| location.clone());
+                Ok(Some(Session { location, offset }))
+            }
+            StatusCode::NOT_FOUND => Ok(None),
+            _ => Err(self.client().unexpected(&op, response).await),
+        }
+    }
+}
+
+/// Whether a failed blob upload is worth another attempt: what is retryable for any request,
+/// plus a 404 (the session is gone, or a commit's answer was lost) and a 416 (the registry
+/// refused the offset).
+fn recoverable(err: &Error) -> bool {
+    err.is_retryable()
+        || matches!(err, Error::NotFound { .. })
+        || matches!(err, Error::Status { status: 416, .. })
+}
+
+/// The number of bytes a session holds from its `Range: 0-N` header. The distribution
+/// registry sends `0-0` for an empty session (and, ambiguously, for one byte): taken as empty.
+fn parse_range_end(range: &str) -> Option<u64> {
+    let (start, end) = range.trim().trim_start_matches("bytes=").split_once('-')?;
+    let (start, end) = (start.parse::<u64>().ok()?, end.parse::<u64>().ok()?);
+    (start == 0 && end > 0).then_some(end + 1).or(Some(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_ranges() {
+        assert_eq!(parse_range_end("0-0"), Some(0));
+        assert_eq!(parse_range_end("0-99"), Some(100));
+        assert_eq!(parse_range_end("bytes=0-1023"), Some(1024));
+        assert_eq!(parse_range_end("garbage"), None);
+    }
+}
