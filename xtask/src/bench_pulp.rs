@@ -72,8 +72,7 @@ pub fn run(root: &Path, args: &[&str]) -> Result<()> {
     let run_id = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let name = source.rsplit('/').next().unwrap_or("pulp");
-    // skopeo sync appends the source's last path component to the destination prefix.
+    // Both append the source's last path component to the destination prefix.
     let ours_args = |prefix: &str| -> Vec<String> {
         vec![
             "--quiet".into(),
@@ -81,9 +80,11 @@ pub fn run(root: &Path, args: &[&str]) -> Result<()> {
             authfile.clone(),
             "sync".into(),
             "--src".into(),
-            source.clone(),
+            "docker".into(),
             "--dest".into(),
-            format!("{proxy}/{prefix}/{name}"),
+            "docker".into(),
+            source.clone(),
+            format!("{proxy}/{prefix}"),
         ]
     };
     let skopeo_args = |prefix: &str| -> Vec<String> {

@@ -385,9 +385,11 @@ pub fn run(root: &Path, args: &[&str]) -> Result<()> {
             "--quiet".to_owned(),
             "sync".to_owned(),
             "--src".to_owned(),
-            many.clone(),
+            "docker".to_owned(),
             "--dest".to_owned(),
-            dest.clone(),
+            "docker".to_owned(),
+            many.clone(),
+            format!("{sync}/bench"),
         ];
         let skopeo_args: Vec<String> = [
             "sync",

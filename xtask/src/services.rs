@@ -124,6 +124,8 @@ const TOOLS: &[(&str, &str)] = &[
     ("git", "git"),
     ("skopeo", "skopeo"),
     ("tar", "tar"),
+    // osbs-testkit's TLS registries make their CA and certificate with the openssl CLI.
+    ("openssl", "openssl"),
     // osbs-engine's notification tests run their webhook and SMTP receivers in Python.
     ("python3", "python3"),
     // `kubectl kustomize deploy/` in osbs-controller's tests. Only installed when `kubectl` is

@@ -157,17 +157,24 @@ pub async fn inspect_image(repository: &Repository, reference: &str) -> Result<I
 /// A small blob, read whole (at most 4 MiB).
 async fn read_blob(repository: &Repository, digest: &str) -> Result<bytes::Bytes> {
     let response = repository.open_blob(digest).await?;
-    let op = repository.op(crate::auth::Access::Pull, "GET", format!("blob {digest}"));
+    let registry = repository.client().endpoint().name().to_owned();
     if response
         .content_length()
         .is_some_and(|len| len > MAX_CONFIG_BYTES as u64)
     {
-        return Err(op.protocol(repository.client(), "the image config is larger than 4 MiB"));
+        return Err(Error::Protocol {
+            registry,
+            repository: repository.name().to_owned(),
+            operation: format!("GET blob {digest}"),
+            problem: "the image config is larger than 4 MiB".to_owned(),
+        });
     }
-    response
-        .bytes()
-        .await
-        .map_err(|source| op.transport(repository.client(), source))
+    response.bytes().await.map_err(|source| Error::Transport {
+        registry,
+        repository: repository.name().to_owned(),
+        operation: format!("GET blob {digest}"),
+        source,
+    })
 }
 
 /// One tag of a [`plan_sync`].

@@ -260,7 +260,7 @@ pub(crate) fn untrusted_certificate(err: &reqwest::Error) -> Option<String> {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(mut cause) = source {
         // `io::Error::source` skips the error it wraps: look inside.
-        if let Some(inner) = cause
+        while let Some(inner) = cause
             .downcast_ref::<std::io::Error>()
             .and_then(std::io::Error::get_ref)
         {

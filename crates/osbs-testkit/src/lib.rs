@@ -2,12 +2,15 @@
 //! that `cargo xtask services up` starts, and a check that fails a test loudly when they are
 //! missing instead of letting it pass or skip. The Pulp 3 registry of `services up --pulp` has
 //! its own address, credentials and check ([`pulp_registry`], [`require_pulp`]). With feature
-//! `kube`, module `kube_fake` is a wiremock stand-in for the Kubernetes API server.
+//! `kube`, module `kube_fake` is a wiremock stand-in for the Kubernetes API server; with
+//! feature `registry`, module `registry` starts registries with htpasswd auth or TLS.
 
 pub mod fault_proxy;
 pub mod fixture;
 #[cfg(feature = "kube")]
 pub mod kube_fake;
+#[cfg(feature = "registry")]
+pub mod registry;
 
 use std::env;
 use std::io::{Read, Write};

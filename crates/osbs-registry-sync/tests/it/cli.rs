@@ -64,14 +64,17 @@ async fn sync_prints_one_line_per_tag() {
     )
     .await;
     let source = format!("{}/{name}", push_registry());
-    let target = format!("{}/{name}", sync_registry());
+    // skopeo's form: the destination is a prefix the source's last component is added to.
+    let (namespace, _) = name.rsplit_once('/').unwrap();
+    let target = format!("docker://{}/{namespace}", sync_registry());
 
     let out = tokio::task::spawn_blocking(move || {
         let first = cli(&[
-            "sync", "--src", &source, "--dest", &target, "--tags", r"^\d", "--jobs", "2",
+            "sync", "--src", "docker", "--dest", "docker", &source, &target, "--tags", r"^\d",
+            "--jobs", "2",
         ]);
         let second = cli(&[
-            "sync", "--src", &source, "--dest", &target, "--tags", r"^\d",
+            "sync", "--src", "docker", "--dest", "docker", &source, &target, "--tags", r"^\d",
         ]);
         (first, second)
     })
@@ -114,13 +117,15 @@ fn usage_errors_exit_2() {
         &cli(&["copy", "Not A Reference", "127.0.0.1:5001/a/b"]),
     );
     snapshot(
-        "sync_with_tag",
+        "sync_with_digest",
         &cli(&[
             "sync",
             "--src",
-            "127.0.0.1:5000/a/b:1",
+            "docker",
             "--dest",
-            "127.0.0.1:5001/a/b",
+            "docker",
+            &format!("127.0.0.1:5000/a/b@sha256:{}", "0".repeat(64)),
+            "127.0.0.1:5001/a",
         ]),
     );
     snapshot(
@@ -128,11 +133,37 @@ fn usage_errors_exit_2() {
         &cli(&[
             "sync",
             "--src",
+            "docker",
+            "--dest",
+            "docker",
+            "127.0.0.1:5000/a/b",
+            "127.0.0.1:5001/a",
+            "--tags",
+            "(",
+        ]),
+    );
+    // The form before skopeo's (`--src REPO --dest REPO`) is refused with the new one spelt
+    // out, not taken for something else.
+    snapshot(
+        "sync_old_form",
+        &cli(&[
+            "sync",
+            "--src",
             "127.0.0.1:5000/a/b",
             "--dest",
             "127.0.0.1:5001/a/b",
-            "--tags",
-            "(",
+        ]),
+    );
+    snapshot(
+        "sync_other_transport",
+        &cli(&[
+            "sync",
+            "--src",
+            "dir",
+            "--dest",
+            "docker",
+            "/tmp/x",
+            "127.0.0.1:5001/d",
         ]),
     );
     let dir = tempfile::tempdir().unwrap();

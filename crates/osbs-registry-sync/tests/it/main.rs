@@ -9,6 +9,7 @@
     reason = "test support fails loudly on a broken set-up, like the tests themselves"
 )]
 
+mod access;
 mod auth;
 mod cli;
 mod copy;

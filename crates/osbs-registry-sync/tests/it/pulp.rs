@@ -334,16 +334,23 @@ async fn syncing_twenty_tags_into_pulp_with_the_default_jobs_succeeds_ten_times_
     let mut seconds = Vec::new();
     let mut last = String::new();
     for run in 0..10 {
-        let dst_name = unique(&format!("pulp-twenty-run{run}"));
+        // skopeo's form: the source's last path component goes under the destination prefix.
+        let dst_prefix = unique(&format!("pulp-twenty-run{run}"));
+        let dst_name = format!(
+            "{dst_prefix}/{}",
+            src_name.rsplit('/').next().unwrap_or(&src_name)
+        );
         let args = [
             "--authfile".to_owned(),
             config.path().display().to_string(),
             "--quiet".to_owned(),
             "sync".to_owned(),
             "--src".to_owned(),
-            format!("{}/{src_name}", push_registry()),
+            "docker".to_owned(),
             "--dest".to_owned(),
-            format!("{pulp}/{dst_name}"),
+            "docker".to_owned(),
+            format!("{}/{src_name}", push_registry()),
+            format!("{pulp}/{dst_prefix}"),
         ];
         let started = Instant::now();
         let out = tokio::task::spawn_blocking(move || {

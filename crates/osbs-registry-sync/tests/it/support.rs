@@ -3,10 +3,10 @@
 //! process, and the CLI runner with snapshot filters.
 
 use std::net::TcpListener as StdListener;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use osbs_core::auth::{Credential, Secret};
@@ -14,6 +14,7 @@ use osbs_registry_sync::{
     ClientOptions, Manifest, RegistryClient, RegistryEndpoint, Repository, RetryPolicy,
     sha256_digest,
 };
+use osbs_testkit::registry::TestRegistry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -332,63 +333,21 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A `docker-registry` with htpasswd auth on a free loopback port, killed on drop.
+/// A `docker-registry` with htpasswd auth on a free loopback port (osbs-testkit's
+/// [`TestRegistry`]), killed on drop.
 pub struct AuthRegistry {
     pub addr: String,
-    child: Child,
-    _dir: tempfile::TempDir,
+    _registry: TestRegistry,
 }
 
 impl AuthRegistry {
     /// Starts one that accepts `user` with `password`.
     pub fn start(user: &str, password: &str) -> AuthRegistry {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let addr = format!("127.0.0.1:{port}");
-        let hash = bcrypt::hash(password, 4).unwrap();
-        std::fs::write(dir.path().join("htpasswd"), format!("{user}:{hash}\n")).unwrap();
-        let config = format!(
-            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n\
-             storage:\n  filesystem:\n    rootdirectory: {data}\n\
-             http:\n  addr: {addr}\n\
-             auth:\n  htpasswd:\n    realm: osbs-test\n    path: {htpasswd}\n",
-            data = dir.path().join("data").display(),
-            htpasswd = dir.path().join("htpasswd").display(),
-        );
-        let config_path = dir.path().join("config.yml");
-        std::fs::write(&config_path, config).unwrap();
-        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("docker-registry (Debian package docker-registry) must be installed");
-        let registry = AuthRegistry {
-            addr,
-            child,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while osbs_testkit::http_get_status(&registry.addr, "/v2/", "*/*") != Some(401) {
-            assert!(
-                Instant::now() < deadline,
-                "the htpasswd registry did not start: {}",
-                std::fs::read_to_string(registry._dir.path().join("registry.log"))
-                    .unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
+        let registry = TestRegistry::builder().htpasswd(user, password).start();
+        AuthRegistry {
+            addr: registry.addr.clone(),
+            _registry: registry,
         }
-        registry
-    }
-}
-
-impl Drop for AuthRegistry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -404,15 +363,24 @@ pub fn docker(args: &[&str]) -> Output {
 /// Runs the `osbs-registry-sync` binary with `args` (and `HOME` pointing at an empty
 /// directory, so no real docker config is read).
 pub fn cli(args: &[&str]) -> Output {
+    cli_env(args, &[])
+}
+
+/// [`cli`] with extra environment variables (`REGISTRY_AUTH_FILE`, `PATH`, ...).
+pub fn cli_env(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Output {
     let home = tempfile::tempdir().unwrap();
-    Command::new(env!("CARGO_BIN_EXE_osbs-registry-sync"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_osbs-registry-sync"));
+    command
         .args(args)
         .env("HOME", home.path())
         .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("XDG_RUNTIME_DIR")
         .env_remove("DOCKER_CONFIG")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+        .stdin(Stdio::null());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().unwrap()
 }
 
 /// Exit code, stdout and stderr of a CLI run, for snapshots.

@@ -1,0 +1,310 @@
+//! Reaching registries the way docker, podman and skopeo do: credentials from the auth files
+//! they search and from a `docker-credential-*` helper on `PATH` (against a password-protected
+//! registry the test starts), TLS registries behind a CA made at test time (trusted with a CA
+//! file or cert dir, or with verification off, and refused with a clear message otherwise), and
+//! skopeo's verbs and flags: `inspect`, `list-tags`, `sync --dry-run`, `--creds`.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+
+use osbs_registry_sync::{ClientOptions, Error, RegistryClient, RegistryEndpoint};
+use osbs_testkit::registry::TestRegistry;
+use osbs_testkit::{push_registry, sync_registry};
+
+use crate::support::{
+    basic, cli, cli_env, client, client_with, fast_options, filters, push_image, render, services,
+    small_image, unique,
+};
+
+fn snapshot(name: &str, text: &str) {
+    let mut settings = insta::Settings::clone_current();
+    for (from, to) in filters() {
+        settings.add_filter(from, to);
+    }
+    settings.add_filter(r"/tmp/\.tmp[A-Za-z0-9]+", "[TMP]");
+    settings.bind(|| insta::assert_snapshot!(name, text));
+}
+
+/// Writes an executable `docker-credential-NAME` into `dir` that answers `get` for `registry`
+/// only (any other server URL: the protocol's "credentials not found", exit 1).
+fn credential_helper(dir: &Path, name: &str, registry: &str, user: &str, secret: &str) {
+    let path = dir.join(format!("docker-credential-{name}"));
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\n\
+             [ \"$1\" = get ] || exit 2\n\
+             read -r server\n\
+             if [ \"$server\" = \"{registry}\" ]; then\n\
+               printf '{{\"ServerURL\":\"%s\",\"Username\":\"{user}\",\"Secret\":\"{secret}\"}}' \"$server\"\n\
+             else\n\
+               echo 'credentials not found in native keychain'; exit 1\n\
+             fi\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// `PATH` with `dir` first.
+fn path_with(dir: &Path) -> std::ffi::OsString {
+    let mut path = dir.as_os_str().to_owned();
+    path.push(":");
+    path.push(std::env::var_os("PATH").unwrap_or_default());
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credential_helper_on_path_unlocks_a_protected_registry() {
+    services();
+    let registry = TestRegistry::builder()
+        .htpasswd("helper-user", "helper-pass-81")
+        .start();
+    let name = unique("helper");
+    let protected = client_with(&registry.addr, Some(basic("helper-user", "helper-pass-81")));
+    push_image(&protected.repository(&name), "1.0", &small_image(&name)).await;
+
+    let bin = tempfile::tempdir().unwrap();
+    credential_helper(
+        bin.path(),
+        "osbstest",
+        &registry.addr,
+        "helper-user",
+        "helper-pass-81",
+    );
+    // The helper is named in the file podman and skopeo read first ($REGISTRY_AUTH_FILE).
+    let auth = bin.path().join("auth.json");
+    std::fs::write(
+        &auth,
+        format!(r#"{{"credHelpers": {{"{}": "osbstest"}}}}"#, registry.addr),
+    )
+    .unwrap();
+    let repo = format!("docker://{}/{name}", registry.addr);
+    let path = path_with(bin.path());
+    let out = tokio::task::spawn_blocking(move || {
+        let with_helper = cli_env(
+            &["list-tags", &repo],
+            &[
+                ("PATH", path.as_os_str()),
+                ("REGISTRY_AUTH_FILE", auth.as_os_str()),
+            ],
+        );
+        // Without the helper on PATH: an error naming helper and registry, exit 2.
+        let without = cli_env(
+            &["list-tags", &repo],
+            &[("REGISTRY_AUTH_FILE", auth.as_os_str())],
+        );
+        (with_helper, without)
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.0.status.code(), Some(0), "{}", render(&out.0));
+    let listing: serde_json::Value = serde_json::from_slice(&out.0.stdout).unwrap();
+    assert_eq!(listing["Tags"], serde_json::json!(["1.0"]));
+    let text = render(&out.1);
+    assert!(!text.contains("helper-pass-81"), "{text}");
+    snapshot("helper_missing", &text);
+}
+
+#[test]
+fn failing_helper_names_helper_and_registry_but_never_the_secret() {
+    let bin = tempfile::tempdir().unwrap();
+    let path = bin.path().join("docker-credential-broken");
+    // Prints a secret-looking text on stdout and fails: stdout is never quoted.
+    std::fs::write(
+        &path,
+        "#!/bin/sh\necho '{\"Secret\":\"leaked-42\"}'; echo 'keyring locked' >&2; exit 3\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // The legacy place, ~/.docker/config.json via $DOCKER_CONFIG, names the store.
+    std::fs::write(
+        bin.path().join("config.json"),
+        r#"{"credsStore": "broken"}"#,
+    )
+    .unwrap();
+    let path = path_with(bin.path());
+    let out = cli_env(
+        &["list-tags", "docker://registry.example:5000/a/b"],
+        &[
+            ("PATH", path.as_os_str()),
+            ("DOCKER_CONFIG", bin.path().as_os_str()),
+        ],
+    );
+    let text = render(&out);
+    assert!(!text.contains("leaked-42"), "{text}");
+    snapshot("helper_fails", &text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_registry_needs_its_ca_or_verification_off() {
+    services();
+    let registry = TestRegistry::builder().tls().start();
+    let ca = registry.ca_file().unwrap().to_owned();
+    let endpoint: RegistryEndpoint = registry.uri().parse().unwrap();
+    assert!(!endpoint.is_plain_http());
+    let name = unique("tls");
+
+    // With the CA: push and read.
+    let trusted = RegistryClient::new(
+        endpoint.clone(),
+        None,
+        &ClientOptions {
+            ca_file: Some(ca.clone()),
+            ..fast_options()
+        },
+    )
+    .unwrap();
+    push_image(&trusted.repository(&name), "1.0", &small_image(&name)).await;
+    assert_eq!(trusted.repository(&name).tags().await.unwrap(), ["1.0"]);
+
+    // Verification off: reads without the CA.
+    let unverified = RegistryClient::new(
+        endpoint.clone(),
+        None,
+        &ClientOptions {
+            verify_tls: false,
+            ..fast_options()
+        },
+    )
+    .unwrap();
+    assert!(!unverified.verifies_tls());
+    assert_eq!(unverified.repository(&name).tags().await.unwrap(), ["1.0"]);
+
+    // Neither: refused at once (no retries), naming the registry and the fix.
+    let strict = RegistryClient::new(endpoint, None, &fast_options()).unwrap();
+    let err = strict.repository(&name).tags().await.unwrap_err();
+    assert!(matches!(err, Error::UntrustedCertificate { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains(&registry.addr), "{message}");
+    assert!(
+        message.contains("registry_ca") && message.contains("verify_ssl"),
+        "{message}"
+    );
+
+    // The CLI: --cert-dir (skopeo's), --tls-verify=false, and the refusal (exit 2).
+    let cert_dir = registry.scratch_dir().join("certs.d");
+    std::fs::create_dir_all(&cert_dir).unwrap();
+    std::fs::copy(&ca, cert_dir.join("ca.crt")).unwrap();
+    let image = format!("https://{}/{name}", registry.addr);
+    let out = tokio::task::spawn_blocking(move || {
+        let cert_dir = cert_dir.display().to_string();
+        [
+            cli(&["list-tags", &image, "--cert-dir", &cert_dir]),
+            cli(&["list-tags", &image, "--tls-verify=false"]),
+            cli(&["--retries", "0", "list-tags", &image]),
+        ]
+    })
+    .await
+    .unwrap();
+    for ok in &out[..2] {
+        assert_eq!(ok.status.code(), Some(0), "{}", render(ok));
+        assert!(String::from_utf8_lossy(&ok.stdout).contains("\"1.0\""));
+    }
+    snapshot("tls_untrusted", &render(&out[2]));
+}
+
+/// inspect, list-tags and sync --dry-run against the services' registries, pinned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inspect_list_tags_and_dry_run() {
+    services();
+    let name = unique("cli-verbs");
+    let seed = client(&push_registry()).repository(&name);
+    push_image(
+        &seed,
+        "1.0",
+        &small_image("osbs-registry-sync cli verbs one"),
+    )
+    .await;
+    push_image(
+        &seed,
+        "2.0",
+        &small_image("osbs-registry-sync cli verbs two"),
+    )
+    .await;
+    let (namespace, last) = name.rsplit_once('/').unwrap();
+    // The destination already has 1.0 (same digest): only 2.0 would be copied.
+    let dest = client(&sync_registry()).repository(&format!("{namespace}/{last}"));
+    push_image(
+        &dest,
+        "1.0",
+        &small_image("osbs-registry-sync cli verbs one"),
+    )
+    .await;
+
+    let source = format!("docker://{}/{name}", push_registry());
+    let target = format!("docker://{}/{namespace}", sync_registry());
+    let out = tokio::task::spawn_blocking(move || {
+        [
+            cli(&["inspect", &format!("{source}:2.0")]),
+            cli(&["list-tags", &source]),
+            cli(&[
+                "sync",
+                "--src",
+                "docker",
+                "--dest",
+                "docker",
+                "--dry-run",
+                &source,
+                &target,
+            ]),
+            cli(&[
+                "--output",
+                "json",
+                "sync",
+                "--src",
+                "docker",
+                "--dest",
+                "docker",
+                "--dry-run",
+                &source,
+                &target,
+            ]),
+            cli(&["inspect", "--raw", &format!("{source}:1.0")]),
+            cli(&["list-tags", &format!("{source}:1.0")]),
+        ]
+    })
+    .await
+    .unwrap();
+    for (case, output) in ["inspect", "list_tags", "sync_dry_run", "sync_dry_run_json"]
+        .iter()
+        .zip(&out)
+    {
+        assert_eq!(output.status.code(), Some(0), "{case}: {}", render(output));
+        snapshot(case, &render(output));
+    }
+    let raw = &out[4];
+    assert_eq!(raw.status.code(), Some(0), "{}", render(raw));
+    let digest = osbs_registry_sync::sha256_digest(raw.stdout.trim_ascii_end());
+    let expected = small_image("osbs-registry-sync cli verbs one")
+        .manifest
+        .digest;
+    assert_eq!(digest, expected, "--raw prints the manifest byte for byte");
+    snapshot("list_tags_with_tag", &render(&out[5]));
+    // The dry run copied nothing.
+    assert_eq!(dest.manifest_digest("2.0").await.unwrap(), None);
+}
+
+/// `--creds` reaches the registry, and a wrong password never shows up in the output.
+#[test]
+fn creds_flag_is_used_and_never_printed() {
+    services();
+    let registry = TestRegistry::builder()
+        .htpasswd("flag-user", "flag-pass-77")
+        .start();
+    let repo = format!("docker://{}/{}", registry.addr, unique("creds"));
+    let wrong = cli(&["list-tags", &repo, "--creds", "flag-user:wrong-pass-99"]);
+    let text = render(&wrong);
+    assert_eq!(wrong.status.code(), Some(1), "{text}");
+    assert!(!text.contains("wrong-pass-99"), "{text}");
+    assert!(text.contains("the credentials were rejected"), "{text}");
+    let right = cli(&["list-tags", &repo, "--creds", "flag-user:flag-pass-77"]);
+    let text = render(&right);
+    // Right credentials: the repository is simply not there yet.
+    assert!(!text.contains("flag-pass-77"), "{text}");
+    assert!(text.contains("(404)"), "{text}");
+    let bad = cli(&["list-tags", &repo, "--creds", ":only-a-pass-55"]);
+    let text = render(&bad);
+    assert_eq!(bad.status.code(), Some(2), "{text}");
+    assert!(!text.contains("only-a-pass-55"), "{text}");
+}
