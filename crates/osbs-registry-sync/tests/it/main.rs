@@ -19,3 +19,4 @@ mod pulp;
 mod scopes;
 mod support;
 mod sync;
+mod upload;

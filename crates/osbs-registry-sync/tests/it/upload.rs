@@ -1,0 +1,249 @@
+//! The retry decisions of blob uploads from a file, against wiremock: a `PATCH` that fails
+//! resumes at the offset the registry reports; a session the registry forgot restarts with a
+//! new one; a commit whose answer was lost is recognised by the blob being there; a 429's
+//! `Retry-After` is waited for; a refusal (403) is not retried.
+
+use std::time::{Duration, Instant};
+
+use osbs_registry_sync::{
+    ClientOptions, Error, RegistryClient, RegistryEndpoint, Repository, RetryPolicy, UploadStats,
+    sha256_digest,
+};
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+const REPO: &str = "up/app";
+const SESSION: &str = "/v2/up/app/blobs/uploads/s1";
+
+fn repository(server: &MockServer, max_backoff: Duration) -> Repository {
+    osbs_registry_sync::install_crypto_provider();
+    let endpoint: RegistryEndpoint = server.address().to_string().parse().unwrap();
+    let options = ClientOptions {
+        retry: RetryPolicy {
+            max_retries: 3,
+            initial_backoff: Duration::from_millis(10),
+            max_backoff,
+        },
+        ..ClientOptions::default()
+    };
+    RegistryClient::with_credential(endpoint, None, &options)
+        .unwrap()
+        .repository(REPO)
+}
+
+/// A file of `len` bytes and its digest.
+fn blob(len: usize) -> (tempfile::NamedTempFile, Vec<u8>, String) {
+    let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &data).unwrap();
+    let digest = sha256_digest(&data);
+    (file, data, digest)
+}
+
+async fn session_opens(server: &MockServer) {
+    Mock::given(method("POST"))
+        .and(path(format!("/v2/{REPO}/blobs/uploads/")))
+        .respond_with(ResponseTemplate::new(202).insert_header("location", SESSION))
+        .mount(server)
+        .await;
+}
+
+async fn patch_accepts(server: &MockServer) {
+    Mock::given(method("PATCH"))
+        .and(path(SESSION))
+        .respond_with(ResponseTemplate::new(202).insert_header("location", SESSION))
+        .with_priority(5)
+        .mount(server)
+        .await;
+}
+
+async fn commit_accepts(server: &MockServer, digest: &str) {
+    Mock::given(method("PUT"))
+        .and(path(SESSION))
+        .respond_with(ResponseTemplate::new(201).insert_header("docker-content-digest", digest))
+        .with_priority(5)
+        .mount(server)
+        .await;
+}
+
+async fn blob_absent(server: &MockServer, digest: &str) {
+    Mock::given(method("HEAD"))
+        .and(path(format!("/v2/{REPO}/blobs/{digest}")))
+        .respond_with(ResponseTemplate::new(404))
+        .with_priority(5)
+        .mount(server)
+        .await;
+}
+
+fn requests_of(requests: &[Request], verb: &str) -> Vec<Request> {
+    requests
+        .iter()
+        .filter(|r| r.method.as_str() == verb)
+        .cloned()
+        .collect()
+}
+
+fn content_range(request: &Request) -> String {
+    request.headers["content-range"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_failed_patch_resumes_where_the_registry_got_to() {
+    let server = MockServer::start().await;
+    let (file, data, digest) = blob(1000);
+    session_opens(&server).await;
+    Mock::given(method("PATCH"))
+        .and(path(SESSION))
+        .respond_with(ResponseTemplate::new(500))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    patch_accepts(&server).await;
+    Mock::given(method("GET"))
+        .and(path(SESSION))
+        .respond_with(
+            ResponseTemplate::new(204)
+                .insert_header("range", "0-399")
+                .insert_header("location", SESSION),
+        )
+        .mount(&server)
+        .await;
+    blob_absent(&server, &digest).await;
+    commit_accepts(&server, &digest).await;
+
+    let stats = repository(&server, Duration::from_millis(50))
+        .upload_blob_file(file.path(), &digest, 1000)
+        .await
+        .unwrap();
+    assert_eq!(
+        stats,
+        UploadStats {
+            bytes_sent: 1000 + 600,
+            resumed: 1,
+            restarted: 0,
+            found_after_failure: false,
+        }
+    );
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests_of(&requests, "POST").len(), 1, "one session");
+    let patches = requests_of(&requests, "PATCH");
+    assert_eq!(patches.len(), 2);
+    assert_eq!(content_range(&patches[0]), "0-999");
+    assert_eq!(content_range(&patches[1]), "400-999");
+    assert_eq!(patches[1].body, &data[400..]);
+    let commit = &requests_of(&requests, "PUT")[0];
+    assert_eq!(
+        commit.url.query(),
+        Some(format!("digest={}", digest.replace(':', "%3A")).as_str())
+    );
+}
+
+#[tokio::test]
+async fn a_forgotten_session_restarts_from_the_first_byte() {
+    let server = MockServer::start().await;
+    let (file, data, digest) = blob(300);
+    session_opens(&server).await;
+    Mock::given(method("PATCH"))
+        .and(path(SESSION))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    patch_accepts(&server).await;
+    Mock::given(method("GET"))
+        .and(path(SESSION))
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&server)
+        .await;
+    blob_absent(&server, &digest).await;
+    commit_accepts(&server, &digest).await;
+
+    let stats = repository(&server, Duration::from_millis(50))
+        .upload_blob_file(file.path(), &digest, 300)
+        .await
+        .unwrap();
+    assert_eq!((stats.resumed, stats.restarted), (0, 1));
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests_of(&requests, "POST").len(), 2, "a new session");
+    let patches = requests_of(&requests, "PATCH");
+    assert_eq!(content_range(&patches[1]), "0-299");
+    assert_eq!(patches[1].body, data);
+}
+
+#[tokio::test]
+async fn a_commit_whose_answer_was_lost_is_found_in_the_registry() {
+    let server = MockServer::start().await;
+    let (file, _, digest) = blob(10);
+    session_opens(&server).await;
+    patch_accepts(&server).await;
+    // The registry took the commit; the answer to it, and to the retry, is "no such upload".
+    Mock::given(method("PUT"))
+        .and(path(SESSION))
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&server)
+        .await;
+    Mock::given(method("HEAD"))
+        .and(path(format!("/v2/{REPO}/blobs/{digest}")))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+
+    let stats = repository(&server, Duration::from_millis(50))
+        .upload_blob_file(file.path(), &digest, 10)
+        .await
+        .unwrap();
+    assert!(stats.found_after_failure, "{stats:?}");
+}
+
+#[tokio::test]
+async fn too_many_requests_waits_as_long_as_retry_after_asks() {
+    let server = MockServer::start().await;
+    let (file, _, digest) = blob(10);
+    Mock::given(method("POST"))
+        .and(path(format!("/v2/{REPO}/blobs/uploads/")))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    session_opens(&server).await;
+    patch_accepts(&server).await;
+    commit_accepts(&server, &digest).await;
+
+    let started = Instant::now();
+    repository(&server, Duration::from_secs(5))
+        .upload_blob_file(file.path(), &digest, 10)
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_refusal_is_not_retried() {
+    let server = MockServer::start().await;
+    let (file, _, digest) = blob(10);
+    session_opens(&server).await;
+    Mock::given(method("PATCH"))
+        .and(path(SESSION))
+        .and(header("content-range", "0-9"))
+        .respond_with(ResponseTemplate::new(403))
+        .mount(&server)
+        .await;
+
+    let err = repository(&server, Duration::from_millis(50))
+        .upload_blob_file(file.path(), &digest, 10)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Forbidden { .. }), "{err}");
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests_of(&requests, "PATCH").len(), 1);
+}
