@@ -20,6 +20,7 @@
 //! ```
 
 mod api;
+pub mod connect;
 mod error;
 pub mod events;
 pub mod executor;
@@ -32,6 +33,9 @@ pub mod store;
 mod triggers;
 
 pub use api::{CONFLICT_RETRIES, Imported, OsbsApi};
+pub use connect::{
+    ConnectError, ConnectOptions, NamespaceSource, Target, choose_namespace, connect,
+};
 pub use error::KubeError;
 pub use executor::{KubeExecutor, PodSnapshot};
 pub use outbox::webhook_fingerprint;

@@ -4,6 +4,7 @@
 //! no cluster here).
 
 mod api;
+mod connect;
 mod crds;
 mod engine;
 mod liveness;
