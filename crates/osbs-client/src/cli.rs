@@ -147,6 +147,37 @@ pub struct BuildArgs {
     /// Wait for the build without streaming its log
     #[arg(long)]
     pub no_logs: bool,
+    // Build variants (SPEC §3): checked by `osbs_core::variant::BuildVariant::validate`.
+    /// Build and push only a unique tag: no release, no primary tags, no import, no triggers,
+    /// the build config left alone
+    #[arg(long, help_heading = "Build variants")]
+    pub scratch: bool,
+    /// Rebuild one release of an existing version (with --release): push version-release,
+    /// never move version or latest, leave the build config alone, trigger nothing
+    #[arg(long, help_heading = "Build variants")]
+    pub isolated: bool,
+    /// The release to build (fails if version-RELEASE is already in the registry)
+    #[arg(long, value_name = "RELEASE", help_heading = "Build variants")]
+    pub release: Option<String>,
+    /// An extra tag to push besides the primary ones (repeatable)
+    #[arg(
+        short = 'A',
+        long = "tag",
+        value_name = "TAG",
+        help_heading = "Build variants"
+    )]
+    pub tags: Vec<String>,
+    /// A Docker build argument, NAME=VALUE (repeatable); kept on the build config, so
+    /// autorebuilds use it too
+    #[arg(
+        long = "build-arg",
+        value_name = "NAME=VALUE",
+        help_heading = "Build variants"
+    )]
+    pub build_args: Vec<String>,
+    /// Only update the build config (trigger, commit, build arguments); build nothing
+    #[arg(long, help_heading = "Build variants", conflicts_with_all = ["no_wait", "no_logs"])]
+    pub skip_build: bool,
 }
 
 /// `osbs list-builds`.

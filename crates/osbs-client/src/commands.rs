@@ -5,12 +5,14 @@
 //! repository) through `osbs_core::terminal`, so no escape sequence reaches the terminal; JSON
 //! output is exact (serde escapes control characters).
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
 use osbs_core::build::BuildPhase;
 use osbs_core::model::{Build, ImageStreamTag};
 use osbs_core::terminal::{safe_line, safe_text};
+use osbs_core::variant::{BuildVariant, VariantError, parse_build_arg};
 use osbs_repo_config::RepoConfig;
 
 use crate::backend::{Backend, BuildFilter, BuildSubmission, ClientError, LogEvent};
@@ -285,18 +287,70 @@ fn report_triggered(io: &mut Io<'_>, triggered: &[Build]) -> Result<(), ClientEr
     Ok(())
 }
 
+/// The submission of `osbs build`, its variant checked (a usage error before the repository
+/// is read or the backend asked).
+fn build_submission(args: &BuildArgs) -> Result<BuildSubmission, ClientError> {
+    let usage = |e: VariantError| ClientError::Usage(e.to_string());
+    let mut build_args = BTreeMap::new();
+    for arg in &args.build_args {
+        let (name, value) = parse_build_arg(arg).map_err(usage)?;
+        build_args.insert(name, value);
+    }
+    let variant = BuildVariant {
+        scratch: args.scratch,
+        isolated: args.isolated,
+        release: args.release.clone(),
+        tags: args.tags.clone(),
+        build_args,
+    };
+    variant.validate().map_err(usage)?;
+    let submission = BuildSubmission {
+        git_url: args.git_url.clone(),
+        git_branch: args.git_branch.clone(),
+        git_commit: args.git_commit.clone(),
+        component: args.component.clone(),
+        variant,
+    };
+    if args.skip_build {
+        if submission.variant.release.is_some() || !submission.variant.tags.is_empty() {
+            return Err(ClientError::Usage(
+                "--skip-build builds nothing: --release and -A/--tag do not apply".to_owned(),
+            ));
+        }
+        submission.check_skip_build()?;
+    }
+    Ok(submission)
+}
+
+/// `osbs build --skip-build`: the BuildConfig updated as a build's submission would, no build.
+async fn skip_build<B: Backend>(
+    backend: &B,
+    submission: &BuildSubmission,
+    io: &mut Io<'_>,
+) -> Result<Outcome, ClientError> {
+    let (config, warnings) = backend.update_build_config(submission).await?;
+    for warning in &warnings {
+        writeln!(io.err, "warning: {}", safe_line(warning)).map_err(io_error)?;
+    }
+    say!(
+        io,
+        "build config {} updated; no build started (--skip-build)",
+        safe_line(&config.name)
+    );
+    print(io, &config, output::build_config_details)?;
+    Ok(Outcome::Success)
+}
+
 /// `osbs build`: submit, then (unless `--no-wait`) stream the log and wait for the end.
 async fn build<B: Backend>(
     backend: &B,
     args: &BuildArgs,
     io: &mut Io<'_>,
 ) -> Result<Outcome, ClientError> {
-    let submission = BuildSubmission {
-        git_url: args.git_url.clone(),
-        git_branch: args.git_branch.clone(),
-        git_commit: args.git_commit.clone(),
-        component: args.component.clone(),
-    };
+    let submission = build_submission(args)?;
+    if args.skip_build {
+        return skip_build(backend, &submission, io).await;
+    }
     let submitted = backend.create_build(&submission).await?;
     for warning in &submitted.warnings {
         writeln!(io.err, "warning: {}", safe_line(warning)).map_err(io_error)?;

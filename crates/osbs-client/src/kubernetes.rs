@@ -22,7 +22,7 @@ use kube::api::{DeleteParams, LogParams, WatchEvent, WatchParams};
 use kube::{Api, Client, Config};
 use osbs_core::model::{Build, BuildConfig, ImageStream};
 use osbs_core::policy::{self, CancelDecision, QueueStatus};
-use osbs_core::submission::{self, ResolvedSubmission};
+use osbs_core::submission::{self, ResolvedSubmission, SubmissionPlan};
 use osbs_core::time::Timestamp;
 use osbs_core::trigger::{RebuildPlan, TriggerGraph};
 use osbs_kube::{
@@ -237,8 +237,14 @@ impl KubeBackend {
     }
 }
 
-impl Backend for KubeBackend {
-    async fn create_build(&self, submission: &BuildSubmission) -> Result<Submitted> {
+impl KubeBackend {
+    /// SPEC §3 steps 2 and 4 for a submission: resolves it, records it on its BuildConfig
+    /// (created if missing; a scratch or isolated build leaves trigger and commit alone) and
+    /// makes sure the base's ImageStream exists. Returns the plan and what the resolver found.
+    async fn record_submission(
+        &self,
+        submission: &BuildSubmission,
+    ) -> Result<(SubmissionPlan, SubmissionFacts)> {
         // SPEC §6: a git URL's password is never stored or shown. A BuildConfig here is read
         // by everyone who may read the namespace and the build Pod could not get the password
         // from this client, so a URL with one is refused before anything is read or stored.
@@ -251,6 +257,10 @@ impl Backend for KubeBackend {
                 osbs_core::git::redact_url(git_url)
             )));
         }
+        submission
+            .variant
+            .validate()
+            .map_err(|e| ClientError::Usage(e.to_string()))?;
         let facts = (self.resolver)(submission)?;
         // The image name under the push registry: what the reactor's `bump_release` requires
         // (the resolver checked the Dockerfile's labels already).
@@ -268,6 +278,7 @@ impl Backend for KubeBackend {
             image_name: facts.image_name.clone(),
             component: submission.component.clone(),
             repo_config_name: self.repo_config_file.clone(),
+            variant: submission.variant.clone(),
         })
         .map_err(|e| ClientError::Usage(e.to_string()))?;
         let name = plan.build_config.clone();
@@ -280,7 +291,6 @@ impl Backend for KubeBackend {
             .ensure_build_config(&initial)
             .await
             .map_err(client_error)?;
-        let recorded = plan.record.clone();
         let (registry_uri, registry_secret, sync) = (
             self.registry_uri.clone(),
             self.registry_secret.clone(),
@@ -288,8 +298,7 @@ impl Backend for KubeBackend {
         );
         self.api
             .update_build_config(&name, |resource| {
-                let mut config = resource.to_model();
-                config.record_user_build(recorded.clone());
+                let config = plan.build_config(Some(resource.to_model()), "", "");
                 let before = resource.clone();
                 resource.apply_model(&config);
                 resource.spec.registry_uri = Some(registry_uri.clone());
@@ -305,6 +314,14 @@ impl Backend for KubeBackend {
                 .await
                 .map_err(client_error)?;
         }
+        Ok((plan, facts))
+    }
+}
+
+impl Backend for KubeBackend {
+    async fn create_build(&self, submission: &BuildSubmission) -> Result<Submitted> {
+        let (plan, facts) = self.record_submission(submission).await?;
+        let name = plan.build_config.clone();
         let build = self
             .api
             .submit_build(&name, |config| plan.queue(config, now()))
@@ -324,6 +341,16 @@ impl Backend for KubeBackend {
             queued_behind,
             warnings: facts.warnings,
         })
+    }
+
+    async fn update_build_config(
+        &self,
+        submission: &BuildSubmission,
+    ) -> Result<(BuildConfig, Vec<String>)> {
+        submission.check_skip_build()?;
+        let (plan, facts) = self.record_submission(submission).await?;
+        let config = self.get_build_config(&plan.build_config).await?;
+        Ok((config, facts.warnings))
     }
 
     async fn get_build(&self, name: &str) -> Result<Build> {

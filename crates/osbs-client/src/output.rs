@@ -215,6 +215,9 @@ pub fn build_details(b: &Build) -> String {
     kv("git branch:", &b.git_branch);
     kv("commit:", or_dash(b.commit.as_deref()));
     kv("release:", or_dash(b.release.as_deref()));
+    if !b.variant.is_default() {
+        kv("variant:", &b.variant.to_string());
+    }
     kv("base image:", or_dash(b.base_image_name.as_deref()));
     kv("base image id:", or_dash(b.base_image_id.as_deref()));
     kv("image id:", or_dash(b.image_id.as_deref()));
@@ -286,6 +289,12 @@ pub fn build_config_details(c: &BuildConfig) -> String {
     kv("image:", or_dash(c.image_name.as_deref()));
     kv("repo config:", &c.repo_config_name);
     kv("builds:", &c.build_counter.to_string());
+    if !c.build_args.is_empty() {
+        out.push_str("build args:\n");
+        for (k, v) in &c.build_args {
+            let _ = writeln!(out, "  {}", safe_line(&format!("{k}={v}")));
+        }
+    }
     out.push_str("labels:\n");
     for (k, v) in &c.labels {
         let _ = writeln!(out, "  {}", safe_line(&format!("{k}={v}")));

@@ -6,6 +6,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::variant::BuildVariant;
+
 /// The phase of a Build, as OpenShift names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -112,6 +114,11 @@ pub struct BuildRequest {
     /// Per-plugin overrides of `required`, `allowed_to_fail` and `enabled`, by plugin name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub plugins: BTreeMap<String, PluginOverride>,
+    // Build variants (`osbs build --scratch/--isolated/--release/-A/--build-arg`).
+    /// How the build differs from a regular one: which tags it pushes, its release, whether
+    /// it imports, and the Docker build arguments.
+    #[serde(default, skip_serializing_if = "BuildVariant::is_default")]
+    pub variant: BuildVariant,
 }
 
 /// What a backend adds to a Build to make its [`BuildRequest`]: where it pushes and syncs, and
@@ -147,6 +154,7 @@ impl BuildRequest {
             repo_config_name: target.repo_config_name,
             no_cache: false,
             plugins: BTreeMap::new(),
+            variant: build.variant,
         }
     }
 }

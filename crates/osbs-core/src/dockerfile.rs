@@ -315,11 +315,13 @@ struct Stage {
     labels: BTreeMap<String, String>,
 }
 
-/// Applies an `ARG` before the first `FROM`: its defaults are what `FROM` lines substitute.
+/// Applies an `ARG` before the first `FROM`: its defaults (or the build's argument of that
+/// name) are what `FROM` lines substitute.
 fn set_global_args(
     instruction: &Instruction,
     escape: char,
     global_args: &mut BTreeMap<String, String>,
+    build_args: &BTreeMap<String, String>,
 ) -> Result<(), DockerfileError> {
     let line = instruction.line;
     for word in words(&instruction.args, escape, line)? {
@@ -327,6 +329,10 @@ fn set_global_args(
             Some((n, d)) => (n.to_owned(), Some(d.to_owned())),
             None => (word, None),
         };
+        if let Some(given) = build_args.get(&name) {
+            global_args.insert(name, given.clone());
+            continue;
+        }
         let value = default.map(|d| substitute(&d, global_args, escape, line));
         global_args.insert(name, value.transpose()?.unwrap_or_default());
     }
@@ -335,6 +341,15 @@ fn set_global_args(
 
 /// Parses a Dockerfile.
 pub fn parse(content: &str) -> Result<Dockerfile, DockerfileError> {
+    parse_with_args(content, &BTreeMap::new())
+}
+
+/// Parses a Dockerfile built with `build_args` (`docker build --build-arg`): a declared `ARG`
+/// takes the argument's value instead of its default, in `FROM` lines and in the stages.
+pub fn parse_with_args(
+    content: &str,
+    build_args: &BTreeMap<String, String>,
+) -> Result<Dockerfile, DockerfileError> {
     let escape = escape_directive(content);
     let mut global_args: BTreeMap<String, String> = BTreeMap::new();
     let mut stages: Vec<Stage> = Vec::new();
@@ -343,7 +358,7 @@ pub fn parse(content: &str) -> Result<Dockerfile, DockerfileError> {
         let line = instruction.line;
         match instruction.keyword.as_str() {
             "ARG" if stages.is_empty() => {
-                set_global_args(&instruction, escape, &mut global_args)?;
+                set_global_args(&instruction, escape, &mut global_args, build_args)?;
             }
             "ARG" => {
                 for word in words(&instruction.args, escape, line)? {
@@ -351,9 +366,10 @@ pub fn parse(content: &str) -> Result<Dockerfile, DockerfileError> {
                         Some((n, d)) => (n.to_owned(), Some(d.to_owned())),
                         None => (word.clone(), None),
                     };
-                    let value = match default {
-                        Some(d) => substitute(&d, &vars, escape, line)?,
-                        None => global_args.get(&name).cloned().unwrap_or_default(),
+                    let value = match (build_args.get(&name), default) {
+                        (Some(given), _) => given.clone(),
+                        (None, Some(d)) => substitute(&d, &vars, escape, line)?,
+                        (None, None) => global_args.get(&name).cloned().unwrap_or_default(),
                     };
                     vars.insert(name, value);
                 }
@@ -540,6 +556,17 @@ fn raw_words(args: &str, escape: char) -> Vec<&str> {
 /// when no `FROM` naming an image starts on `line`, and when the image is not a word of its
 /// own before substitution (a variable that expands to the image and more words).
 pub fn with_base_image(content: &str, line: usize, image: &str) -> Option<String> {
+    with_base_image_and_args(content, line, image, &BTreeMap::new())
+}
+
+/// [`with_base_image`] for a Dockerfile built with `build_args` (the `FROM` line's variables
+/// take their values as [`parse_with_args`] gives them).
+pub fn with_base_image_and_args(
+    content: &str,
+    line: usize,
+    image: &str,
+    build_args: &BTreeMap<String, String>,
+) -> Option<String> {
     let escape = escape_directive(content);
     let instructions = instructions(content, escape);
     let from = instructions
@@ -550,7 +577,7 @@ pub fn with_base_image(content: &str, line: usize, image: &str) -> Option<String
     let mut global_args = BTreeMap::new();
     for instruction in instructions.iter().take_while(|i| i.keyword != "FROM") {
         if instruction.keyword == "ARG" {
-            set_global_args(instruction, escape, &mut global_args).ok()?;
+            set_global_args(instruction, escape, &mut global_args, build_args).ok()?;
         }
     }
     let mut words = raw_words(&from.args, escape);
@@ -706,6 +733,26 @@ FROM empty
             parse("FROM ${X\n").unwrap_err(),
             DockerfileError::BadSubstitution { line: 1 }
         );
+    }
+
+    #[test]
+    fn build_args_override_arg_defaults() {
+        let text =
+            "ARG BASE=reg/base:1\nFROM $BASE\nARG VERSION=1.0\nLABEL name=a version=$VERSION\n";
+        let plain = parse(text).unwrap();
+        assert_eq!(plain.base_image.as_deref(), Some("reg/base:1"));
+        assert_eq!(plain.version(), Some("1.0"));
+        let args = BTreeMap::from([
+            ("BASE".to_owned(), "reg/other:2".to_owned()),
+            ("VERSION".to_owned(), "2.0".to_owned()),
+            ("UNDECLARED".to_owned(), "x".to_owned()),
+        ]);
+        let given = parse_with_args(text, &args).unwrap();
+        assert_eq!(given.base_image.as_deref(), Some("reg/other:2"));
+        assert_eq!(given.version(), Some("2.0"));
+        // An argument the Dockerfile does not declare changes nothing.
+        let undeclared = parse_with_args("FROM reg/a$UNDECLARED\n", &args).unwrap();
+        assert_eq!(undeclared.base_image.as_deref(), Some("reg/a"));
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub mod terminal;
 pub mod text;
 pub mod time;
 pub mod trigger;
+pub mod variant;
 
 pub use reference::{DigestProblem, ImageReference, ReferenceError};
 

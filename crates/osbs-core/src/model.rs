@@ -171,6 +171,11 @@ pub struct BuildConfig {
     /// `osbs/app`), once known; its ImageStream is [`BuildConfig::image_stream`].
     #[serde(default)]
     pub image_name: Option<String>,
+    // Build variants (`osbs build --build-arg`).
+    /// The Docker build arguments of the last regular user build (`--build-arg`), which its
+    /// autorebuilds build with too (as OpenShift keeps `buildArgs` on the BuildConfig).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub build_args: BTreeMap<String, String>,
 }
 
 impl BuildConfig {
@@ -196,6 +201,7 @@ impl BuildConfig {
             build_counter: 0,
             repo_config_name: default_repo_config_name(),
             image_name: None,
+            build_args: BTreeMap::new(),
         }
     }
 
@@ -361,6 +367,11 @@ pub struct Build {
     /// Per-plugin errors, durations and start times.
     #[serde(default)]
     pub plugins_metadata: PluginsMetadata,
+    // Build variants (`osbs build --scratch/--isolated/--release/-A/--build-arg`).
+    /// How the build differs from a regular one; an autorebuild is regular with its
+    /// BuildConfig's build arguments.
+    #[serde(default)]
+    pub variant: crate::variant::BuildVariant,
 }
 
 impl Build {
@@ -397,6 +408,10 @@ impl Build {
             finished: None,
             dockerfile: None,
             plugins_metadata: PluginsMetadata::default(),
+            variant: crate::variant::BuildVariant {
+                build_args: config.build_args.clone(),
+                ..Default::default()
+            },
         }
     }
 

@@ -9,6 +9,7 @@ use crate::ImageReference;
 use crate::model::{Build, BuildCause, BuildConfig, ImageStream, ImageStreamTag, UserSubmission};
 use crate::naming;
 use crate::time::Timestamp;
+use crate::variant::BuildVariant;
 
 /// A user submission after the repository was read (SPEC §3 step 2).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +28,9 @@ pub struct ResolvedSubmission {
     pub component: Option<String>,
     /// The repo config file's name.
     pub repo_config_name: String,
+    // Build variants.
+    /// How the build differs from a regular user build (validated).
+    pub variant: BuildVariant,
 }
 
 /// A submission that cannot be planned.
@@ -48,6 +52,9 @@ pub struct SubmissionPlan {
     /// image lives, for `import-image` and the scheduled import): name and
     /// `registry/repository`.
     pub base_stream: Option<(String, String)>,
+    /// The build's variant: a regular build records itself on the BuildConfig (with its
+    /// build arguments); a scratch or isolated one does not.
+    pub variant: BuildVariant,
 }
 
 /// Plans `submission`.
@@ -81,12 +88,15 @@ pub fn plan(submission: &ResolvedSubmission) -> Result<SubmissionPlan, PlanError
             image_name: Some(image_name),
         },
         base_stream,
+        variant: submission.variant.clone(),
     })
 }
 
 impl SubmissionPlan {
     /// The BuildConfig after the submission: `existing` (or a new one for `git_url` and
-    /// `git_branch`) with the user build recorded.
+    /// `git_branch`) with the user build recorded (SPEC §3 step 4) and its build arguments.
+    /// A scratch or isolated build leaves trigger, commit and build arguments alone; it only
+    /// names the image of a BuildConfig that has no name yet (where the reactor pushes).
     pub fn build_config(
         &self,
         existing: Option<BuildConfig>,
@@ -94,18 +104,29 @@ impl SubmissionPlan {
         git_branch: &str,
     ) -> BuildConfig {
         let mut config = existing.unwrap_or_else(|| BuildConfig::new(git_url, git_branch));
-        config.record_user_build(self.record.clone());
+        if self.variant.updates_build_config() {
+            config.record_user_build(self.record.clone());
+            config.build_args.clone_from(&self.variant.build_args);
+        } else if config.image_name.is_none() {
+            config.image_name.clone_from(&self.record.image_name);
+            config
+                .repo_config_name
+                .clone_from(&self.record.repo_config_name);
+        }
         config
     }
 
-    /// The user build it queues on `config` (whose counter it bumps), created `now`.
+    /// The user build it queues on `config` (whose counter it bumps), created `now`, with
+    /// the submission's variant.
     pub fn queue(&self, config: &mut BuildConfig, now: Timestamp) -> Build {
-        Build::queued(
+        let mut build = Build::queued(
             config,
             BuildCause::User,
             Some(self.record.commit.clone()),
             now,
-        )
+        );
+        build.variant = self.variant.clone();
+        build
     }
 
     /// The base ImageStream to create when `existing` is `None`.

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use osbs_core::ImageReference;
 use osbs_core::model::{Build, BuildConfig, ImageStream};
 use osbs_core::trigger::RebuildPlan;
+use osbs_core::variant::BuildVariant;
 
 /// What `osbs build` / `create_build` asks for (SPEC §3 step 1).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +24,28 @@ pub struct BuildSubmission {
     pub git_commit: Option<String>,
     /// `-c/--component`: the image name when the Dockerfile has no `name` label.
     pub component: Option<String>,
+    // Build variants.
+    /// `--scratch`, `--isolated`, `--release`, `-A/--tag`, `--build-arg`: checked with
+    /// `BuildVariant::validate` at submission (a usage error).
+    pub variant: BuildVariant,
+}
+
+impl BuildSubmission {
+    /// `--skip-build` only updates a BuildConfig, which a scratch or isolated build never
+    /// does.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Usage`] for a scratch or isolated submission.
+    pub fn check_skip_build(&self) -> Result<()> {
+        match self.variant.kind() {
+            "regular" => Ok(()),
+            kind => Err(ClientError::Usage(format!(
+                "--skip-build cannot be used with --{kind}: it updates the build config, which \
+                 a {kind} build leaves alone"
+            ))),
+        }
+    }
 }
 
 /// The answer to a submission: the queued build and what it waits for.
@@ -127,6 +150,14 @@ pub trait Backend {
     /// a runner starts it as soon as the run policy allows.
     fn create_build(&self, submission: &BuildSubmission)
     -> impl Future<Output = Result<Submitted>>;
+
+    /// `osbs build --skip-build`: resolves the submission and updates its BuildConfig exactly
+    /// as [`Backend::create_build`] would (trigger, commit, build arguments; created if
+    /// missing), but queues no build. Returns the BuildConfig as stored and the warnings.
+    fn update_build_config(
+        &self,
+        submission: &BuildSubmission,
+    ) -> impl Future<Output = Result<(BuildConfig, Vec<String>)>>;
 
     /// One build.
     fn get_build(&self, name: &str) -> impl Future<Output = Result<Build>>;

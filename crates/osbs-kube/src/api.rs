@@ -15,6 +15,7 @@ use osbs_core::build::ImageImport;
 use osbs_core::import::{TagChange, apply_import};
 use osbs_core::model::{self, ImageStream};
 use osbs_core::time::Timestamp;
+use osbs_core::variant::{ImportPolicy, import_policy};
 use serde_json::json;
 
 use crate::error::is_conflict;
@@ -702,6 +703,22 @@ impl OsbsApi {
     ) -> Result<Imported, KubeError> {
         let name = import.image_stream.as_str();
         let chain = by.map(model::Build::downstream_chain).unwrap_or_default();
+        // The importing build's variant decides (SPEC §3): a scratch build records nothing,
+        // an isolated one records without firing triggers.
+        let fire = match import_policy(by, fire) {
+            ImportPolicy::Skip => {
+                let stream = match self.get_image_stream_resource(name).await? {
+                    Some(resource) => resource.to_model()?,
+                    None => ImageStream::new(name.to_owned()),
+                };
+                return Ok(Imported {
+                    stream,
+                    changes: Vec::new(),
+                });
+            }
+            ImportPolicy::Record => false,
+            ImportPolicy::Fire => true,
+        };
         for _ in 0..CONFLICT_RETRIES {
             let Some(mut resource) = self.get_image_stream_resource(name).await? else {
                 self.ensure_image_stream(name, Some(import.docker_image_repository.clone()))

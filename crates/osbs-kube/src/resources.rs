@@ -14,6 +14,7 @@ use osbs_core::build::{BuildPhase, DEFAULT_REPO_CONFIG_NAME};
 use osbs_core::import::TagChange;
 use osbs_core::model::{self, BuildCause, ImageStreamTag, RunPolicy, StreamTag, TagEvent};
 use osbs_core::time::Timestamp;
+use osbs_core::variant::BuildVariant;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -91,6 +92,56 @@ pub struct BuildConfigSpec {
     /// Where its builds sync their images to (SPEC §6); no sync when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync: Option<SyncSpec>,
+    // Build variants.
+    /// The Docker build arguments of the last regular user build; its autorebuilds use them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub build_args: BTreeMap<String, String>,
+}
+
+/// How a Build differs from a regular user build (`osbs build --scratch`, `--isolated`,
+/// `--release`, `-A/--tag`, `--build-arg`); the model's `osbs_core::variant::BuildVariant`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VariantSpec {
+    /// Push only the unique tag; no release, no import, no triggers.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub scratch: bool,
+    /// Push `version-release` (and the unique tag) only; import without firing triggers.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub isolated: bool,
+    /// The explicit release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<String>,
+    /// Extra tags pushed besides the primary ones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// The Docker build arguments.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub build_args: BTreeMap<String, String>,
+}
+
+impl VariantSpec {
+    /// The spec of `variant`.
+    pub fn from_model(variant: &BuildVariant) -> Self {
+        VariantSpec {
+            scratch: variant.scratch,
+            isolated: variant.isolated,
+            release: variant.release.clone(),
+            tags: variant.tags.clone(),
+            build_args: variant.build_args.clone(),
+        }
+    }
+
+    /// The model's variant.
+    pub fn to_model(&self) -> BuildVariant {
+        BuildVariant {
+            scratch: self.scratch,
+            isolated: self.isolated,
+            release: self.release.clone(),
+            tags: self.tags.clone(),
+            build_args: self.build_args.clone(),
+        }
+    }
 }
 
 /// A BuildConfig's sync target: a named registry every pushed tag is copied to.
@@ -281,6 +332,10 @@ pub struct BuildSpec {
     /// of a running one with a grace period so the reactor's exit plugins run.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cancel_requested: bool,
+    // Build variants.
+    /// How the build differs from a regular one; absent for a regular build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<VariantSpec>,
 }
 
 /// What happened to a Build.
@@ -449,6 +504,7 @@ impl BuildConfigResource {
                 .map_or(0, |s| u64::try_from(s.last_version).unwrap_or(0)),
             repo_config_name: spec.repo_config_name.clone(),
             image_name: spec.image_name.clone(),
+            build_args: spec.build_args.clone(),
         }
     }
 
@@ -473,6 +529,7 @@ impl BuildConfigResource {
                 registry_uri,
                 registry_secret,
                 sync: None,
+                build_args: BTreeMap::new(),
             },
         );
         resource.apply_model(config);
@@ -492,6 +549,7 @@ impl BuildConfigResource {
         });
         spec.repo_config_name.clone_from(&config.repo_config_name);
         spec.image_name.clone_from(&config.image_name);
+        spec.build_args.clone_from(&config.build_args);
         self.status = Some(BuildConfigStatus {
             last_version: i64::try_from(config.build_counter).unwrap_or(i64::MAX),
         });
@@ -538,6 +596,11 @@ impl BuildResource {
             finished: time(&status.finished)?,
             dockerfile: results.dockerfile,
             plugins_metadata: results.plugins_metadata,
+            variant: spec
+                .variant
+                .as_ref()
+                .map(VariantSpec::to_model)
+                .unwrap_or_default(),
         })
     }
 
@@ -556,6 +619,8 @@ impl BuildResource {
                 commit: build.commit.clone(),
                 created: build.created.to_string(),
                 cancel_requested: false,
+                variant: (!build.variant.is_default())
+                    .then(|| VariantSpec::from_model(&build.variant)),
             },
         );
         resource.metadata.labels = Some(BTreeMap::from([

@@ -28,6 +28,7 @@ use osbs_core::build::{BuildPhase, ImageImport};
 use osbs_core::model::{Build, BuildCause, BuildConfig, ImageStream};
 use osbs_core::time::Timestamp;
 use osbs_core::trigger::SkippedTrigger;
+use osbs_core::variant::{ImportPolicy, import_policy};
 use osbs_engine::{Delivery, Imported, RunRecord, RunnerState, StoreError, StoreResult};
 use serde_json::{Value, json};
 
@@ -421,6 +422,9 @@ impl osbs_engine::Store for KubeStore {
             queued: Vec::new(),
             skipped: Vec::new(),
         };
+        // Only what `record_import` recorded as pending triggers is fanned out: an isolated
+        // build's import fires nothing (`osbs_core::variant::import_policy`).
+        let fire = import_policy(by, fire) == ImportPolicy::Fire;
         if fire && !recorded.changes.is_empty() {
             let fired = self
                 .fan_out(&import.image_stream, now)

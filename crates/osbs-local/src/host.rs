@@ -11,6 +11,7 @@ use osbs_core::import::apply_import;
 use osbs_core::model::{Build, ImageStream};
 use osbs_core::time::Timestamp;
 use osbs_core::trigger::TriggerGraph;
+use osbs_core::variant::{ImportPolicy, import_policy};
 use osbs_engine::Imported;
 use osbs_reactor::{BuildHost, HostError};
 
@@ -310,11 +311,27 @@ fn import_and_fan_out_fenced(
     lease: &str,
 ) -> Result<Imported, HostError> {
     let now = now();
+    // The build's variant decides: a scratch build records nothing, an isolated one fires no
+    // triggers (SPEC §3's build variants; the reactor skips the scratch import already).
+    let fire = match import_policy(Some(&row.build), true) {
+        ImportPolicy::Skip => {
+            require_lease(store.conn(), &row.build.name, lease)?;
+            let stream = store::get_stream(store.conn(), &import.image_stream)?
+                .unwrap_or_else(|| ImageStream::new(import.image_stream.clone()));
+            return Ok(Imported {
+                stream,
+                queued: Vec::new(),
+                skipped: Vec::new(),
+            });
+        }
+        ImportPolicy::Record => false,
+        ImportPolicy::Fire => true,
+    };
     let imported = import_and_fan_out_if(
         store,
         import,
         Some(&row.build),
-        true,
+        fire,
         &row.settings,
         now,
         |tx| store::holds_lease(tx, &row.build.name, lease),

@@ -441,12 +441,42 @@ impl LocalBackend {
 
     /// SPEC §3 steps 3–5 for a resolved submission: the BuildConfig found or created and
     /// updated, the build queued (one transaction), its runner started.
-    fn queue_user_build(
+    /// `--skip-build`: records the submission on its BuildConfig (and creates the base's
+    /// ImageStream) in one transaction, as [`Self::queue_user_build`] does, and queues nothing.
+    fn record_build_config(
         &self,
         submission: &BuildSubmission,
-        resolved: submit::Resolved,
-    ) -> Result<Submitted> {
-        let plan = submission::plan(&ResolvedSubmission {
+        resolved: &submit::Resolved,
+    ) -> Result<BuildConfig> {
+        let plan = self.plan(submission, resolved)?;
+        let mut store = self.store();
+        let tx = store.immediate()?;
+        let existing = store::get_config(&tx, &plan.build_config)?;
+        let is_new = existing.is_none();
+        let mut config = plan.build_config(existing, &resolved.git_url, &submission.git_branch);
+        if is_new {
+            config.build_counter = config
+                .build_counter
+                .max(store::highest_logged_number(&self.state_dir, &config.name));
+        }
+        store::put_config(&tx, &config)?;
+        if let Some((name, _)) = &plan.base_stream
+            && let Some(stream) = plan.new_base_stream(store::get_stream(&tx, name)?.as_ref())
+        {
+            store::put_stream(&tx, &stream)?;
+        }
+        tx.commit()
+            .map_err(store::db_error("cannot commit the build config"))?;
+        Ok(config)
+    }
+
+    /// The submission plan of `resolved` (`osbs_core::submission::plan`).
+    fn plan(
+        &self,
+        submission: &BuildSubmission,
+        resolved: &submit::Resolved,
+    ) -> Result<submission::SubmissionPlan> {
+        submission::plan(&ResolvedSubmission {
             git_url: resolved.git_url.clone(),
             git_branch: submission.git_branch.clone(),
             commit: resolved.commit.clone(),
@@ -454,8 +484,17 @@ impl LocalBackend {
             image_name: resolved.dockerfile.name().map(str::to_owned),
             component: submission.component.clone(),
             repo_config_name: self.repo_config_file.clone(),
+            variant: submission.variant.clone(),
         })
-        .map_err(|e| ClientError::Usage(e.to_string()))?;
+        .map_err(|e| ClientError::Usage(e.to_string()))
+    }
+
+    fn queue_user_build(
+        &self,
+        submission: &BuildSubmission,
+        resolved: submit::Resolved,
+    ) -> Result<Submitted> {
+        let plan = self.plan(submission, &resolved)?;
         let mut store = self.store();
         let tx = store.immediate()?;
         let now = now();
@@ -563,6 +602,23 @@ impl Backend for LocalBackend {
         let submitted = self.queue_user_build(submission, resolved)?;
         self.reconcile_all().await?;
         Ok(submitted)
+    }
+
+    async fn update_build_config(
+        &self,
+        submission: &BuildSubmission,
+    ) -> Result<(BuildConfig, Vec<String>)> {
+        submission.check_skip_build()?;
+        self.reconcile_all().await?;
+        let registry = RegistryEndpoint::parse(&self.settings.registry_uri).ok();
+        let resolved = submit::resolve(
+            &self.state_dir,
+            submission,
+            &self.repo_config_file,
+            registry.as_ref().map(RegistryEndpoint::name),
+        )?;
+        let config = self.record_build_config(submission, &resolved)?;
+        Ok((config, resolved.warnings))
     }
 
     async fn get_build(&self, name: &str) -> Result<Build> {

@@ -129,6 +129,11 @@ impl LocalBackend {
                 git_branch: found.git_branch.clone(),
                 git_commit: commit,
                 component: found.image_name.clone(),
+                // A user build of the BuildConfig builds with its recorded build arguments.
+                variant: osbs_core::variant::BuildVariant {
+                    build_args: found.build_args.clone(),
+                    ..Default::default()
+                },
             };
             return Ok(self.create_build(&submission).await?.build);
         };

@@ -188,6 +188,10 @@ pub(crate) fn resolve(
     registry_host: Option<&str>,
 ) -> Result<Resolved, ClientError> {
     let branch = submission.git_branch.as_str();
+    submission
+        .variant
+        .validate()
+        .map_err(|e| ClientError::Usage(e.to_string()))?;
     validate_url(&submission.git_url).map_err(usage)?;
     validate_ref("branch", branch).map_err(usage)?;
     if let Some(commit) = &submission.git_commit {
@@ -254,7 +258,9 @@ pub(crate) fn resolve(
     };
     let short = commit.get(..12).unwrap_or(&commit).to_owned();
     let refused = |err| file_error(err, shown, &short);
-    let dockerfile = source_files::dockerfile(&mirror, &commit).map_err(refused)?;
+    let dockerfile =
+        source_files::dockerfile_with_args(&mirror, &commit, &submission.variant.build_args)
+            .map_err(refused)?;
     source_files::dockerignore(&mirror, &commit).map_err(refused)?;
     let config = source_files::repo_config(&mirror, &commit, repo_config_file).map_err(refused)?;
     drop(lock);
@@ -268,6 +274,10 @@ pub(crate) fn resolve(
         .map_err(|e| ClientError::Usage(e.to_string()))?;
     }
     target::validate_labels(dockerfile.parsed.version(), dockerfile.parsed.release())
+        .map_err(|e| ClientError::Usage(format!("{e} (commit {short})")))?;
+    submission
+        .variant
+        .validate_with_labels(dockerfile.parsed.version(), dockerfile.parsed.release())
         .map_err(|e| ClientError::Usage(format!("{e} (commit {short})")))?;
 
     if let Some(password) = &given {

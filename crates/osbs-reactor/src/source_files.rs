@@ -9,6 +9,7 @@
 //! and short (`ls-tree` of one path, `cat-file` of one blob of at most the limit); the
 //! reactor runs them on the blocking pool.
 
+use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -181,12 +182,26 @@ pub fn read_text(
 /// [`SourceFileError::MissingDockerfile`], a file rule, a parse error, or a base image that is
 /// not a valid reference.
 pub fn dockerfile(git_dir: &Path, commit: &str) -> Result<SourceDockerfile, SourceFileError> {
+    dockerfile_with_args(git_dir, commit, &BTreeMap::new())
+}
+
+/// [`dockerfile`] parsed with the build's arguments (`--build-arg`), which `ARG`s in `FROM`
+/// lines and labels take instead of their defaults.
+///
+/// # Errors
+///
+/// As [`dockerfile`].
+pub fn dockerfile_with_args(
+    git_dir: &Path,
+    commit: &str,
+    build_args: &BTreeMap<String, String>,
+) -> Result<SourceDockerfile, SourceFileError> {
     let text = read_text(git_dir, commit, &RepoFile::dockerfile())?.ok_or_else(|| {
         SourceFileError::MissingDockerfile {
             commit: commit.to_owned(),
         }
     })?;
-    let parsed = dockerfile::parse(&text)?;
+    let parsed = dockerfile::parse_with_args(&text, build_args)?;
     let base_image = match &parsed.base_image {
         None => None,
         Some(base) => {

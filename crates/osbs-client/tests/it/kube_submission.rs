@@ -41,6 +41,7 @@ fn submission(url: &str) -> BuildSubmission {
         git_branch: "main".to_owned(),
         git_commit: None,
         component: None,
+        variant: Default::default(),
     }
 }
 

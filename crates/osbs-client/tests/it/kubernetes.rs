@@ -327,6 +327,7 @@ async fn create_build_records_the_user_build_and_queues_it() -> anyhow::Result<(
             git_branch: "main".into(),
             git_commit: None,
             component: None,
+            variant: Default::default(),
         })
         .await?;
     assert_eq!(submitted.build.name, format!("{BC}-5"));

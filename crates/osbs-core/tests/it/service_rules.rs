@@ -222,6 +222,7 @@ fn the_submission_plan_records_the_user_build_and_the_base_stream() {
             image_name: name.map(str::to_owned),
             component: component.map(str::to_owned),
             repo_config_name: ".osbs-repo-config".into(),
+            variant: Default::default(),
         };
     // A vendor base in another registry: its stream knows where the image lives.
     let plan = submission::plan(&resolved(

@@ -11,7 +11,7 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 use osbs_core::ImageReference;
-use osbs_core::dockerfile::with_base_image;
+use osbs_core::dockerfile::with_base_image_and_args;
 
 use super::push::unique_tag;
 use super::{PluginFuture, Step};
@@ -197,8 +197,9 @@ pub(crate) fn pull_base_image<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
         cx.base_hold = Some(hold.clone());
         cx.results.base_image_id = Some(id.clone());
         let line = cx.dockerfile()?.base_image_line;
-        let pinned =
-            with_base_image(&cx.dockerfile_text()?, line, &id).ok_or(ReactorError::Missing {
+        let build_args = &cx.request.variant.build_args;
+        let pinned = with_base_image_and_args(&cx.dockerfile_text()?, line, &id, build_args)
+            .ok_or(ReactorError::Missing {
                 what: "the FROM instruction of the base image",
             })?;
         cx.set_dockerfile(pinned).await?;
@@ -315,11 +316,16 @@ pub(crate) fn docker_api<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
             source,
         })?;
         let body = bollard::body_try_stream(context_tar::stream(dir, ignore));
+        // `--build-arg`: the Docker build's arguments (a regular build's come from its
+        // BuildConfig, so autorebuilds build with them too).
+        let build_args: std::collections::HashMap<String, String> =
+            cx.request.variant.build_args.clone().into_iter().collect();
         let options = BuildImageOptionsBuilder::default()
             .dockerfile("Dockerfile")
             .rm(true)
             .forcerm(true)
             .nocache(cx.request.no_cache)
+            .buildargs(&build_args)
             .build();
         let mut stream = docker.build_image(options, None, Some(body));
         let mut buffer = String::new();

@@ -20,6 +20,11 @@ const STALE_HOLD: Duration = Duration::from_secs(24 * 3600);
 /// Imports the pushed tags into the image's ImageStream (the repository with `/` → `-`).
 pub(crate) fn import_image<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
     Box::pin(async move {
+        if cx.request.variant.scratch {
+            return Ok(Step::Skipped(
+                "a scratch build is not imported into its image stream".to_owned(),
+            ));
+        }
         let target = cx.target()?;
         let import = ImageImport {
             image_stream: osbs_core::naming::image_stream_name(&target.repository),

@@ -20,9 +20,16 @@ fn architecture() -> &'static str {
 /// Appends one `LABEL` with the build's labels to the Dockerfile in the checkout.
 pub(crate) fn add_labels<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
     Box::pin(async move {
-        let release = cx.results.release.clone().ok_or(ReactorError::Missing {
-            what: "the release",
-        })?;
+        // A scratch build has no release (SPEC §3: it takes no release number).
+        let release = match cx.results.release.clone() {
+            Some(release) => Some(release),
+            None if !cx.request.variant.takes_release() => None,
+            None => {
+                return Err(ReactorError::Missing {
+                    what: "the release",
+                });
+            }
+        };
         let commit = cx
             .results
             .commit_id
@@ -34,7 +41,9 @@ pub(crate) fn add_labels<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
         labels.insert("vcs-url".to_owned(), redact_url(&cx.request.git_url));
         labels.insert("vcs-ref".to_owned(), commit);
         labels.insert("architecture".to_owned(), architecture().to_owned());
-        labels.insert("release".to_owned(), release);
+        if let Some(release) = release {
+            labels.insert("release".to_owned(), release);
+        }
         let labelled = with_labels(&cx.dockerfile_text()?, &labels);
         cx.set_dockerfile(labelled).await?;
         Ok(Step::Done)

@@ -42,7 +42,19 @@ pub(crate) fn bump_release<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
             .version()
             .ok_or(ReactorError::MissingLabel { label: "version" })?
             .to_owned();
-        let explicit = dockerfile.release().map(str::to_owned);
+        let variant = &cx.request.variant;
+        if !variant.takes_release() {
+            target::validate_version(&version)?;
+            cx.version = Some(version);
+            return Ok(Step::Skipped(
+                "a scratch build takes no release (only its unique tag is pushed)".to_owned(),
+            ));
+        }
+        // `--release` (an isolated build's, or a user's) comes before the Dockerfile's label.
+        let explicit = variant
+            .release
+            .clone()
+            .or_else(|| dockerfile.release().map(str::to_owned));
         target::validate_labels(Some(&version), explicit.as_deref())?;
         let target = cx.target()?;
         let tags = target.registry.list_tags(&target.repository).await?;

@@ -34,12 +34,13 @@ pub(crate) fn fetch_source<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
         cx.results.commit_id = Some(commit.clone());
         cx.source_dir = Some(dest.clone());
 
+        let build_args = cx.request.variant.build_args.clone();
         let SourceDockerfile {
             text,
             parsed,
             base_image,
         } = blocking(move || {
-            let dockerfile = source_files::dockerfile(&dest, &commit)?;
+            let dockerfile = source_files::dockerfile_with_args(&dest, &commit, &build_args)?;
             source_files::dockerignore(&dest, &commit)?;
             Ok(dockerfile)
         })

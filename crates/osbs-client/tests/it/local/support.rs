@@ -209,6 +209,7 @@ impl Repo {
             git_branch: "main".to_owned(),
             git_commit: None,
             component: None,
+            variant: Default::default(),
         }
     }
 }
