@@ -13,3 +13,4 @@ mod local_hardening;
 mod pulp;
 mod state;
 mod terminal;
+mod variants;
