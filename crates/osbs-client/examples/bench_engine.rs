@@ -96,6 +96,7 @@ async fn main() -> Result<()> {
             max_concurrent_builds: Some(10_000),
             ..ServiceSettings::default()
         },
+        push_method: osbs_core::build::PushMethod::default(),
     };
     let backend = LocalBackend::open(&options, Vec::new())
         .map_err(|e| anyhow::anyhow!(osbs_client::app::chain(&e)))?;

@@ -19,6 +19,7 @@ pub fn options(instance: &Instance) -> LocalOptions {
         }),
         repo_config_file: instance.repo_config_file.clone(),
         service: instance.service.clone(),
+        push_method: instance.push_method,
     }
 }
 

@@ -117,6 +117,10 @@ pub(crate) struct RunSettings {
     /// Where `registry_sync` copies the pushed tags; no sync when absent.
     #[serde(default)]
     pub sync_target: Option<SyncTarget>,
+    // The push path (issue 12).
+    /// `push_method`: how the build pushes.
+    #[serde(default)]
+    pub push_method: osbs_core::build::PushMethod,
 }
 
 /// The process that runs (or waits to run) a build.

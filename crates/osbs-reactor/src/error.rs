@@ -155,6 +155,23 @@ pub enum ReactorError {
         /// The daemon's message.
         message: String,
     },
+    /// The Engine's image export cannot be read (the reactor's own push path).
+    #[error("export of image {image} failed: {message}")]
+    Export {
+        /// The image id.
+        image: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The pushed image would not be the built one: its config's `diff_ids` differ from the
+    /// layers the Engine has.
+    #[error("{image}: {problem}")]
+    Verify {
+        /// `registry/repository`.
+        image: String,
+        /// What differs.
+        problem: String,
+    },
     /// The registry serves another digest than the push reported.
     #[error("{image}: the push reported {pushed} but the registry serves {served}")]
     DigestMismatch {

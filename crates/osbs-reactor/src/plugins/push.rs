@@ -1,15 +1,20 @@
 //! `tag_by_labels` and `tag_and_push`: tag the built image `version-release`, `version`,
-//! `latest` and a unique tag, push every tag through the Docker Engine (which streams the
-//! layers), and record each manifest digest after checking it with a manifest HEAD.
+//! `latest` and a unique tag, push the image once (the reactor's own path, module
+//! `layer_push`, or `docker push` through the Engine: `push_method`), give every further tag
+//! one manifest `PUT` of the same bytes, and record each manifest digest after checking it
+//! with a manifest HEAD.
 
 use std::time::SystemTime;
 
 use bollard::query_parameters::{PushImageOptionsBuilder, TagImageOptionsBuilder};
 use futures_util::StreamExt;
-use osbs_core::build::PushedDigest;
+use futures_util::future::BoxFuture;
+use osbs_core::build::{PushMethod, PushedDigest};
+use osbs_registry_sync::{Manifest, Repository};
 
 use super::{PluginFuture, Step};
 use crate::error::{ReactorError, chain};
+use crate::layer_push::PushJob;
 use crate::pipeline::Context;
 use crate::time::compact;
 
@@ -47,16 +52,11 @@ pub(crate) fn tag_by_labels<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
         let version = cx.version.clone().ok_or(ReactorError::Missing {
             what: "the version",
         })?;
-        let release = cx.results.release.clone();
-        if release.is_none() && cx.request.variant.takes_release() {
-            return Err(ReactorError::Missing {
-                what: "the release",
-            });
-        }
+        let release = cx.results.release.clone().ok_or(ReactorError::Missing {
+            what: "the release",
+        })?;
         let image = cx.target()?.image();
-        // The build's variant chooses: regular `version-release`, `version`, `latest`;
-        // isolated `version-release`; scratch none; then the extra tags (`-A`).
-        let primary = cx.request.variant.tags(&version, release.as_deref());
+        let primary = vec![format!("{version}-{release}"), version, "latest".to_owned()];
         let unique = unique_tag(&cx.request.build_name, SystemTime::now());
         let docker = cx.docker().await?;
         for tag in primary.iter().chain([&unique]) {
@@ -84,8 +84,10 @@ fn digest_from_status(status: &str, tag: &str) -> Option<String> {
     digest.starts_with("sha256:").then(|| digest.to_owned())
 }
 
-/// Pushes every tag to the target registry (credentials for that registry only) and records
-/// the digest the registry serves for each.
+/// Pushes the image under every tag to the target registry (credentials for that registry
+/// only) and records the digest the registry serves for each. The image is pushed once, under
+/// the first tag (`push_method`: the reactor's own path, or `docker push` through the
+/// Engine); every further tag costs one manifest `PUT` of the same bytes.
 pub(crate) fn tag_and_push<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
     Box::pin(async move {
         let docker = cx.docker().await?;
@@ -93,69 +95,51 @@ pub(crate) fn tag_and_push<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
         let image = target.image();
         let registry_host = target.registry.host().to_owned();
         let repository = target.repository.clone();
-        let credentials = cx.auth.docker_credentials(&registry_host);
         let tags: Vec<String> = cx
             .primary_tags
             .iter()
             .chain(cx.unique_tag.iter())
             .cloned()
             .collect();
-        if tags.is_empty() {
+        let Some((first, others)) = tags.split_first() else {
             return Err(ReactorError::Missing { what: "the tags" });
-        }
-        let mut digests = Vec::new();
-        for tag in &tags {
-            cx.host
-                .check_lease()
-                .await
-                .map_err(ReactorError::host("push (the run's lease)"))?;
-            cx.log(&format!("pushing {image}:{tag}"));
-            let options = PushImageOptionsBuilder::default().tag(tag).build();
-            let mut push = docker.push_image(&image, Some(options), credentials.clone());
-            let mut digest = None;
-            loop {
-                let item = tokio::select! {
-                    item = push.next() => item,
-                    () = cx.cancel.cancelled() => return Ok(Step::Cancel("build cancelled".to_owned())),
+        };
+        check_lease(cx).await?;
+        let repo = cx.target()?.registry.client().repository(&repository);
+        let manifest = match cx.request.push_method {
+            PushMethod::Reactor => {
+                cx.log(&format!("pushing {image}:{first} (the reactor's own push)"));
+                let Some(manifest) = push_by_reactor(cx, &docker, &repo).await? else {
+                    return Ok(Step::Cancel("build cancelled".to_owned()));
                 };
-                match item {
-                    None => break,
-                    Some(Ok(info)) => {
-                        if let Some(status) = &info.status {
-                            if let Some(d) = digest_from_status(status, tag) {
-                                digest = Some(d);
-                            }
-                            // Per-layer progress is noise in a build log; the rest is not.
-                            let per_layer = [
-                                "Preparing",
-                                "Waiting",
-                                "Pushing",
-                                "Pushed",
-                                "Layer already exists",
-                            ];
-                            if !per_layer.contains(&status.as_str()) {
-                                cx.log(status);
-                            }
-                        }
-                    }
-                    Some(Err(err)) => {
-                        let message = match err {
-                            bollard::errors::Error::DockerStreamError { error } => error,
-                            other => chain(&other),
-                        };
-                        return Err(ReactorError::Push {
-                            image: format!("{image}:{tag}"),
-                            message,
-                        });
-                    }
-                }
+                check_lease(cx).await?;
+                put_manifest(&repo, first, &manifest)
+                    .await
+                    .map_err(|e| manifest_error(&registry_host, first, &e))?;
+                manifest
             }
-            let pushed = digest.ok_or_else(|| ReactorError::Push {
-                image: format!("{image}:{tag}"),
-                message: "the Docker Engine reported no digest".to_owned(),
-            })?;
-            digests.push((tag.clone(), pushed));
+            PushMethod::Engine => {
+                let Some(digest) = push_by_engine(cx, &docker, &image, first).await? else {
+                    return Ok(Step::Cancel("build cancelled".to_owned()));
+                };
+                get_manifest(&repo, &digest)
+                    .await
+                    .map_err(|e| manifest_error(&registry_host, first, &e))?
+            }
+        };
+        let mut digests = vec![(first.clone(), manifest.digest.clone())];
+        for tag in others {
+            check_lease(cx).await?;
+            let stored = put_manifest(&repo, tag, &manifest)
+                .await
+                .map_err(|e| manifest_error(&registry_host, tag, &e))?;
+            digests.push((tag.clone(), stored));
         }
+        cx.log(&format!(
+            "pushed {image}@{} as {}",
+            manifest.digest,
+            tags.join(", ")
+        ));
         let target = cx.target()?;
         for (tag, pushed) in &digests {
             let served = target.registry.manifest_digest(&repository, tag).await?;
@@ -177,6 +161,137 @@ pub(crate) fn tag_and_push<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
             })
             .collect();
         Ok(Step::Done)
+    })
+}
+
+/// Refuses to write to the registry once the run's lease was taken away.
+async fn check_lease(cx: &Context<'_>) -> Result<(), ReactorError> {
+    cx.host
+        .check_lease()
+        .await
+        .map_err(ReactorError::host("push (the run's lease)"))
+}
+
+/// `Repository::put_manifest`, boxed: its future is `Send` for the lifetimes at hand, which
+/// the compiler cannot see through the plugin's own boxed future otherwise.
+fn put_manifest<'a>(
+    repo: &'a Repository,
+    tag: &'a str,
+    manifest: &'a Manifest,
+) -> BoxFuture<'a, Result<String, osbs_registry_sync::Error>> {
+    Box::pin(repo.put_manifest(tag, manifest))
+}
+
+/// `Repository::manifest`, boxed (as [`put_manifest`]).
+fn get_manifest<'a>(
+    repo: &'a Repository,
+    digest: &'a str,
+) -> BoxFuture<'a, Result<Manifest, osbs_registry_sync::Error>> {
+    Box::pin(repo.manifest(digest))
+}
+
+fn manifest_error(registry: &str, tag: &str, err: &osbs_registry_sync::Error) -> ReactorError {
+    ReactorError::Registry {
+        registry: registry.to_owned(),
+        action: format!("manifest PUT of {tag}"),
+        reason: chain(err),
+    }
+}
+
+/// The reactor's own push (module `layer_push`): every blob, and the manifest to `PUT`;
+/// `None` when the build was cancelled meanwhile.
+async fn push_by_reactor(
+    cx: &Context<'_>,
+    docker: &bollard::Docker,
+    repo: &Repository,
+) -> Result<Option<Manifest>, ReactorError> {
+    let image_id = cx.image_id.clone().ok_or(ReactorError::Missing {
+        what: "the built image",
+    })?;
+    let dir = cx.workdir.path().join("push");
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(|source| ReactorError::Io {
+            action: "create",
+            path: dir.clone(),
+            source,
+        })?;
+    let job = PushJob {
+        docker,
+        image_id: &image_id,
+        target: repo.clone(),
+        base: cx.base_image.as_ref(),
+        dir: &dir,
+    };
+    let report = tokio::select! {
+        report = job.run() => report,
+        () = cx.cancel.cancelled() => return Ok(None),
+    };
+    // The compressed layers are not needed any more, whatever happened.
+    let _ = tokio::fs::remove_dir_all(&dir).await;
+    let report = report?;
+    for line in &report.lines {
+        cx.log(line);
+    }
+    Ok(Some(report.manifest))
+}
+
+/// `docker push` of one tag through the Engine; the digest it reports, or `None` when the
+/// build was cancelled meanwhile.
+async fn push_by_engine(
+    cx: &Context<'_>,
+    docker: &bollard::Docker,
+    image: &str,
+    tag: &str,
+) -> Result<Option<String>, ReactorError> {
+    let registry_host = cx.target()?.registry.host().to_owned();
+    let credentials = cx.auth.docker_credentials(&registry_host);
+    cx.log(&format!(
+        "pushing {image}:{tag} (through the Docker Engine)"
+    ));
+    let options = PushImageOptionsBuilder::default().tag(tag).build();
+    let mut push = docker.push_image(image, Some(options), credentials);
+    let mut digest = None;
+    loop {
+        let item = tokio::select! {
+            item = push.next() => item,
+            () = cx.cancel.cancelled() => return Ok(None),
+        };
+        match item {
+            None => break,
+            Some(Ok(info)) => {
+                if let Some(status) = &info.status {
+                    if let Some(d) = digest_from_status(status, tag) {
+                        digest = Some(d);
+                    }
+                    // Per-layer progress is noise in a build log; the rest is not.
+                    let per_layer = [
+                        "Preparing",
+                        "Waiting",
+                        "Pushing",
+                        "Pushed",
+                        "Layer already exists",
+                    ];
+                    if !per_layer.contains(&status.as_str()) {
+                        cx.log(status);
+                    }
+                }
+            }
+            Some(Err(err)) => {
+                let message = match err {
+                    bollard::errors::Error::DockerStreamError { error } => error,
+                    other => chain(&other),
+                };
+                return Err(ReactorError::Push {
+                    image: format!("{image}:{tag}"),
+                    message,
+                });
+            }
+        }
+    }
+    digest.map(Some).ok_or_else(|| ReactorError::Push {
+        image: format!("{image}:{tag}"),
+        message: "the Docker Engine reported no digest".to_owned(),
     })
 }
 

@@ -10,6 +10,7 @@
 mod bad_input;
 mod builds;
 mod cli;
+mod push;
 mod repo_files;
 mod slow_host;
 mod support;

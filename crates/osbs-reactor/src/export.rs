@@ -1,0 +1,350 @@
+//! The built image's content from the Docker Engine's image export (`GET /images/{name}/get`,
+//! a tar of `manifest.json`, the config and one tar per layer, in the classic `docker save`
+//! layout or the OCI layout of newer Engines), streamed: each layer is gzipped on every core
+//! (module `gzip`) into a file of the run's work directory as it arrives, so no layer is ever
+//! held in memory. Small entries (configs, tiny layers) are kept in memory until
+//! `manifest.json`, which comes last, says what they are.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use bollard::Docker;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
+use tokio::sync::mpsc;
+
+use crate::error::{ReactorError, chain};
+use crate::gzip::{self, Compressed};
+
+/// Entries up to this size are kept in memory until `manifest.json` says what they are.
+const SMALL_ENTRY: u64 = 1024 * 1024;
+/// The largest image config accepted.
+const MAX_CONFIG: usize = 4 * 1024 * 1024;
+
+/// One layer of the exported image, gzipped into a file (or known to the registry already).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Layer {
+    /// The digests and sizes.
+    pub(crate) compressed: Compressed,
+    /// The gzip file; `None` when the layer was not compressed because the registry already
+    /// has it (`skip`).
+    pub(crate) file: Option<PathBuf>,
+}
+
+/// The exported image: its config and its layers in order.
+#[derive(Debug, Clone)]
+pub(crate) struct Exported {
+    /// The config JSON exactly as the Engine has it (its sha256 is the image id).
+    pub(crate) config: Bytes,
+    /// The layers, bottom first, with their `diff_id`s in [`Layer::compressed`].
+    pub(crate) layers: Vec<Layer>,
+    /// For each layer (bottom first): its `diff_id`, whether compressed or skipped.
+    pub(crate) diff_ids: Vec<String>,
+}
+
+/// `manifest.json` of an export.
+#[derive(Deserialize)]
+struct SaveManifest {
+    #[serde(rename = "Config")]
+    config: String,
+    #[serde(rename = "Layers")]
+    layers: Vec<String>,
+}
+
+/// What the reader saw of one tar entry.
+enum Entry {
+    /// A small file, kept as it is.
+    Small(Vec<u8>),
+    /// A large file, gzipped to a file.
+    Gzipped(Compressed, PathBuf),
+}
+
+/// A `Read` over the chunks the export task sends.
+struct ChannelReader {
+    chunks: mpsc::Receiver<Result<Bytes, String>>,
+    current: Bytes,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.current.is_empty() {
+            match self.chunks.blocking_recv() {
+                Some(Ok(chunk)) => self.current = chunk,
+                Some(Err(message)) => return Err(io::Error::other(message)),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(n)
+    }
+}
+
+/// Exports `image` from the Engine and gzips its layers at `level` into `dir`; layers whose
+/// `diff_id` is in `skip` (the registry has them) are not compressed when they are small
+/// enough to be recognised before compressing.
+pub(crate) async fn export(
+    docker: &Docker,
+    image: &str,
+    dir: &Path,
+    level: u32,
+    skip: HashSet<String>,
+) -> Result<Exported, ReactorError> {
+    let (tx, rx) = mpsc::channel::<Result<Bytes, String>>(16);
+    let mut stream = docker.export_image(image);
+    let feeder = async move {
+        while let Some(chunk) = stream.next().await {
+            let item = chunk.map_err(|e| chain(&e));
+            let failed = item.is_err();
+            if tx.send(item).await.is_err() || failed {
+                return;
+            }
+        }
+    };
+    let dir = dir.to_owned();
+    let reader = tokio::task::spawn_blocking(move || {
+        let input = ChannelReader {
+            chunks: rx,
+            current: Bytes::new(),
+        };
+        read_export(input, &dir, level, &skip)
+    });
+    let ((), read) = tokio::join!(feeder, reader);
+    let read = read.map_err(|e| ReactorError::Export {
+        image: image.to_owned(),
+        message: format!("the export reader stopped: {e}"),
+    })?;
+    read.map_err(|message| ReactorError::Export {
+        image: image.to_owned(),
+        message,
+    })
+}
+
+/// Reads the export tar: layers are gzipped as they stream by, small entries kept.
+fn read_export(
+    input: impl Read,
+    dir: &Path,
+    level: u32,
+    skip: &HashSet<String>,
+) -> Result<Exported, String> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut archive = tar::Archive::new(input);
+    let mut entries: HashMap<String, Entry> = HashMap::new();
+    let mut links: HashMap<String, String> = HashMap::new();
+    let mut manifest: Option<Vec<SaveManifest>> = None;
+    let mut count = 0usize;
+    for entry in archive.entries().map_err(|e| format!("not a tar: {e}"))? {
+        let mut entry = entry.map_err(|e| format!("broken tar: {e}"))?;
+        let name = entry
+            .path()
+            .map_err(|e| format!("a tar entry with a bad name: {e}"))?
+            .to_string_lossy()
+            .trim_start_matches("./")
+            .to_owned();
+        let kind = entry.header().entry_type();
+        if kind.is_symlink() || kind.is_hard_link() {
+            // `docker save` links a layer saved once already.
+            if let Ok(Some(target)) = entry.link_name() {
+                let target = target.to_string_lossy().into_owned();
+                let base = Path::new(&name).parent().unwrap_or(Path::new(""));
+                let resolved = normalise(&base.join(&target));
+                links.insert(name, resolved);
+            }
+            continue;
+        }
+        if !kind.is_file() {
+            continue;
+        }
+        if name == "manifest.json" {
+            let mut text = Vec::new();
+            entry
+                .read_to_end(&mut text)
+                .map_err(|e| format!("cannot read manifest.json: {e}"))?;
+            manifest = Some(
+                serde_json::from_slice(&text)
+                    .map_err(|e| format!("manifest.json is not valid: {e}"))?,
+            );
+            continue;
+        }
+        let candidate = name.ends_with("/layer.tar")
+            || name.starts_with("blobs/")
+            || (name.ends_with(".json") && !name.contains('/'));
+        if !candidate {
+            continue;
+        }
+        let size = entry.header().size().unwrap_or(u64::MAX);
+        if size <= SMALL_ENTRY {
+            let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+            entry
+                .read_to_end(&mut data)
+                .map_err(|e| format!("cannot read {name}: {e}"))?;
+            entries.insert(name, Entry::Small(data));
+        } else {
+            count += 1;
+            let path = dir.join(format!("layer-{count}.tar.gz"));
+            let file = std::fs::File::create(&path)
+                .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+            let writer = io::BufWriter::with_capacity(256 * 1024, file);
+            let compressed = gzip::compress(&mut entry, writer, level, threads)
+                .map_err(|e| format!("cannot gzip {name}: {e}"))?;
+            entries.insert(name, Entry::Gzipped(compressed, path));
+        }
+    }
+    let manifest = manifest.ok_or("the export has no manifest.json")?;
+    let [image] = <[SaveManifest; 1]>::try_from(manifest)
+        .map_err(|m| format!("the export holds {} images, not one", m.len()))?;
+    let resolve = |name: &str| links.get(name).cloned().unwrap_or_else(|| name.to_owned());
+    let config = match entries.remove(&resolve(&image.config)) {
+        Some(Entry::Small(data)) if data.len() <= MAX_CONFIG => Bytes::from(data),
+        _ => return Err(format!("the export has no config {}", image.config)),
+    };
+    let mut layers = Vec::new();
+    let mut diff_ids = Vec::new();
+    let mut done: HashMap<String, Layer> = HashMap::new();
+    for name in &image.layers {
+        let name = resolve(name);
+        if let Some(layer) = done.get(&name) {
+            diff_ids.push(layer.compressed.diff_id.clone());
+            layers.push(layer.clone());
+            continue;
+        }
+        let layer = match entries.remove(&name) {
+            Some(Entry::Gzipped(compressed, path)) => Layer {
+                compressed,
+                file: Some(path),
+            },
+            Some(Entry::Small(data)) => {
+                let diff_id = format!("sha256:{}", hex::encode(Sha256::digest(&data)));
+                if skip.contains(&diff_id) {
+                    Layer {
+                        compressed: Compressed {
+                            diff_id,
+                            digest: String::new(),
+                            size: 0,
+                            raw_size: data.len() as u64,
+                        },
+                        file: None,
+                    }
+                } else {
+                    count += 1;
+                    let path = dir.join(format!("layer-{count}.tar.gz"));
+                    let file = std::fs::File::create(&path)
+                        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+                    let compressed = gzip::compress(&data[..], file, level, threads)
+                        .map_err(|e| format!("cannot gzip {name}: {e}"))?;
+                    Layer {
+                        compressed,
+                        file: Some(path),
+                    }
+                }
+            }
+            None => return Err(format!("the export has no layer {name}")),
+        };
+        diff_ids.push(layer.compressed.diff_id.clone());
+        done.insert(name, layer.clone());
+        layers.push(layer);
+    }
+    Ok(Exported {
+        config,
+        layers,
+        diff_ids,
+    })
+}
+
+/// `a/../b/./c` as `b/c`.
+fn normalise(path: &Path) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                parts.pop();
+            }
+            std::path::Component::Normal(p) => parts.push(p.to_string_lossy().into_owned()),
+            _ => {}
+        }
+    }
+    parts.join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_of(files: &[(&str, &[u8])], links: &[(&str, &str)]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (name, data) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder.append_data(&mut header, name, *data).unwrap();
+        }
+        for (name, target) in links {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(tar::EntryType::Symlink);
+            header.set_size(0);
+            header.set_cksum();
+            builder.append_link(&mut header, name, target).unwrap();
+        }
+        builder.into_inner().unwrap()
+    }
+
+    #[test]
+    fn classic_save_layout_with_a_linked_layer() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = vec![7u8; (SMALL_ENTRY + 10) as usize];
+        let manifest = br#"[{"Config":"cfg.json","RepoTags":null,"Layers":["a/layer.tar","b/layer.tar","c/layer.tar"]}]"#;
+        let tar = tar_of(
+            &[
+                ("a/layer.tar", b"base layer"),
+                ("a/VERSION", b"1.0"),
+                ("b/layer.tar", &big),
+                ("cfg.json", b"{\"rootfs\":{}}"),
+                ("manifest.json", manifest),
+            ],
+            &[("c/layer.tar", "../a/layer.tar")],
+        );
+        let base = format!("sha256:{}", hex::encode(Sha256::digest(b"base layer")));
+        let skip = HashSet::from([base.clone()]);
+        let exported = read_export(&tar[..], dir.path(), 1, &skip).unwrap();
+        assert_eq!(&exported.config[..], b"{\"rootfs\":{}}");
+        assert_eq!(exported.layers.len(), 3);
+        assert_eq!(exported.diff_ids[0], base);
+        assert!(
+            exported.layers[0].file.is_none(),
+            "a known small layer is skipped"
+        );
+        assert_eq!(exported.layers[2], exported.layers[0]);
+        let big_layer = &exported.layers[1];
+        assert_eq!(
+            big_layer.compressed.diff_id,
+            format!("sha256:{}", hex::encode(Sha256::digest(&big)))
+        );
+        let file = std::fs::read(big_layer.file.as_ref().unwrap()).unwrap();
+        assert_eq!(file.len() as u64, big_layer.compressed.size);
+    }
+
+    #[test]
+    fn broken_exports_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let no_manifest = tar_of(&[("a/layer.tar", b"x")], &[]);
+        assert_eq!(
+            read_export(&no_manifest[..], dir.path(), 1, &HashSet::new()).unwrap_err(),
+            "the export has no manifest.json"
+        );
+        let missing = tar_of(
+            &[(
+                "manifest.json",
+                br#"[{"Config":"c.json","Layers":["a/layer.tar"]}]"#,
+            )],
+            &[],
+        );
+        assert_eq!(
+            read_export(&missing[..], dir.path(), 1, &HashSet::new()).unwrap_err(),
+            "the export has no config c.json"
+        );
+    }
+}
