@@ -296,5 +296,5 @@ async fn variants_push_what_they_promise_and_move_nothing_else() {
 
 /// The ImageStream tag `STREAM:latest` of fixture image `local-NAME`.
 fn stream_tag(world: &World, name: &str) -> osbs_core::model::ImageStreamTag {
-    osbs_core::model::ImageStreamTag::new(&world.stream(name), "latest")
+    osbs_core::model::ImageStreamTag::new(world.stream(name), "latest")
 }
