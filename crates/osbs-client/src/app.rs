@@ -28,6 +28,7 @@ pub fn main() -> ExitCode {
         err: &mut stderr,
         format: cli.global.output,
         quiet: cli.global.quiet,
+        terminals: crate::progress::Terminals::detect(),
     };
     let code = match run(&cli, &mut io) {
         Ok(Outcome::Success) => 0,
@@ -69,6 +70,14 @@ fn run(cli: &Cli, io: &mut Io<'_>) -> Result<Outcome, ClientError> {
         }
         _ => {}
     }
+    if let Some(namespace) = &cli.global.namespace
+        && !config::is_dns_label(namespace)
+    {
+        return Err(ClientError::Usage(format!(
+            "--namespace {namespace:?} is not a Kubernetes namespace name (a DNS-1123 label: \
+             lowercase letters, digits and '-', at most 63)"
+        )));
+    }
     let instance = load_instance(cli)?;
     if cli.global.verbose > 0 {
         let file = instance.file.as_deref().map_or_else(
@@ -98,6 +107,7 @@ fn run(cli: &Cli, io: &mut Io<'_>) -> Result<Outcome, ClientError> {
     runtime.block_on(async {
         match instance.backend {
             BackendKind::Local => {
+                refuse_cluster_flags(cli, &instance)?;
                 let backend = crate::local::open(&instance, cli_passthrough(cli))?;
                 // Told once, by the process that noticed it; even with -q, since it is never
                 // told again.
@@ -125,7 +135,7 @@ fn run(cli: &Cli, io: &mut Io<'_>) -> Result<Outcome, ClientError> {
                 }
                 commands::run(&backend, &cli.command, io).await
             }
-            BackendKind::Kubernetes => kubernetes(&instance, &cli.command, io).await,
+            BackendKind::Kubernetes => kubernetes(&instance, cli, io).await,
         }
     })
 }
@@ -134,9 +144,10 @@ fn run(cli: &Cli, io: &mut Io<'_>) -> Result<Outcome, ClientError> {
 #[cfg(feature = "kubernetes")]
 async fn kubernetes(
     instance: &Instance,
-    command: &Command,
+    cli: &Cli,
     io: &mut Io<'_>,
 ) -> Result<Outcome, ClientError> {
+    let command = &cli.command;
     match command {
         Command::RunBuild(_) | Command::Serve => {
             return Err(ClientError::Usage(
@@ -166,51 +177,62 @@ async fn kubernetes(
     let resolver: crate::kubernetes::Resolver = Box::new(move |submission| {
         crate::local::resolve_submission(&mirrors, submission, &repo_config_file)
     });
-    let client = kube_client(instance).await?;
-    let backend = crate::kubernetes::KubeBackend::new(client, instance, resolver);
-    commands::run(&backend, command, io).await
-}
-
-/// The client of the cluster `backend = kubernetes` talks to: the current kubeconfig context
-/// (`$KUBECONFIG`, else `~/.kube/config`), else the in-cluster configuration of a Pod. Having
-/// neither is the configuration's problem (exit code 2), not an unreachable cluster; a cluster
-/// that does not answer is found out by the first call (exit code 3).
-#[cfg(feature = "kubernetes")]
-async fn kube_client(instance: &Instance) -> Result<kube::Client, ClientError> {
-    let looked_at = || match std::env::var_os("KUBECONFIG") {
-        Some(path) => format!("KUBECONFIG={}", path.to_string_lossy()),
-        None => "no KUBECONFIG, ~/.kube/config".to_owned(),
+    let flags = crate::kubernetes::ClusterFlags {
+        kubeconfig: cli.global.kubeconfig.clone(),
+        context: cli.global.context.clone(),
+        namespace: cli.global.namespace.clone(),
     };
-    let config = kube::Config::infer().await.map_err(|e| {
-        ClientError::Usage(format!(
-            "instance {:?} uses backend = kubernetes, but there is no cluster configuration \
-             ({}; not in a Pod; set KUBECONFIG to a kubeconfig file): {}",
-            instance.name,
-            looked_at(),
-            chain(&e)
-        ))
-    })?;
-    kube::Client::try_from(config).map_err(|e| {
-        ClientError::Usage(format!(
-            "instance {:?} uses backend = kubernetes, but its cluster configuration ({}) cannot \
-             be used: {}",
-            instance.name,
-            looked_at(),
-            chain(&e)
-        ))
-    })
+    let backend = crate::kubernetes::KubeBackend::connect(instance, &flags, resolver).await?;
+    if cli.global.verbose > 0
+        && let Some(target) = backend.target()
+    {
+        let line = format!(
+            "cluster: {}; namespace: {} (from {})",
+            target.describe(),
+            target.namespace,
+            target.namespace_source
+        );
+        let _ = writeln!(io.err, "{}", safe_line(&line));
+    }
+    commands::run(&backend, command, io).await
 }
 
 /// Without the `kubernetes` feature, `backend = kubernetes` is a configuration error.
 #[cfg(not(feature = "kubernetes"))]
 async fn kubernetes(
     instance: &Instance,
-    _command: &Command,
+    _cli: &Cli,
     _io: &mut Io<'_>,
 ) -> Result<Outcome, ClientError> {
     Err(ClientError::Usage(format!(
         "instance {:?} uses backend = kubernetes, but this osbs was built without the \
          `kubernetes` feature",
+        instance.name
+    )))
+}
+
+/// `--kubeconfig`, `--context` and `--namespace` name a cluster: given for a local instance,
+/// the build would run on this machine instead, so they are refused.
+fn refuse_cluster_flags(cli: &Cli, instance: &Instance) -> Result<(), ClientError> {
+    let given: Vec<&str> = [
+        ("--kubeconfig", cli.global.kubeconfig.is_some()),
+        ("--context", cli.global.context.is_some()),
+        ("--namespace", cli.global.namespace.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(flag, set)| set.then_some(flag))
+    .collect();
+    if given.is_empty() {
+        return Ok(());
+    }
+    let file = instance.file.as_deref().map_or_else(
+        || "the built-in defaults".to_owned(),
+        |p| p.display().to_string(),
+    );
+    Err(ClientError::Usage(format!(
+        "{} given, but instance {:?} ({file}) uses backend = local: --kubeconfig, --context \
+         and --namespace choose a cluster for backend = kubernetes",
+        given.join(", "),
         instance.name
     )))
 }

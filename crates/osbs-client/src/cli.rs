@@ -59,6 +59,33 @@ pub struct GlobalArgs {
     /// Say only what was asked for and errors
     #[arg(short, long, global = true, help_heading = "Global options")]
     pub quiet: bool,
+    // The kubernetes backend's cluster and namespace (issue 11), as kubectl's flags.
+    /// Kubeconfig file of the kubernetes backend [default: $KUBECONFIG, else ~/.kube/config]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "PATH"
+    )]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context of the kubernetes backend [default: the current-context]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "NAME"
+    )]
+    pub context: Option<String>,
+    /// Namespace of the kubernetes backend [default: osbs.conf's namespace, else the
+    /// context's, else default]
+    #[arg(
+        short = 'n',
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "NAME"
+    )]
+    pub namespace: Option<String>,
 }
 
 /// How results are printed.

@@ -18,6 +18,7 @@ use osbs_repo_config::RepoConfig;
 use crate::backend::{Backend, BuildFilter, BuildSubmission, ClientError, LogEvent};
 use crate::cli::{BuildArgs, Command, OutputFormat};
 use crate::output;
+use crate::progress::{LogView, Terminals};
 
 /// Where a command writes: results to `out`, progress and log lines to `err`.
 pub struct Io<'a> {
@@ -29,6 +30,8 @@ pub struct Io<'a> {
     pub format: OutputFormat,
     /// `-q`: no progress lines.
     pub quiet: bool,
+    /// Which standard streams are terminals (layer progress bars are drawn only there).
+    pub terminals: Terminals,
 }
 
 /// How a command ended, beyond errors.
@@ -110,10 +113,14 @@ pub async fn run<B: Backend>(
         Command::BuildLogs(args) => {
             let mut failed = None;
             let out = &mut *io.out;
+            // Bars only while following, with the log and the bars (stderr) on terminals.
+            let view = LogView::new(
+                args.follow && !io.quiet && io.terminals.stdout && io.terminals.stderr,
+            );
             backend
                 .build_logs(&args.name, args.follow, &mut |event| match event {
                     LogEvent::Line(line) => {
-                        if let Err(e) = writeln!(out, "{}", safe_text(&line)) {
+                        if let Err(e) = view.line(out, &line) {
                             failed.get_or_insert(e);
                         }
                     }
@@ -380,11 +387,12 @@ async fn build<B: Backend>(
         let mut last = None;
         let err = &mut *io.err;
         let quiet = io.quiet;
+        let view = LogView::new(!quiet && io.terminals.stderr);
         backend
             .build_logs(&name, true, &mut |event| match event {
                 LogEvent::Line(line) => {
                     if !quiet {
-                        let _ = writeln!(err, "{}", safe_text(&line));
+                        let _ = view.line(err, &line);
                     }
                 }
                 LogEvent::Finished(build) => last = Some(*build),

@@ -69,8 +69,10 @@ pub struct Instance {
     /// `state_dir`: where the local backend keeps its database and build logs; `None` means
     /// the XDG data directory.
     pub state_dir: Option<PathBuf>,
-    /// `namespace` (kubernetes).
-    pub namespace: String,
+    /// `namespace` (kubernetes); `None` when the file sets none. The namespace used is
+    /// `--namespace`, else this, else the kubeconfig context's, else `default`
+    /// (`osbs_kube::choose_namespace`).
+    pub namespace: Option<String>,
     /// `registry_uri`: the registry built images are pushed to.
     pub registry: RegistryEndpoint,
     /// `registry_secret`: a dockercfg for that registry (local: a file; kubernetes: a Secret).
@@ -79,10 +81,6 @@ pub struct Instance {
     pub sync: Option<SyncTarget>,
     /// `verify_ssl`: whether TLS certificates are checked.
     pub verify_ssl: bool,
-    // The push path (issue 12).
-    /// `push_method`: `reactor` (the reactor's own parallel push, the default) or `engine`
-    /// (`docker push` through the Docker Engine).
-    pub push_method: osbs_core::build::PushMethod,
     /// `repo_config_file`: the name of the repository config file in built repositories.
     pub repo_config_file: String,
     /// The service settings of SPEC §10 (`max_concurrent_builds`, `import_interval`,
@@ -226,6 +224,21 @@ pub enum ConfigError {
         name: String,
         /// What is missing.
         problem: String,
+    },
+    // The kubernetes backend's configuration (issue 11).
+    /// osbs-client's `openshift_url` without a `backend`: the instance meant a cluster, and
+    /// would otherwise build on this machine.
+    #[error(
+        "{path}:{line}: openshift_url is osbs-client's OpenShift address, and this osbs does \
+         not talk to OpenShift; without `backend` the instance would build on this machine. \
+         Set backend = kubernetes (the cluster then comes from the kubeconfig: --kubeconfig, \
+         --context, KUBECONFIG) or backend = local, and remove openshift_url"
+    )]
+    OpenshiftUrl {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based line of `openshift_url`.
+        line: usize,
     },
 }
 
@@ -392,12 +405,11 @@ impl Instance {
             file: None,
             backend: Backend::Local,
             state_dir: None,
-            namespace: "default".to_owned(),
+            namespace: None,
             registry: default_registry(),
             registry_secret: None,
             sync: None,
             verify_ssl: true,
-            push_method: osbs_core::build::PushMethod::default(),
             repo_config_file: osbs_repo_config::DEFAULT_FILE_NAME.to_owned(),
             service: ServiceSettings::default(),
             warnings: Vec::new(),
@@ -459,7 +471,6 @@ const INSTANCE_KEYS: &[&str] = &[
     "pulp_registry_name",
     "pulp_sync_registry_name",
     "verify_ssl",
-    "push_method",
     "repo_config_file",
     "max_concurrent_builds",
     "import_interval",
@@ -520,6 +531,14 @@ impl Reader<'_> {
         let mut instance = Instance::defaults();
         instance.name = name.to_owned();
         instance.file = Some(self.path.to_path_buf());
+        // An osbs-client config names its cluster with openshift_url: without a backend it
+        // would silently build locally.
+        if let (None, Some(e)) = (get("backend"), get("openshift_url")) {
+            return Err(ConfigError::OpenshiftUrl {
+                path: self.path.to_path_buf(),
+                line: e.line,
+            });
+        }
         if let Some(e) = get("backend") {
             instance.backend = match e.value.to_ascii_lowercase().as_str() {
                 "local" => Backend::Local,
@@ -538,7 +557,7 @@ impl Reader<'_> {
             if !is_dns_label(&e.value) {
                 return Err(self.invalid(e, "a Kubernetes namespace name (DNS-1123 label)"));
             }
-            instance.namespace = e.value.clone();
+            instance.namespace = Some(e.value.clone());
         }
         if let Some(e) = get("registry_uri") {
             instance.registry = self.registry(e)?;
@@ -557,10 +576,6 @@ impl Reader<'_> {
         if let Some(e) = get("verify_ssl") {
             instance.verify_ssl =
                 parse_bool(&e.value).ok_or_else(|| self.invalid(e, "one of 0, false, 1, true"))?;
-        }
-        if let Some(e) = get("push_method") {
-            instance.push_method = osbs_core::build::PushMethod::parse(&e.value)
-                .ok_or_else(|| self.invalid(e, "reactor or engine"))?;
         }
         if let Some(e) = get("repo_config_file") {
             if e.value.is_empty() || e.value.contains('/') || e.value == "." || e.value == ".." {
@@ -741,7 +756,8 @@ impl Reader<'_> {
 }
 
 /// Whether `s` is a DNS-1123 label (Kubernetes namespace names).
-fn is_dns_label(s: &str) -> bool {
+/// Whether `s` is a DNS-1123 label (a Kubernetes namespace name).
+pub fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
         && s.bytes()

@@ -19,15 +19,15 @@ use std::time::Duration;
 use futures_util::{AsyncBufReadExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, LogParams, WatchEvent, WatchParams};
-use kube::{Api, Client, Config};
+use kube::{Api, Client};
 use osbs_core::model::{Build, BuildConfig, ImageStream};
 use osbs_core::policy::{self, CancelDecision, QueueStatus};
 use osbs_core::submission::{self, ResolvedSubmission, SubmissionPlan};
 use osbs_core::time::Timestamp;
 use osbs_core::trigger::{RebuildPlan, TriggerGraph};
 use osbs_kube::{
-    BuildConfigResource, BuildResource, ImportDone, ImportFailure, ImportRequest, KubeError,
-    OsbsApi, SyncSpec,
+    BuildConfigResource, BuildResource, ConnectError, ConnectOptions, ImportDone, ImportFailure,
+    ImportRequest, KubeError, OsbsApi, SyncSpec, Target,
 };
 use osbs_registry_sync::RegistryEndpoint;
 
@@ -59,6 +59,8 @@ pub struct KubeBackend {
     repo_config_file: String,
     resolver: Resolver,
     controller_wait: Duration,
+    /// The server and context, for errors.
+    target: Option<Target>,
 }
 
 impl std::fmt::Debug for KubeBackend {
@@ -72,6 +74,38 @@ impl std::fmt::Debug for KubeBackend {
 
 fn now() -> Timestamp {
     Timestamp::from_system_time(std::time::SystemTime::now())
+}
+
+/// The `--kubeconfig`, `--context` and `--namespace` flags.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterFlags {
+    /// `--kubeconfig`.
+    pub kubeconfig: Option<PathBuf>,
+    /// `--context`.
+    pub context: Option<String>,
+    /// `--namespace`.
+    pub namespace: Option<String>,
+}
+
+impl ClusterFlags {
+    /// What `osbs_kube::connect` is asked for: these flags, and the instance's `namespace`.
+    pub fn options(&self, instance: &Instance) -> ConnectOptions {
+        ConnectOptions {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+            namespace: self.namespace.clone(),
+            configured_namespace: instance.namespace.clone(),
+        }
+    }
+}
+
+/// A cluster configuration that cannot be used: a usage error (exit 2) naming the instance.
+pub fn connect_error(instance: &Instance, error: &ConnectError) -> ClientError {
+    ClientError::Usage(format!(
+        "instance {:?} uses backend = kubernetes: {}",
+        instance.name,
+        crate::app::chain(error)
+    ))
 }
 
 /// Maps an API error to the client's error (and so to SPEC §7's exit codes): a 403 is a usage
@@ -93,29 +127,28 @@ pub fn client_error(error: KubeError) -> ClientError {
 }
 
 impl KubeBackend {
-    /// Connects to the cluster of the current kubeconfig context, or the in-cluster
-    /// configuration inside a Pod, and works in the instance's `namespace`.
+    /// Connects to the cluster of the kubeconfig context (`--kubeconfig`, `$KUBECONFIG`,
+    /// `~/.kube/config`; `--context`, else the current one), or the in-cluster configuration
+    /// inside a Pod, and works in the namespace kubectl would: `--namespace`, else the
+    /// instance's `namespace`, else the context's, else `default`.
     ///
     /// # Errors
     ///
-    /// [`ClientError::Unreachable`] when no configuration can be found or the client cannot be
-    /// built.
-    pub async fn connect(instance: &Instance, resolver: Resolver) -> Result<Self> {
-        let config = Config::infer()
+    /// [`ClientError::Usage`] (exit 2) when no configuration can be found or used, naming the
+    /// kubeconfig and context.
+    pub async fn connect(
+        instance: &Instance,
+        flags: &ClusterFlags,
+        resolver: Resolver,
+    ) -> Result<Self> {
+        let (client, target) = osbs_kube::connect(&flags.options(instance))
             .await
-            .map_err(|e| ClientError::Unreachable {
-                what: "the Kubernetes API server (no kubeconfig or in-cluster configuration)"
-                    .to_owned(),
-                source: Box::new(e),
-            })?;
-        let client = Client::try_from(config).map_err(|e| ClientError::Unreachable {
-            what: "the Kubernetes API server".to_owned(),
-            source: Box::new(e),
-        })?;
-        Ok(Self::new(client, instance, resolver))
+            .map_err(|e| connect_error(instance, &e))?;
+        Ok(Self::new(client, instance, resolver).with_target(target))
     }
 
-    /// The backend over an existing client (tests point it at a fake API server).
+    /// The backend over an existing client (tests point it at a fake API server), in the
+    /// client's default namespace (which [`osbs_kube::connect`] chooses).
     pub fn new(client: Client, instance: &Instance, resolver: Resolver) -> Self {
         let uri = |endpoint: &RegistryEndpoint| {
             let scheme = if endpoint.is_plain_http() {
@@ -127,8 +160,9 @@ impl KubeBackend {
         };
         let endpoint = &instance.registry;
         KubeBackend {
-            pods: Api::namespaced(client.clone(), &instance.namespace),
-            api: OsbsApi::new(client, &instance.namespace).reporting_events_as("osbs", None),
+            pods: Api::default_namespaced(client.clone()),
+            api: OsbsApi::new(client.clone(), client.default_namespace())
+                .reporting_events_as("osbs", None),
             registry_uri: uri(endpoint),
             registry_secret: instance.registry_secret.clone(),
             sync: instance.sync.as_ref().map(|target| SyncSpec {
@@ -139,6 +173,30 @@ impl KubeBackend {
             repo_config_file: instance.repo_config_file.clone(),
             resolver,
             controller_wait: CONTROLLER_WAIT,
+            target: None,
+        }
+    }
+
+    /// Names `target` (server and context) in the errors of calls that cannot reach it.
+    #[must_use]
+    pub fn with_target(mut self, target: Target) -> Self {
+        self.target = Some(target);
+        self
+    }
+
+    /// The cluster, as [`KubeBackend::with_target`] set it.
+    pub fn target(&self) -> Option<&Target> {
+        self.target.as_ref()
+    }
+
+    /// [`client_error`], with the server and context named when the server is unreachable.
+    fn client_error(&self, error: KubeError) -> ClientError {
+        match (client_error(error), &self.target) {
+            (ClientError::Unreachable { source, .. }, Some(target)) => ClientError::Unreachable {
+                what: format!("the Kubernetes API server {}", target.describe()),
+                source,
+            },
+            (other, _) => other,
         }
     }
 
@@ -164,7 +222,7 @@ impl KubeBackend {
                 .api
                 .get_image_stream_resource(stream)
                 .await
-                .map_err(client_error)?
+                .map_err(|e| self.client_error(e))?
             else {
                 return Err(ClientError::NotFound {
                     kind: "image stream",
@@ -172,7 +230,7 @@ impl KubeBackend {
                 });
             };
             if let Some(done) = resource.import_done().filter(|d| d.id == id) {
-                return Ok((done, resource.to_model().map_err(client_error)?));
+                return Ok((done, resource.to_model().map_err(|e| self.client_error(e))?));
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(ClientError::Backend {
@@ -217,9 +275,7 @@ impl KubeBackend {
                 return Ok(0);
             }
             Err(e) => {
-                return Err(client_error(self.api.error("get", "pods/log", "pod", pod)(
-                    e,
-                )));
+                return Err(self.client_error(self.api.error("get", "pods/log", "pod", pod)(e)));
             }
         };
         let mut lines = stream.lines();
@@ -290,7 +346,7 @@ impl KubeBackend {
         self.api
             .ensure_build_config(&initial)
             .await
-            .map_err(client_error)?;
+            .map_err(|e| self.client_error(e))?;
         let (registry_uri, registry_secret, sync) = (
             self.registry_uri.clone(),
             self.registry_secret.clone(),
@@ -307,12 +363,12 @@ impl KubeBackend {
                 resource.spec != before.spec
             })
             .await
-            .map_err(client_error)?;
+            .map_err(|e| self.client_error(e))?;
         if let Some((stream, image)) = &plan.base_stream {
             self.api
                 .ensure_image_stream(stream, Some(image.clone()))
                 .await
-                .map_err(client_error)?;
+                .map_err(|e| self.client_error(e))?;
         }
         Ok((plan, facts))
     }
@@ -326,12 +382,12 @@ impl Backend for KubeBackend {
             .api
             .submit_build(&name, |config| plan.queue(config, now()))
             .await
-            .map_err(client_error)?;
+            .map_err(|e| self.client_error(e))?;
         let builds = self
             .api
             .list_builds(Some(&name))
             .await
-            .map_err(client_error)?;
+            .map_err(|e| self.client_error(e))?;
         let queued_behind = match policy::queue_status(&builds, &build.name) {
             QueueStatus::Behind { build, .. } => Some(build),
             _ => None,
@@ -354,7 +410,10 @@ impl Backend for KubeBackend {
     }
 
     async fn get_build(&self, name: &str) -> Result<Build> {
-        self.api.get_build(name).await.map_err(client_error)
+        self.api
+            .get_build(name)
+            .await
+            .map_err(|e| self.client_error(e))
     }
 
     async fn list_builds(&self, filter: &BuildFilter) -> Result<Vec<Build>> {
@@ -362,7 +421,7 @@ impl Backend for KubeBackend {
             .api
             .list_builds(filter.build_config.as_deref())
             .await
-            .map_err(client_error)?;
+            .map_err(|e| self.client_error(e))?;
         if filter.running {
             builds.retain(|b| !b.phase.is_finished());
         }
@@ -385,8 +444,8 @@ impl Backend for KubeBackend {
             .api
             .get_build_resource(name)
             .await
-            .map_err(client_error)?;
-        let mut current = resource.to_model().map_err(client_error)?;
+            .map_err(|e| self.client_error(e))?;
+        let mut current = resource.to_model().map_err(|e| self.client_error(e))?;
         let mut version = resource
             .metadata
             .resource_version
@@ -394,7 +453,7 @@ impl Backend for KubeBackend {
             .unwrap_or_default();
         on_change(&current);
         let watch_error = |e: kube::Error| {
-            client_error(self.api.error("watch", "builds.osbs.dev", "build", name)(e))
+            self.client_error(self.api.error("watch", "builds.osbs.dev", "build", name)(e))
         };
         loop {
             if current.phase.is_finished() {
@@ -411,7 +470,7 @@ impl Backend for KubeBackend {
                 let changed = match event {
                     WatchEvent::Added(b) | WatchEvent::Modified(b) => {
                         version = b.metadata.resource_version.clone().unwrap_or_default();
-                        b.to_model().map_err(client_error)?
+                        b.to_model().map_err(|e| self.client_error(e))?
                     }
                     WatchEvent::Deleted(_) => {
                         return Err(ClientError::NotFound {
@@ -430,9 +489,9 @@ impl Backend for KubeBackend {
                             .api
                             .get_build_resource(name)
                             .await
-                            .map_err(client_error)?;
+                            .map_err(|e| self.client_error(e))?;
                         version = fresh.metadata.resource_version.clone().unwrap_or_default();
-                        let build = fresh.to_model().map_err(client_error)?;
+                        let build = fresh.to_model().map_err(|e| self.client_error(e))?;
                         if build.phase != current.phase {
                             on_change(&build);
                         }
@@ -440,7 +499,7 @@ impl Backend for KubeBackend {
                         break;
                     }
                     WatchEvent::Error(status) => {
-                        return Err(client_error(self.api.error(
+                        return Err(self.client_error(self.api.error(
                             "watch",
                             "builds.osbs.dev",
                             "build",
@@ -495,7 +554,11 @@ impl Backend for KubeBackend {
         // through its Pod.
         match policy::cancel(&build) {
             CancelDecision::Now(_) => {
-                let mut build = self.api.request_cancel(name).await.map_err(client_error)?;
+                let mut build = self
+                    .api
+                    .request_cancel(name)
+                    .await
+                    .map_err(|e| self.client_error(e))?;
                 let deadline = tokio::time::Instant::now() + self.controller_wait;
                 while !build.phase.is_finished() && tokio::time::Instant::now() < deadline {
                     tokio::time::sleep(CONTROLLER_POLL).await;
@@ -503,25 +566,41 @@ impl Backend for KubeBackend {
                 }
                 Ok(build)
             }
-            CancelDecision::StopRunner => self.api.request_cancel(name).await.map_err(client_error),
+            CancelDecision::StopRunner => self
+                .api
+                .request_cancel(name)
+                .await
+                .map_err(|e| self.client_error(e)),
             CancelDecision::AlreadyFinished(_) => Ok(build),
         }
     }
 
     async fn list_build_configs(&self) -> Result<Vec<BuildConfig>> {
-        self.api.list_build_configs().await.map_err(client_error)
+        self.api
+            .list_build_configs()
+            .await
+            .map_err(|e| self.client_error(e))
     }
 
     async fn get_build_config(&self, name: &str) -> Result<BuildConfig> {
-        self.api.get_build_config(name).await.map_err(client_error)
+        self.api
+            .get_build_config(name)
+            .await
+            .map_err(|e| self.client_error(e))
     }
 
     async fn list_image_streams(&self) -> Result<Vec<ImageStream>> {
-        self.api.list_image_streams().await.map_err(client_error)
+        self.api
+            .list_image_streams()
+            .await
+            .map_err(|e| self.client_error(e))
     }
 
     async fn get_image_stream(&self, name: &str) -> Result<ImageStream> {
-        self.api.get_image_stream(name).await.map_err(client_error)
+        self.api
+            .get_image_stream(name)
+            .await
+            .map_err(|e| self.client_error(e))
     }
 
     async fn import_image(
@@ -539,7 +618,7 @@ impl Backend for KubeBackend {
         self.api
             .request_import(name, &request)
             .await
-            .map_err(client_error)?;
+            .map_err(|e| self.client_error(e))?;
         let (done, stream) = self.wait_for_import(name, &request.id).await?;
         if let Some(failure) = done.failure {
             return Err(import_failure(name, failure));
@@ -547,7 +626,11 @@ impl Backend for KubeBackend {
         if done.queued.is_empty() {
             return Ok((stream, Vec::new()));
         }
-        let builds = self.api.list_builds(None).await.map_err(client_error)?;
+        let builds = self
+            .api
+            .list_builds(None)
+            .await
+            .map_err(|e| self.client_error(e))?;
         Ok((
             stream,
             builds
@@ -563,7 +646,11 @@ impl Backend for KubeBackend {
     }
 
     async fn triggered_by(&self, build: &Build) -> Result<Vec<Build>> {
-        let builds = self.api.list_builds(None).await.map_err(client_error)?;
+        let builds = self
+            .api
+            .list_builds(None)
+            .await
+            .map_err(|e| self.client_error(e))?;
         Ok(builds
             .into_iter()
             .filter(|b| b.was_triggered_by(build))
@@ -591,7 +678,7 @@ impl Backend for KubeBackend {
             .api
             .list_builds(Some(name))
             .await
-            .map_err(client_error)?;
+            .map_err(|e| self.client_error(e))?;
         if let Some(active) = builds.iter().find(|b| !b.phase.is_finished()) {
             return Err(delete_refused(&format!("build config {name}"), active));
         }

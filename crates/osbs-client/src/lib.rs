@@ -12,4 +12,5 @@ pub mod config;
 pub mod kubernetes;
 pub mod local;
 pub mod output;
+pub mod progress;
 pub mod service;

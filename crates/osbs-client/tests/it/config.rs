@@ -32,7 +32,7 @@ fn render(i: &Instance) -> String {
     let _ = writeln!(out, "instance: {}", i.name);
     let _ = writeln!(out, "backend: {}", i.backend);
     let _ = writeln!(out, "state_dir: {:?}", i.state_dir);
-    let _ = writeln!(out, "namespace: {}", i.namespace);
+    let _ = writeln!(out, "namespace: {:?}", i.namespace);
     let _ = writeln!(
         out,
         "registry: {} ({})",

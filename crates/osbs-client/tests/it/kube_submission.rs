@@ -18,7 +18,7 @@ fn backend(server: &MockServer, image_name: &str, calls: Arc<AtomicUsize>) -> Ku
     config.default_namespace = "osbs".to_owned();
     let client = kube::Client::try_from(config).expect("client");
     let mut instance = Instance::defaults();
-    instance.namespace = "osbs".to_owned();
+    instance.namespace = Some("osbs".to_owned());
     let image_name = image_name.to_owned();
     KubeBackend::new(
         client,

@@ -46,7 +46,7 @@ fn backend(server: &MockServer) -> KubeBackend {
     config.default_namespace = NS.to_owned();
     let client = kube::Client::try_from(config).expect("client");
     let mut instance = Instance::defaults();
-    instance.namespace = NS.to_owned();
+    instance.namespace = Some(NS.to_owned());
     KubeBackend::new(
         client,
         &instance,

@@ -5,6 +5,8 @@ mod config;
 mod engine;
 mod exit_codes;
 #[cfg(feature = "kubernetes")]
+mod kube_config;
+#[cfg(feature = "kubernetes")]
 mod kube_submission;
 #[cfg(feature = "kubernetes")]
 mod kubernetes;
