@@ -81,6 +81,10 @@ pub struct Instance {
     pub sync: Option<SyncTarget>,
     /// `verify_ssl`: whether TLS certificates are checked.
     pub verify_ssl: bool,
+    // The push path (issue 12).
+    /// `push_method`: `reactor` (the reactor's own parallel push, the default) or `engine`
+    /// (`docker push` through the Docker Engine).
+    pub push_method: osbs_core::build::PushMethod,
     /// `repo_config_file`: the name of the repository config file in built repositories.
     pub repo_config_file: String,
     /// The service settings of SPEC §10 (`max_concurrent_builds`, `import_interval`,
@@ -410,6 +414,7 @@ impl Instance {
             registry_secret: None,
             sync: None,
             verify_ssl: true,
+            push_method: osbs_core::build::PushMethod::default(),
             repo_config_file: osbs_repo_config::DEFAULT_FILE_NAME.to_owned(),
             service: ServiceSettings::default(),
             warnings: Vec::new(),
@@ -471,6 +476,7 @@ const INSTANCE_KEYS: &[&str] = &[
     "pulp_registry_name",
     "pulp_sync_registry_name",
     "verify_ssl",
+    "push_method",
     "repo_config_file",
     "max_concurrent_builds",
     "import_interval",
@@ -576,6 +582,10 @@ impl Reader<'_> {
         if let Some(e) = get("verify_ssl") {
             instance.verify_ssl =
                 parse_bool(&e.value).ok_or_else(|| self.invalid(e, "one of 0, false, 1, true"))?;
+        }
+        if let Some(e) = get("push_method") {
+            instance.push_method = osbs_core::build::PushMethod::parse(&e.value)
+                .ok_or_else(|| self.invalid(e, "reactor or engine"))?;
         }
         if let Some(e) = get("repo_config_file") {
             if e.value.is_empty() || e.value.contains('/') || e.value == "." || e.value == ".." {
