@@ -171,13 +171,19 @@ mod bars {
             self.bars.lock().unwrap_or_else(PoisonError::into_inner)
         }
 
-        /// The bar of layer `id`, made (labelled `label`) if it has none yet.
-        fn bar(&self, label: &str, id: &str) -> ProgressBar {
+        /// The bar of layer `id`, made (labelled `label`, `total` bytes long if known) if it
+        /// has none yet.
+        fn bar(&self, label: &str, id: &str, total: Option<u64>) -> ProgressBar {
             let mut bars = self.bars();
             if let Some(bar) = bars.get(id) {
                 return bar.clone();
             }
-            let bar = self.multi.add(ProgressBar::new(0));
+            // Sized before it is first drawn, so a bar never shows `?` or full for a moment.
+            let bar = match total {
+                Some(total) => ProgressBar::new(total),
+                None => ProgressBar::no_length(),
+            };
+            let bar = self.multi.add(bar);
             bar.set_style(self.style.clone());
             let mut prefix = String::new();
             let _ = write!(prefix, "{label:<4} {:<19}", short_id(id));
@@ -189,7 +195,7 @@ mod bars {
 
         /// Layer `id` is at `done` of `total` bytes (`None`: not known yet).
         pub fn update(&self, label: &str, id: &str, done: u64, total: Option<u64>) {
-            let bar = self.bar(label, id);
+            let bar = self.bar(label, id, total);
             if let Some(total) = total {
                 bar.set_length(total.max(done));
             }
@@ -198,7 +204,7 @@ mod bars {
 
         /// Layer `id` moved `bytes` further.
         pub fn advance(&self, label: &str, id: &str, bytes: u64) {
-            self.bar(label, id).inc(bytes);
+            self.bar(label, id, None).inc(bytes);
         }
 
         /// Layer `id` is done: its bar goes away and `message`, if any, is printed above the
