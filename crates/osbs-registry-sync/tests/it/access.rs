@@ -308,3 +308,55 @@ fn creds_flag_is_used_and_never_printed() {
     assert_eq!(bad.status.code(), Some(2), "{text}");
     assert!(!text.contains("only-a-pass-55"), "{text}");
 }
+
+/// The auth files are searched in docker's, podman's and skopeo's order, the first with an
+/// entry for the registry deciding: `$REGISTRY_AUTH_FILE` (here without one for it), then
+/// `$XDG_RUNTIME_DIR/containers/auth.json`, then `$DOCKER_CONFIG/config.json`.
+#[test]
+fn auth_files_are_searched_in_order() {
+    services();
+    let registry = TestRegistry::builder()
+        .htpasswd("order-user", "order-pass-12")
+        .start();
+    let dir = tempfile::tempdir().unwrap();
+    let auth = |user: &str, password: &str| {
+        format!(
+            r#"{{"auths": {{"{}": {{"username": "{user}", "password": "{password}"}}}}}}"#,
+            registry.addr
+        )
+    };
+    let first = dir.path().join("registry-auth.json");
+    std::fs::write(&first, r#"{"auths": {"other.example": {"auth": "eDp5"}}}"#).unwrap();
+    let xdg = dir.path().join("run");
+    std::fs::create_dir_all(xdg.join("containers")).unwrap();
+    std::fs::write(
+        xdg.join("containers/auth.json"),
+        auth("order-user", "order-pass-12"),
+    )
+    .unwrap();
+    let docker = dir.path().join("docker");
+    std::fs::create_dir_all(&docker).unwrap();
+    std::fs::write(docker.join("config.json"), auth("order-user", "stale-pass")).unwrap();
+    let repo = format!("docker://{}/{}", registry.addr, unique("order"));
+
+    let with_xdg = cli_env(
+        &["list-tags", &repo],
+        &[
+            ("REGISTRY_AUTH_FILE", first.as_os_str()),
+            ("XDG_RUNTIME_DIR", xdg.as_os_str()),
+            ("DOCKER_CONFIG", docker.as_os_str()),
+        ],
+    );
+    // Accepted credentials: the repository is simply not there yet.
+    assert!(render(&with_xdg).contains("(404)"), "{}", render(&with_xdg));
+    let without_xdg = cli_env(
+        &["list-tags", &repo],
+        &[
+            ("REGISTRY_AUTH_FILE", first.as_os_str()),
+            ("DOCKER_CONFIG", docker.as_os_str()),
+        ],
+    );
+    let text = render(&without_xdg);
+    assert!(text.contains("the credentials were rejected"), "{text}");
+    assert!(!text.contains("stale-pass"), "{text}");
+}
