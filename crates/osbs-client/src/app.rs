@@ -20,6 +20,9 @@ pub const EXIT_UNREACHABLE: u8 = 3;
 
 /// Runs `osbs` with the process's arguments.
 pub fn main() -> ExitCode {
+    // `COMPLETE=bash osbs` prints the dynamic completion script; the shell then calls osbs
+    // with COMPLETE set to complete a line, answered here before anything else runs.
+    clap_complete::CompleteEnv::with_factory(Cli::command).complete();
     let cli = Cli::parse();
     let mut stdout = std::io::stdout();
     let mut stderr = std::io::stderr();
@@ -65,10 +68,13 @@ fn run(cli: &Cli, io: &mut Io<'_>) -> Result<Outcome, ClientError> {
             clap_complete::generate(args.shell, &mut command, "osbs", io.out);
             return Ok(Outcome::Success);
         }
-        Command::CheckRepoConfig(args) => {
-            return commands::check_repo_config(args.path.as_deref(), io);
-        }
+        Command::Schema(args) => return commands::schema(args.name.as_deref(), io),
         _ => {}
+    }
+    // A format the command cannot print is a usage error before anything is read.
+    commands::check_format(&cli.command, io.format)?;
+    if let Command::CheckRepoConfig(args) = &cli.command {
+        return commands::check_repo_config(args.path.as_deref(), io);
     }
     if let Some(namespace) = &cli.global.namespace
         && !config::is_dns_label(namespace)

@@ -50,8 +50,15 @@ pub struct GlobalArgs {
         default_value = "default"
     )]
     pub instance: String,
-    /// Output format of read commands
-    #[arg(long, global = true, help_heading = "Global options", value_enum, default_value_t = OutputFormat::Text)]
+    /// Output format of read commands (dot and mermaid: rebuild-plan only)
+    #[arg(
+        short = 'o',
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_enum,
+        default_value_t = OutputFormat::Text
+    )]
     pub output: OutputFormat,
     /// Say more: which config, instance, backend and registry are used
     #[arg(short, long, global = true, help_heading = "Global options", action = clap::ArgAction::Count, conflicts_with = "quiet")]
@@ -95,6 +102,16 @@ pub enum OutputFormat {
     Text,
     /// For programs: the stable JSON schema documented in docs/json-output.md.
     Json,
+    /// The same document as `json`, as YAML.
+    Yaml,
+    /// Only the objects' names, `build/NAME`, `bc/NAME`, `is/NAME`, one a line.
+    Name,
+    /// Text with more columns.
+    Wide,
+    /// `rebuild-plan` as a Graphviz digraph.
+    Dot,
+    /// `rebuild-plan` as a Mermaid flowchart.
+    Mermaid,
 }
 
 /// The commands.
@@ -104,22 +121,22 @@ pub enum Command {
     Build(BuildArgs),
     /// List builds, newest first
     ListBuilds(ListBuildsArgs),
-    /// Show one build with its results
-    GetBuild(NameArg),
+    /// Show one build with its results (a BuildConfig or bc/NAME: its newest build)
+    GetBuild(BuildNameArg),
     /// Wait for a build to finish, printing its phase changes
-    WatchBuild(NameArg),
+    WatchBuild(BuildNameArg),
     /// Print a build's log
     BuildLogs(BuildLogsArgs),
     /// Cancel a queued or running build
-    CancelBuild(NameArg),
+    CancelBuild(BuildNameArg),
     /// List BuildConfigs (one per git repository and branch)
     ListBuildConfigs,
     /// Show one BuildConfig: its trigger, labels and last user commit
-    GetBuildConfig(NameArg),
+    GetBuildConfig(BuildConfigNameArg),
     /// List ImageStreams (one per image name)
     ListImageStreams,
     /// Show one ImageStream with its tags and their history
-    GetImageStream(NameArg),
+    GetImageStream(StreamNameArg),
     /// Re-read an ImageStream's image from the registry; a changed digest fires its triggers
     ImportImage(ImportImageArgs),
     /// Show what an image change would autorebuild, as a tree
@@ -127,7 +144,12 @@ pub enum Command {
     /// Check a repository config file (.osbs-repo-config)
     CheckRepoConfig(CheckRepoConfigArgs),
     /// Print a shell completion script
+    ///
+    /// For completion of build, BuildConfig and ImageStream names too, load the dynamic one
+    /// instead: `source <(COMPLETE=bash osbs)` (zsh, fish, elvish, powershell alike).
     Completions(CompletionsArgs),
+    /// Print the JSON Schema of what a read command prints with -o json
+    Schema(SchemaArgs),
     /// Queue a build of a BuildConfig, or re-run an earlier build
     ///
     /// Builds the branch's newest commit, or the commit given; with --from-build, that build's
@@ -210,8 +232,14 @@ pub struct BuildArgs {
 /// `osbs list-builds`.
 #[derive(Debug, Args)]
 pub struct ListBuildsArgs {
+    /// Only builds whose name or BuildConfig contains this text
+    #[arg(value_name = "FILTER", add = crate::completion::builds())]
+    pub filter: Option<String>,
+    /// The columns of the text table, comma-separated (e.g. name,phase,age)
+    #[arg(long, value_name = "COLUMNS", value_delimiter = ',')]
+    pub columns: Option<Vec<String>>,
     /// Only builds of this BuildConfig
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", add = crate::completion::build_configs())]
     pub build_config: Option<String>,
     /// Only queued and running builds
     #[arg(long)]
@@ -225,14 +253,43 @@ pub struct NameArg {
     pub name: String,
 }
 
+/// A command that takes a BuildConfig.
+#[derive(Debug, Args)]
+pub struct BuildConfigNameArg {
+    /// The BuildConfig (or `bc/NAME`)
+    #[arg(value_name = "NAME", add = crate::completion::build_configs())]
+    pub name: String,
+}
+
+/// A command that takes an ImageStream.
+#[derive(Debug, Args)]
+pub struct StreamNameArg {
+    /// The ImageStream (or `is/NAME`)
+    #[arg(value_name = "NAME", add = crate::completion::streams())]
+    pub name: String,
+}
+
+/// A command that takes a build, or a BuildConfig meaning its newest build.
+#[derive(Debug, Args)]
+pub struct BuildNameArg {
+    /// The build, or a BuildConfig (`bc/NAME`) for its newest build
+    #[arg(value_name = "BUILD", add = crate::completion::builds())]
+    pub name: String,
+}
+
 /// `osbs build-logs`.
 #[derive(Debug, Args)]
 pub struct BuildLogsArgs {
-    /// The build's name
+    /// The build, or a BuildConfig (`bc/NAME`) for its newest build
+    #[arg(value_name = "BUILD", add = crate::completion::builds())]
     pub name: String,
     /// Keep printing new lines until the build finishes
     #[arg(short, long)]
     pub follow: bool,
+    /// Wait up to this long (e.g. 30s; 5m when given alone) for the build to exist and start
+    /// logging
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, num_args = 0..=1, default_missing_value = "5m")]
+    pub wait_if_missing: Option<u64>,
 }
 
 /// `osbs import-image`.
@@ -248,9 +305,13 @@ pub struct ImportImageArgs {
 /// `osbs rebuild-plan`.
 #[derive(Debug, Args)]
 pub struct RebuildPlanArgs {
-    /// The ImageStream tag whose change is planned, `STREAM[:TAG]` (tag defaults to latest)
-    #[arg(value_name = "STREAM[:TAG]")]
+    /// The ImageStream tag whose change is planned: `STREAM[:TAG]` (tag defaults to latest),
+    /// or an image reference such as `osbs/app` or `host:port/osbs/app:tag`
+    #[arg(value_name = "STREAM[:TAG]|IMAGE", add = crate::completion::streams())]
     pub stream_tag: String,
+    /// Only this many levels of the tree
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub depth: Option<u32>,
 }
 
 /// `osbs check-repo-config`.
@@ -258,6 +319,17 @@ pub struct RebuildPlanArgs {
 pub struct CheckRepoConfigArgs {
     /// The file, or a repository directory holding .osbs-repo-config [default: .]
     pub path: Option<PathBuf>,
+}
+
+/// `osbs schema`.
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// The output: build, build-list, build-config, image-stream, rebuild-plan, import-image,
+    /// check-repo-config [default: all of them, by name]
+    #[arg(value_name = "NAME", value_parser = clap::builder::PossibleValuesParser::new(
+        crate::schema::OUTPUTS.iter().map(|o| o.name)
+    ))]
+    pub name: Option<String>,
 }
 
 /// `osbs completions`.

@@ -12,6 +12,7 @@ use std::path::Path;
 use osbs_core::build::BuildPhase;
 use osbs_core::model::{Build, ImageStreamTag};
 use osbs_core::terminal::{safe_line, safe_text};
+use osbs_core::time::Timestamp;
 use osbs_core::variant::{BuildVariant, VariantError, parse_build_arg};
 use osbs_repo_config::RepoConfig;
 
@@ -71,30 +72,25 @@ pub async fn run<B: Backend>(
 ) -> Result<Outcome, ClientError> {
     match command {
         Command::Build(args) => build(backend, args, io).await,
-        Command::ListBuilds(args) => {
-            let filter = BuildFilter {
-                build_config: args.build_config.clone(),
-                running: args.running,
-            };
-            let builds = backend.list_builds(&filter).await?;
-            let rendered = match io.format {
-                OutputFormat::Json => output::builds_json(&builds),
-                OutputFormat::Text => output::builds_table(&builds),
-            };
-            io.out.write_all(rendered.as_bytes()).map_err(io_error)?;
-            Ok(Outcome::Success)
-        }
+        Command::ListBuilds(args) => list_builds(backend, args, io).await,
         Command::GetBuild(arg) => {
-            let build = backend.get_build(&arg.name).await?;
-            print(io, &build, output::build_details)?;
+            let build = resolve_build(backend, &arg.name).await?;
+            let now = now();
+            emit(
+                io,
+                &build,
+                || output::names("build", [build.name.as_str()]),
+                |_| output::build_details(&build, now),
+            )?;
             Ok(Outcome::Success)
         }
         Command::WatchBuild(arg) => {
-            let show = io.format == OutputFormat::Text && !io.quiet;
+            let name = resolve_build(backend, &arg.name).await?.name;
+            let show = matches!(io.format, OutputFormat::Text | OutputFormat::Wide) && !io.quiet;
             let mut failed = None;
             let out = &mut *io.out;
             let build = backend
-                .watch_build(&arg.name, &mut |b: &Build| {
+                .watch_build(&name, &mut |b: &Build| {
                     if show && let Err(e) = writeln!(out, "{}  {}", safe_line(&b.name), b.phase) {
                         failed.get_or_insert(e);
                     }
@@ -103,14 +99,23 @@ pub async fn run<B: Backend>(
             if let Some(e) = failed {
                 return Err(io_error(e));
             }
-            if io.format == OutputFormat::Json {
-                io.out
-                    .write_all(output::json(&build).as_bytes())
-                    .map_err(io_error)?;
+            if !matches!(io.format, OutputFormat::Text | OutputFormat::Wide) {
+                emit(
+                    io,
+                    &build,
+                    || output::names("build", [build.name.as_str()]),
+                    |_| String::new(),
+                )?;
             }
             Ok(phase_outcome(&build))
         }
         Command::BuildLogs(args) => {
+            let build = resolve_build_waiting(backend, &args.name, args.wait_if_missing).await?;
+            if let Some(wait) = args.wait_if_missing
+                && !args.follow
+            {
+                wait_for_start(backend, &build, wait).await?;
+            }
             let mut failed = None;
             let out = &mut *io.out;
             // Bars only while following, with the log and the bars (stderr) on terminals.
@@ -118,7 +123,7 @@ pub async fn run<B: Backend>(
                 args.follow && !io.quiet && io.terminals.stdout && io.terminals.stderr,
             );
             backend
-                .build_logs(&args.name, args.follow, &mut |event| match event {
+                .build_logs(&build.name, args.follow, &mut |event| match event {
                     LogEvent::Line(line) => {
                         if let Err(e) = view.line(out, &line) {
                             failed.get_or_insert(e);
@@ -133,83 +138,93 @@ pub async fn run<B: Backend>(
             }
         }
         Command::CancelBuild(arg) => {
-            let build = backend.cancel_build(&arg.name).await?;
-            match io.format {
-                OutputFormat::Json => io
-                    .out
-                    .write_all(output::json(&build).as_bytes())
-                    .map_err(io_error)?,
-                OutputFormat::Text => {
-                    let name = safe_line(&build.name);
-                    let what = if build.phase == BuildPhase::Cancelled {
-                        format!("{name}: Cancelled")
-                    } else if build.phase.is_finished() {
-                        format!("{name} already ended {}; nothing to cancel", build.phase)
-                    } else {
-                        format!("{name}: cancel requested ({} now)", build.phase)
-                    };
-                    writeln!(io.out, "{what}").map_err(io_error)?;
-                }
-            }
+            let name = resolve_build(backend, &arg.name).await?.name;
+            let build = backend.cancel_build(&name).await?;
+            let name = safe_line(&build.name);
+            let what = if build.phase == BuildPhase::Cancelled {
+                format!("{name}: Cancelled\n")
+            } else if build.phase.is_finished() {
+                format!("{name} already ended {}; nothing to cancel\n", build.phase)
+            } else {
+                format!("{name}: cancel requested ({} now)\n", build.phase)
+            };
+            emit(
+                io,
+                &build,
+                || output::names("build", [build.name.as_str()]),
+                |_| what,
+            )?;
             Ok(Outcome::Success)
         }
         Command::ListBuildConfigs => {
             let configs = backend.list_build_configs().await?;
-            print(io, &configs[..], output::build_configs_table)?;
+            emit(
+                io,
+                &configs[..],
+                || output::names("bc", configs.iter().map(|c| c.name.as_str())),
+                |wide| output::build_configs_table(&configs, wide),
+            )?;
             Ok(Outcome::Success)
         }
         Command::GetBuildConfig(arg) => {
-            let config = backend.get_build_config(&arg.name).await?;
-            print(io, &config, output::build_config_details)?;
+            let name = strip_kind(&arg.name, &["bc/", "buildconfig/"]);
+            let config = backend.get_build_config(name).await?;
+            emit(
+                io,
+                &config,
+                || output::names("bc", [config.name.as_str()]),
+                |_| output::build_config_details(&config),
+            )?;
             Ok(Outcome::Success)
         }
         Command::ListImageStreams => {
             let streams = backend.list_image_streams().await?;
-            print(io, &streams[..], output::image_streams_table)?;
+            let now = now();
+            emit(
+                io,
+                &streams[..],
+                || output::names("is", streams.iter().map(|s| s.name.as_str())),
+                |wide| output::image_streams_table(&streams, wide, now),
+            )?;
             Ok(Outcome::Success)
         }
         Command::GetImageStream(arg) => {
-            let stream = backend.get_image_stream(&arg.name).await?;
-            print(io, &stream, output::image_stream_details)?;
+            let name = strip_kind(&arg.name, &["is/", "imagestream/"]);
+            let stream = backend.get_image_stream(name).await?;
+            emit(
+                io,
+                &stream,
+                || output::names("is", [stream.name.as_str()]),
+                |_| output::image_stream_details(&stream),
+            )?;
             Ok(Outcome::Success)
         }
         Command::ImportImage(args) => {
-            let (stream, triggered) = backend
-                .import_image(&args.name, args.tag.as_deref())
-                .await?;
-            match io.format {
-                OutputFormat::Json => {
-                    let value =
-                        serde_json::json!({ "image_stream": stream, "triggered": triggered });
-                    io.out
-                        .write_all(output::json(&value).as_bytes())
-                        .map_err(io_error)?;
-                }
-                OutputFormat::Text => {
-                    io.out
-                        .write_all(output::image_stream_details(&stream).as_bytes())
-                        .map_err(io_error)?;
-                    report_triggered(io, &triggered)?;
-                }
+            let name = strip_kind(&args.name, &["is/", "imagestream/"]);
+            let (stream, triggered) = backend.import_image(name, args.tag.as_deref()).await?;
+            let value = output::ImportImageOutput {
+                image_stream: stream,
+                triggered,
+            };
+            emit(
+                io,
+                &value,
+                || {
+                    let mut names = output::names("is", [value.image_stream.name.as_str()]);
+                    names.push_str(&output::names(
+                        "build",
+                        value.triggered.iter().map(|b| b.name.as_str()),
+                    ));
+                    names
+                },
+                |_| output::image_stream_details(&value.image_stream),
+            )?;
+            if matches!(io.format, OutputFormat::Text | OutputFormat::Wide) {
+                report_triggered(io, &value.triggered)?;
             }
             Ok(Outcome::Success)
         }
-        Command::RebuildPlan(args) => {
-            let tag = ImageStreamTag::parse(&args.stream_tag)
-                .map_err(|e| ClientError::Usage(e.to_string()))?;
-            let plan = backend.rebuild_plan(&tag.stream, &tag.tag).await?;
-            match io.format {
-                OutputFormat::Json => io
-                    .out
-                    .write_all(output::json(&plan).as_bytes())
-                    .map_err(io_error)?,
-                OutputFormat::Text => io
-                    .out
-                    .write_all(safe_text(&plan.render()).as_bytes())
-                    .map_err(io_error)?,
-            }
-            Ok(Outcome::Success)
-        }
+        Command::RebuildPlan(args) => rebuild_plan(backend, args, io).await,
         Command::WatchBuilds(args) => watch_builds(backend, args, io).await,
         Command::DeleteBuild(args) => {
             if args.force {
@@ -249,6 +264,7 @@ pub async fn run<B: Backend>(
         }
         Command::CheckRepoConfig(_)
         | Command::Completions(_)
+        | Command::Schema(_)
         | Command::RunBuild(_)
         | Command::Serve
         | Command::StartBuild(_)
@@ -258,7 +274,7 @@ pub async fn run<B: Backend>(
     }
 }
 
-/// Prints `value` as JSON or through its text renderer.
+/// Prints `value` as JSON or YAML, or through its text renderer (every other format).
 fn print<T: serde::Serialize + ?Sized>(
     io: &mut Io<'_>,
     value: &T,
@@ -266,9 +282,341 @@ fn print<T: serde::Serialize + ?Sized>(
 ) -> Result<(), ClientError> {
     let rendered = match io.format {
         OutputFormat::Json => output::json(value),
-        OutputFormat::Text => text(value),
+        OutputFormat::Yaml => output::yaml(value),
+        _ => text(value),
     };
     io.out.write_all(rendered.as_bytes()).map_err(io_error)
+}
+
+/// Prints `value` in the format asked for: the JSON or YAML document, `names` for `-o name`,
+/// `text(wide)` for text and wide. `dot` and `mermaid` were refused before the command ran
+/// ([`check_format`]).
+fn emit<T: serde::Serialize + ?Sized>(
+    io: &mut Io<'_>,
+    value: &T,
+    names: impl FnOnce() -> String,
+    text: impl FnOnce(bool) -> String,
+) -> Result<(), ClientError> {
+    let rendered = match io.format {
+        OutputFormat::Json => output::json(value),
+        OutputFormat::Yaml => output::yaml(value),
+        OutputFormat::Name => names(),
+        OutputFormat::Wide => text(true),
+        OutputFormat::Text | OutputFormat::Dot | OutputFormat::Mermaid => text(false),
+    };
+    io.out.write_all(rendered.as_bytes()).map_err(io_error)
+}
+
+/// Refuses an output format the command cannot print: `dot` and `mermaid` are graphs, which
+/// only `rebuild-plan` has. Checked before anything is read, so the usage error needs no state.
+///
+/// # Errors
+///
+/// [`ClientError::Usage`] naming the format and the command that has it.
+pub fn check_format(command: &Command, format: OutputFormat) -> Result<(), ClientError> {
+    let graph = matches!(format, OutputFormat::Dot | OutputFormat::Mermaid);
+    if graph && !matches!(command, Command::RebuildPlan(_)) {
+        let name = format!("{format:?}").to_ascii_lowercase();
+        return Err(ClientError::Usage(format!(
+            "--output {name} draws a graph, which only rebuild-plan has; use text, json, yaml, \
+             name or wide"
+        )));
+    }
+    if let Command::ListBuilds(args) = command {
+        if args.columns.is_some() && !matches!(format, OutputFormat::Text | OutputFormat::Wide) {
+            return Err(ClientError::Usage(
+                "--columns chooses the columns of the text table; it does not apply to \
+                 --output json, yaml or name"
+                    .to_owned(),
+            ));
+        }
+        output::build_columns(args.columns.as_deref(), false).map_err(ClientError::Usage)?;
+    }
+    Ok(())
+}
+
+/// The time now, for relative times.
+fn now() -> Timestamp {
+    Timestamp::from_system_time(std::time::SystemTime::now())
+}
+
+/// `name` without a `kind/` prefix (`bc/NAME`, `is/NAME`), as kubectl and oc accept them.
+fn strip_kind<'a>(name: &'a str, kinds: &[&str]) -> &'a str {
+    kinds
+        .iter()
+        .find_map(|k| name.strip_prefix(k))
+        .unwrap_or(name)
+}
+
+/// The build `name` names: a build (`NAME` or `build/NAME`), or a BuildConfig (`bc/NAME`, or
+/// a plain `NAME` that is no build) meaning its newest build, as `oc logs bc/NAME` does.
+///
+/// # Errors
+///
+/// [`ClientError::NotFound`] for a build when neither exists or the BuildConfig has no build
+/// yet; what the backend reports otherwise.
+pub async fn resolve_build<B: Backend>(backend: &B, name: &str) -> Result<Build, ClientError> {
+    let name = strip_kind(name, &["build/"]);
+    if let Some(config) = ["bc/", "buildconfig/"]
+        .iter()
+        .find_map(|k| name.strip_prefix(k))
+    {
+        return newest_build(backend, config, name).await;
+    }
+    match backend.get_build(name).await {
+        Err(ClientError::NotFound { .. }) => match newest_build(backend, name, name).await {
+            Err(ClientError::NotFound { .. }) => Err(ClientError::NotFound {
+                kind: "build",
+                name: name.to_owned(),
+            }),
+            other => other,
+        },
+        other => other,
+    }
+}
+
+/// The newest build of BuildConfig `config`; `asked` is what the user wrote.
+async fn newest_build<B: Backend>(
+    backend: &B,
+    config: &str,
+    asked: &str,
+) -> Result<Build, ClientError> {
+    let builds = backend
+        .list_builds(&BuildFilter {
+            build_config: Some(config.to_owned()),
+            running: false,
+        })
+        .await?;
+    match builds.into_iter().next() {
+        Some(build) => Ok(build),
+        None => {
+            // Tell an unknown BuildConfig from one without builds.
+            backend.get_build_config(config).await?;
+            Err(ClientError::NotFound {
+                kind: "build",
+                name: format!("{asked} (the build config has no builds yet)"),
+            })
+        }
+    }
+}
+
+/// How often `--wait-if-missing` looks again.
+const WAIT_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// [`resolve_build`], retried until `wait` milliseconds have passed while the build (or the
+/// BuildConfig, or its first build) does not exist yet.
+async fn resolve_build_waiting<B: Backend>(
+    backend: &B,
+    name: &str,
+    wait: Option<u64>,
+) -> Result<Build, ClientError> {
+    let Some(wait) = wait else {
+        return resolve_build(backend, name).await;
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(wait);
+    loop {
+        match resolve_build(backend, name).await {
+            Err(ClientError::NotFound { kind, name: what })
+                if tokio::time::Instant::now() >= deadline =>
+            {
+                return Err(ClientError::NotFound {
+                    kind,
+                    name: format!("{what}, waited {}", output::relative(wait)),
+                });
+            }
+            Err(ClientError::NotFound { .. }) => tokio::time::sleep(WAIT_POLL).await,
+            other => return other,
+        }
+    }
+}
+
+/// `--wait-if-missing` without `--follow`: waits (up to `wait` milliseconds) until `build`
+/// leaves `New` and `Pending`, so the log printed is not the empty one of a queued build.
+async fn wait_for_start<B: Backend>(
+    backend: &B,
+    build: &Build,
+    wait: u64,
+) -> Result<(), ClientError> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(wait);
+    let mut phase = build.phase;
+    while matches!(phase, BuildPhase::New | BuildPhase::Pending) {
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ClientError::Usage(format!(
+                "build {} is still {phase} after waiting {}: it has no log yet",
+                build.name,
+                output::relative(wait)
+            )));
+        }
+        tokio::time::sleep(WAIT_POLL).await;
+        phase = backend.get_build(&build.name).await?.phase;
+    }
+    Ok(())
+}
+
+/// `osbs list-builds [FILTER] [--build-config NAME] [--running] [--columns a,b]`.
+async fn list_builds<B: Backend>(
+    backend: &B,
+    args: &crate::cli::ListBuildsArgs,
+    io: &mut Io<'_>,
+) -> Result<Outcome, ClientError> {
+    let columns = output::build_columns(args.columns.as_deref(), io.format == OutputFormat::Wide)
+        .map_err(ClientError::Usage)?;
+    let filter = BuildFilter {
+        build_config: args
+            .build_config
+            .as_deref()
+            .map(|n| strip_kind(n, &["bc/", "buildconfig/"]).to_owned()),
+        running: args.running,
+    };
+    let mut builds = backend.list_builds(&filter).await?;
+    if let Some(text) = &args.filter {
+        builds.retain(|b| b.name.contains(text.as_str()) || b.build_config.contains(text.as_str()));
+    }
+    let rendered = match io.format {
+        OutputFormat::Json => output::builds_json(&builds),
+        OutputFormat::Yaml => output::builds_yaml(&builds),
+        OutputFormat::Name => output::names("build", builds.iter().map(|b| b.name.as_str())),
+        _ => output::builds_table(&builds, &columns, now()),
+    };
+    io.out.write_all(rendered.as_bytes()).map_err(io_error)?;
+    Ok(Outcome::Success)
+}
+
+/// Above this many BuildConfigs in a plan, whether their repositories disabled autorebuilds
+/// is read from one listing of all builds instead of one listing per BuildConfig.
+const PLAN_HISTORY_PER_CONFIG: usize = 16;
+
+/// `osbs rebuild-plan STREAM[:TAG]|IMAGE [--depth N]`: the plan, BuildConfigs whose
+/// repository disabled autorebuilds marked; an unknown stream is an error with the closest
+/// known names.
+async fn rebuild_plan<B: Backend>(
+    backend: &B,
+    args: &crate::cli::RebuildPlanArgs,
+    io: &mut Io<'_>,
+) -> Result<Outcome, ClientError> {
+    let root = osbs_core::trigger::plan_root(&args.stream_tag).map_err(|e| {
+        let mut message = e.to_string();
+        if args.stream_tag.contains('/') {
+            message.push_str("; give an ImageStream tag (osbs-app:latest) or an image (osbs/app)");
+        }
+        ClientError::Usage(message)
+    })?;
+    let mut plan = backend.rebuild_plan(&root.stream, &root.tag).await?;
+    if plan.is_empty() {
+        unknown_stream_hint(backend, &root, &args.stream_tag).await?;
+    }
+    let configs: std::collections::BTreeSet<&str> = plan.build_configs().collect();
+    let mut disabled: std::collections::HashSet<String> = std::collections::HashSet::new();
+    if !configs.is_empty() {
+        let all_configs = backend.list_build_configs().await?;
+        let wanted: Vec<&osbs_core::model::BuildConfig> = all_configs
+            .iter()
+            .filter(|c| configs.contains(c.name.as_str()))
+            .collect();
+        let history = if wanted.len() > PLAN_HISTORY_PER_CONFIG {
+            backend.list_builds(&BuildFilter::default()).await?
+        } else {
+            let mut builds = Vec::new();
+            for config in &wanted {
+                builds.extend(
+                    backend
+                        .list_builds(&BuildFilter {
+                            build_config: Some(config.name.clone()),
+                            running: false,
+                        })
+                        .await?,
+                );
+            }
+            builds
+        };
+        let mut by_config: std::collections::HashMap<&str, Vec<&Build>> =
+            std::collections::HashMap::new();
+        for build in &history {
+            by_config
+                .entry(build.build_config.as_str())
+                .or_default()
+                .push(build);
+        }
+        for config in wanted {
+            let builds = by_config
+                .get(config.name.as_str())
+                .map_or(&[][..], Vec::as_slice);
+            if osbs_core::trigger::autorebuild_disabled(config, builds.iter().copied()) {
+                disabled.insert(config.name.clone());
+            }
+        }
+    }
+    drop(configs);
+    plan.mark_autorebuild_disabled(|name| disabled.contains(name));
+    if let Some(depth) = args.depth {
+        plan.limit_depth(usize::try_from(depth).unwrap_or(usize::MAX));
+    }
+    let rendered = match io.format {
+        OutputFormat::Json => output::json(&plan),
+        OutputFormat::Yaml => output::yaml(&plan),
+        OutputFormat::Name => output::names("bc", plan.build_configs()),
+        OutputFormat::Dot => safe_text(&plan.render_dot()).into_owned(),
+        OutputFormat::Mermaid => safe_text(&plan.render_mermaid()).into_owned(),
+        OutputFormat::Text | OutputFormat::Wide => safe_text(&plan.render()).into_owned(),
+    };
+    io.out.write_all(rendered.as_bytes()).map_err(io_error)?;
+    Ok(Outcome::Success)
+}
+
+/// An empty plan for a stream nobody knows (no ImageStream, no trigger on it) is a typo, not an
+/// answer: a usage error naming the closest ImageStreams and triggers.
+async fn unknown_stream_hint<B: Backend>(
+    backend: &B,
+    root: &ImageStreamTag,
+    asked: &str,
+) -> Result<(), ClientError> {
+    let streams = backend.list_image_streams().await?;
+    let configs = backend.list_build_configs().await?;
+    let mut known: Vec<&str> = streams.iter().map(|s| s.name.as_str()).collect();
+    known.extend(
+        configs
+            .iter()
+            .filter_map(|c| c.trigger.as_ref().map(|t| t.stream.as_str())),
+    );
+    if known.contains(&root.stream.as_str()) {
+        return Ok(());
+    }
+    let produced: Vec<String> = configs.iter().filter_map(|c| c.image_stream()).collect();
+    if produced.contains(&root.stream) {
+        return Ok(());
+    }
+    known.extend(produced.iter().map(String::as_str));
+    known.sort_unstable();
+    known.dedup();
+    let hint = match osbs_core::trigger::closest(&root.stream, known.iter().copied())[..] {
+        [] if known.is_empty() => "; there are no image streams yet".to_owned(),
+        [] => format!(
+            "; known image streams: {}",
+            known
+                .iter()
+                .take(10)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        ref close => format!(
+            "; did you mean {}?",
+            close
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ),
+    };
+    let read_as = if asked == root.stream || asked == root.to_string() {
+        String::new()
+    } else {
+        format!(" ({asked} is ImageStream tag {root})")
+    };
+    Err(ClientError::Usage(format!(
+        "no image stream {}{read_as}{hint}",
+        root.stream
+    )))
 }
 
 fn phase_outcome(build: &Build) -> Outcome {
@@ -369,15 +717,14 @@ async fn build<B: Backend>(
         None => say!(io, "build {shown} queued"),
     }
     if args.no_wait {
-        match io.format {
-            OutputFormat::Json => io
-                .out
-                .write_all(output::json(&submitted.build).as_bytes())
-                .map_err(io_error)?,
-            OutputFormat::Text => {
-                writeln!(io.out, "{shown}").map_err(io_error)?;
-                say!(io, "follow it with: osbs build-logs -f {shown}");
-            }
+        emit(
+            io,
+            &submitted.build,
+            || output::names("build", [name.as_str()]),
+            |_| format!("{shown}\n"),
+        )?;
+        if matches!(io.format, OutputFormat::Text | OutputFormat::Wide) {
+            say!(io, "follow it with: osbs build-logs -f {shown}");
         }
         return Ok(Outcome::Success);
     }
@@ -403,28 +750,29 @@ async fn build<B: Backend>(
             None => backend.watch_build(&name, &mut |_| {}).await?,
         }
     };
-    match io.format {
-        OutputFormat::Json => io
-            .out
-            .write_all(output::json(&finished).as_bytes())
-            .map_err(io_error)?,
-        OutputFormat::Text => {
-            let summary = match (&finished.error, &finished.reason) {
-                (Some(error), _) => format!("build {name} {}: {error}", finished.phase),
-                (None, Some(reason)) => format!("build {name} {}: {reason}", finished.phase),
-                (None, None) => format!("build {name} {}", finished.phase),
-            };
-            writeln!(io.out, "{}", safe_text(&summary)).map_err(io_error)?;
-            for r in finished
-                .repositories
-                .primary
-                .iter()
-                .chain(&finished.repositories.unique)
-            {
-                writeln!(io.out, "  {}", safe_line(r)).map_err(io_error)?;
-            }
+    let summary = || {
+        let mut text = match (&finished.error, &finished.reason) {
+            (Some(error), _) => format!("build {name} {}: {error}", finished.phase),
+            (None, Some(reason)) => format!("build {name} {}: {reason}", finished.phase),
+            (None, None) => format!("build {name} {}", finished.phase),
+        };
+        text = format!("{}\n", safe_text(&text));
+        for r in finished
+            .repositories
+            .primary
+            .iter()
+            .chain(&finished.repositories.unique)
+        {
+            text.push_str(&format!("  {}\n", safe_line(r)));
         }
-    }
+        text
+    };
+    emit(
+        io,
+        &finished,
+        || output::names("build", [finished.name.as_str()]),
+        |_| summary(),
+    )?;
     if finished.phase == BuildPhase::Complete {
         let triggered = backend.triggered_by(&finished).await?;
         report_triggered(io, &triggered)?;
@@ -440,42 +788,69 @@ async fn build<B: Backend>(
 /// [`ClientError::Usage`] naming file, line and value.
 pub fn check_repo_config(path: Option<&Path>, io: &mut Io<'_>) -> Result<Outcome, ClientError> {
     let path = path.unwrap_or_else(|| Path::new("."));
-    let (config, shown) = if path.is_dir() {
+    let (config, file, directory) = if path.is_dir() {
         let config = RepoConfig::load(path).map_err(|e| ClientError::Usage(e.to_string()))?;
         let file = path.join(osbs_repo_config::DEFAULT_FILE_NAME);
-        let shown = if file.exists() {
-            file.display().to_string()
-        } else {
-            format!("{} (absent: defaults apply)", file.display())
-        };
-        (config, shown)
+        let file = file.exists().then(|| file.display().to_string());
+        (config, file, Some(path.display().to_string()))
     } else {
         let config = RepoConfig::load_file(path).map_err(|e| ClientError::Usage(e.to_string()))?;
-        (config, path.display().to_string())
+        (config, Some(path.display().to_string()), None)
     };
     for warning in config.warnings() {
         writeln!(io.err, "warning: {}", safe_line(&warning.to_string())).map_err(io_error)?;
     }
-    match io.format {
-        OutputFormat::Json => {
-            let value = serde_json::json!({
-                "file": shown,
-                "autorebuild_enabled": config.autorebuild_enabled(),
-                "warnings": config.warnings().iter().map(ToString::to_string).collect::<Vec<_>>(),
-            });
-            io.out
-                .write_all(output::json(&value).as_bytes())
-                .map_err(io_error)?;
+    let value = output::RepoConfigCheck {
+        file,
+        directory,
+        autorebuild_enabled: config.autorebuild_enabled(),
+        warnings: config.warnings().iter().map(ToString::to_string).collect(),
+    };
+    let shown = match (&value.file, &value.directory) {
+        (Some(file), _) => file.clone(),
+        (None, Some(dir)) => format!(
+            "{} (absent: defaults apply)",
+            Path::new(dir)
+                .join(osbs_repo_config::DEFAULT_FILE_NAME)
+                .display()
+        ),
+        (None, None) => String::new(),
+    };
+    let state = if value.autorebuild_enabled {
+        "enabled"
+    } else {
+        "disabled"
+    };
+    let text = format!("{}: ok, autorebuild {state}\n", safe_line(&shown));
+    let name = value.file.clone().unwrap_or_default();
+    emit(io, &value, || format!("{}\n", safe_line(&name)), |_| text)?;
+    Ok(Outcome::Success)
+}
+
+/// `osbs schema [NAME]`: one output's JSON Schema, or all of them by name.
+///
+/// # Errors
+///
+/// Only output that cannot be written.
+pub fn schema(name: Option<&str>, io: &mut Io<'_>) -> Result<Outcome, ClientError> {
+    let value = match name {
+        Some(name) => {
+            let found = crate::schema::find(name).map_err(ClientError::Usage)?;
+            serde_json::to_value((found.schema)())
         }
-        OutputFormat::Text => {
-            let state = if config.autorebuild_enabled() {
-                "enabled"
-            } else {
-                "disabled"
-            };
-            writeln!(io.out, "{}: ok, autorebuild {state}", safe_line(&shown)).map_err(io_error)?;
-        }
+        None => serde_json::to_value(
+            crate::schema::OUTPUTS
+                .iter()
+                .map(|o| (o.name, (o.schema)()))
+                .collect::<BTreeMap<_, _>>(),
+        ),
     }
+    .unwrap_or(serde_json::Value::Null);
+    let rendered = match io.format {
+        OutputFormat::Yaml => output::yaml(&value),
+        _ => output::json(&value),
+    };
+    io.out.write_all(rendered.as_bytes()).map_err(io_error)?;
     Ok(Outcome::Success)
 }
 
@@ -531,15 +906,18 @@ async fn watch_builds<B: Backend>(
             let show = changed || (first && !build.phase.is_finished());
             if show {
                 let line = match io.format {
-                    OutputFormat::Json => output::json_line(&serde_json::json!({
-                        "build": build.name,
-                        "build_config": build.build_config,
-                        "phase": build.phase,
-                        "cause": build.cause.to_string(),
-                    })),
-                    OutputFormat::Text => safe_line(&format!(
+                    OutputFormat::Name => format!("build/{}", safe_line(&build.name)),
+                    OutputFormat::Json | OutputFormat::Yaml => {
+                        output::json_line(&serde_json::json!({
+                            "build": build.name,
+                            "build_config": build.build_config,
+                            "phase": build.phase,
+                            "cause": build.cause.to_string(),
+                        }))
+                    }
+                    _ => safe_line(&format!(
                         "{}  {}  {}  {}",
-                        osbs_core::time::Timestamp::from_system_time(std::time::SystemTime::now()),
+                        now(),
                         build.name,
                         build.phase,
                         build.cause

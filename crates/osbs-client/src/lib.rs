@@ -7,10 +7,12 @@ pub mod app;
 pub mod backend;
 pub mod cli;
 pub mod commands;
+pub mod completion;
 pub mod config;
 #[cfg(feature = "kubernetes")]
 pub mod kubernetes;
 pub mod local;
 pub mod output;
+pub mod schema;
 pub mod progress;
 pub mod service;

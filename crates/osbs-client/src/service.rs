@@ -83,13 +83,13 @@ pub async fn start_build(
     let build = backend
         .start_build(name, args.commit.clone(), args.from_build.as_deref())
         .await?;
-    match io.format {
-        OutputFormat::Json => io
-            .out
-            .write_all(output::json(&build).as_bytes())
-            .map_err(io_error)?,
-        OutputFormat::Text => writeln!(io.out, "{}", safe_line(&build.name)).map_err(io_error)?,
-    }
+    let rendered = match io.format {
+        OutputFormat::Json => output::json(&build),
+        OutputFormat::Yaml => output::yaml(&build),
+        OutputFormat::Name => output::names("build", [build.name.as_str()]),
+        _ => format!("{}\n", safe_line(&build.name)),
+    };
+    io.out.write_all(rendered.as_bytes()).map_err(io_error)?;
     Ok(Outcome::Success)
 }
 
@@ -105,7 +105,15 @@ pub async fn prune(backend: &LocalBackend, args: &PruneArgs, io: &mut Io<'_>) ->
             .out
             .write_all(output::json(&removed).as_bytes())
             .map_err(io_error)?,
-        OutputFormat::Text => {
+        OutputFormat::Yaml => io
+            .out
+            .write_all(output::yaml(&removed).as_bytes())
+            .map_err(io_error)?,
+        OutputFormat::Name => io
+            .out
+            .write_all(output::names("build", removed.iter().map(String::as_str)).as_bytes())
+            .map_err(io_error)?,
+        _ => {
             for name in &removed {
                 writeln!(io.out, "removed {}", safe_line(name)).map_err(io_error)?;
             }

@@ -22,6 +22,7 @@
 
 mod engine;
 mod host;
+mod names;
 mod runner;
 mod secrets;
 mod service;
@@ -30,6 +31,7 @@ mod submit;
 
 pub use service::SERVE_LOCK;
 pub use store::StateRecreated;
+pub use names::{NameKind, names};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -139,6 +139,10 @@ impl Home {
         settings.add_filter(r"-\d{14}\b", "-[STAMP]");
         settings.add_filter(r#"("[a-z_]+": )\d+\.\d+(e-?\d+)?(,?)\n"#, "$1[SECONDS]$3\n");
         settings.add_filter(r"osbs \d+\.\d+\.\d+", "osbs [VERSION]");
+        // get-build's relative times and plugin timeline (the real durations of this run).
+        settings.add_filter(r"(?m)^(age:\s+)\S+ ago$", "$1[AGE] ago");
+        settings.add_filter(r"(?m)^(duration:\s+)\S+$", "$1[DURATION]");
+        settings.add_filter(r"\|[# ]+\|  \d+\.\d{2}s", "|[BAR]|  [SECONDS]");
         settings
     }
 }
@@ -193,6 +197,7 @@ fn help_texts() {
         "delete-build",
         "delete-build-config",
         "serve",
+        "schema",
     ];
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path("snapshots");
@@ -462,7 +467,15 @@ fn build_read_and_autorebuild() {
             "{}",
             run.stdout
         );
-        let run = home.expect(0, &["list-builds"]);
+        // AGE and DURATION depend on this run's timing: output::tests pins them.
+        let run = home.expect(
+            0,
+            &[
+                "list-builds",
+                "--columns",
+                "name,phase,autorebuild,release,commit,cause",
+            ],
+        );
         insta::assert_snapshot!("list-builds-text", run.stdout);
         let run = home.expect(
             0,

@@ -12,6 +12,7 @@ mod kube_submission;
 mod kubernetes;
 mod local;
 mod local_hardening;
+mod output;
 mod progress;
 mod pulp;
 mod state;
