@@ -307,9 +307,9 @@ impl LayerProgress {
     }
 }
 
-/// osbs-registry-sync's [`Progress`] as progress lines of kind `sync`: the copy runs on its
-/// own tasks, so the lines go through a channel that the plugin drains into the build log
-/// ([`SyncProgress::channel`]).
+/// osbs-registry-sync's [`Progress`] as progress lines of kind `sync` (or another kind,
+/// [`SyncProgress::channel_of`]): the copy runs on its own tasks, so the lines go through a
+/// channel that the plugin drains into the build log ([`SyncProgress::channel`]).
 #[derive(Debug)]
 pub struct SyncProgress {
     progress: LayerProgress,
@@ -320,9 +320,15 @@ pub struct SyncProgress {
 impl SyncProgress {
     /// A progress receiver and the lines it produces.
     pub fn channel() -> (Self, mpsc::UnboundedReceiver<String>) {
+        Self::channel_of(Kind::Sync)
+    }
+
+    /// The same for blob transfers of another kind: the reactor's own push reports its
+    /// uploads as `push` lines this way (any [`Progress`] caller, tasks of its own included).
+    pub fn channel_of(kind: Kind) -> (Self, mpsc::UnboundedReceiver<String>) {
         let (lines, receiver) = mpsc::unbounded_channel();
         let progress = Self {
-            progress: LayerProgress::new(Kind::Sync),
+            progress: LayerProgress::new(kind),
             layers: Mutex::new(HashMap::new()),
             lines,
         };
@@ -452,6 +458,16 @@ mod tests {
         );
         // A finished layer starts afresh.
         assert!(progress.line("a", 0, Some(10)).is_some());
+    }
+
+    #[test]
+    fn channel_progress_of_another_kind() {
+        let (progress, mut lines) = SyncProgress::channel_of(Kind::Push);
+        progress.blob_finished("sha256:cc", BlobOutcome::Skipped);
+        assert_eq!(
+            lines.try_recv().ok().as_deref(),
+            Some("@osbs-progress push sha256:cc 0/? exists")
+        );
     }
 
     #[test]
