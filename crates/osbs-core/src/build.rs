@@ -119,6 +119,52 @@ pub struct BuildRequest {
     /// it imports, and the Docker build arguments.
     #[serde(default, skip_serializing_if = "BuildVariant::is_default")]
     pub variant: BuildVariant,
+    // The push path (osbs.conf `push_method`).
+    /// How `tag_and_push` moves the image to the registry.
+    #[serde(default, skip_serializing_if = "PushMethod::is_default")]
+    pub push_method: PushMethod,
+}
+
+/// How the reactor pushes a built image (osbs.conf `push_method`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PushMethod {
+    /// The reactor's own path: layers from the Engine's image export, gzipped on every core,
+    /// uploaded with retries; one manifest `PUT` per tag.
+    #[default]
+    Reactor,
+    /// `docker push` through the Engine for the first tag, one manifest `PUT` per further tag.
+    Engine,
+}
+
+impl PushMethod {
+    /// Whether this is the default (`reactor`).
+    pub fn is_default(&self) -> bool {
+        *self == PushMethod::default()
+    }
+
+    /// The osbs.conf spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PushMethod::Reactor => "reactor",
+            PushMethod::Engine => "engine",
+        }
+    }
+
+    /// Parses the osbs.conf spelling (`reactor` or `engine`, any case).
+    pub fn parse(value: &str) -> Option<PushMethod> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "reactor" => Some(PushMethod::Reactor),
+            "engine" => Some(PushMethod::Engine),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for PushMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What a backend adds to a Build to make its [`BuildRequest`]: where it pushes and syncs, and
@@ -155,6 +201,7 @@ impl BuildRequest {
             no_cache: false,
             plugins: BTreeMap::new(),
             variant: build.variant,
+            push_method: PushMethod::default(),
         }
     }
 }

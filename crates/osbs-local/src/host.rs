@@ -190,7 +190,7 @@ impl BuildHost for LocalHost {
                 })
             })?;
             let config = store::require_config(store.conn(), &row.build.build_config)?;
-            Ok(BuildRequest::for_build(
+            let mut request = BuildRequest::for_build(
                 row.build,
                 RunTarget {
                     registry_uri: row.settings.registry_uri,
@@ -199,7 +199,9 @@ impl BuildHost for LocalHost {
                     image_name: config.image_name,
                     repo_config_name: config.repo_config_name,
                 },
-            ))
+            );
+            request.push_method = row.settings.push_method;
+            Ok(request)
         })
         .await
     }

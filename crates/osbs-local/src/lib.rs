@@ -151,6 +151,9 @@ pub struct LocalOptions {
     pub repo_config_file: String,
     /// SPEC §10's settings.
     pub service: ServiceSettings,
+    // The push path (issue 12).
+    /// `push_method`: how builds push (the reactor's own path or `docker push`).
+    pub push_method: osbs_core::build::PushMethod,
 }
 
 /// A named sync target (`[registry NAME]`).
@@ -265,6 +268,7 @@ impl LocalBackend {
                 registry_uri: registry_uri(&s.registry),
                 registry_secret: s.secret.clone(),
             }),
+            push_method: instance.push_method,
         };
         let service = &instance.service;
         let engine_settings =
