@@ -15,6 +15,7 @@ mod cli;
 mod copy;
 mod fake;
 mod faults;
+mod progress;
 mod pulp;
 mod scopes;
 mod support;
