@@ -3,3 +3,4 @@
 
 mod bin;
 mod host;
+mod variants;

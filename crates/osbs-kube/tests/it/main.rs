@@ -11,3 +11,4 @@ mod liveness;
 mod pod;
 mod requests;
 mod triggers;
+mod variants;
