@@ -276,33 +276,36 @@ impl LayerProgress {
     /// Turns one status of a Docker Engine pull or push stream into progress lines; `true`
     /// when it was per-layer progress (so the caller does not log it as text).
     pub(crate) fn engine_status(&self, cx: &Context<'_>, status: EngineStatus<'_>) -> bool {
+        let (per_layer, line) = self.engine_line(status);
+        if let Some(line) = line {
+            cx.log(&line);
+        }
+        per_layer
+    }
+
+    /// [`LayerProgress::engine_status`] without the log: whether the status is per-layer, and
+    /// the progress line it makes, if any (in-flight ones are throttled).
+    pub(crate) fn engine_line(&self, status: EngineStatus<'_>) -> (bool, Option<String>) {
         let bytes = |n: Option<i64>| n.and_then(|n| u64::try_from(n).ok());
         let Some(id) = status.id else {
-            return matches!(
+            let per_layer = matches!(
                 status.status,
                 "Preparing" | "Waiting" | "Pushing" | "Pushed" | "Layer already exists"
             );
+            return (per_layer, None);
         };
         match status.status {
             "Downloading" | "Pushing" => {
                 let done = bytes(status.current).unwrap_or(0);
-                self.report(cx, id, done, bytes(status.total));
-                true
+                (true, self.line(id, done, bytes(status.total)))
             }
-            "Pull complete" | "Pushed" | "Download complete" => {
-                if status.status != "Download complete" {
-                    self.finish(cx, id, 0, None, State::Done);
-                }
-                true
-            }
+            "Pull complete" | "Pushed" => (true, Some(self.finish_line(id, 0, None, State::Done))),
             "Already exists" | "Layer already exists" => {
-                self.finish(cx, id, 0, None, State::Exists);
-                true
+                (true, Some(self.finish_line(id, 0, None, State::Exists)))
             }
-            "Preparing" | "Waiting" | "Pulling fs layer" | "Verifying Checksum" | "Extracting" => {
-                true
-            }
-            _ => false,
+            "Preparing" | "Waiting" | "Pulling fs layer" | "Verifying Checksum"
+            | "Download complete" | "Extracting" => (true, None),
+            _ => (false, None),
         }
     }
 }
@@ -458,6 +461,70 @@ mod tests {
         );
         // A finished layer starts afresh.
         assert!(progress.line("a", 0, Some(10)).is_some());
+    }
+
+    #[test]
+    fn engine_statuses_become_progress_lines() {
+        let pull = LayerProgress::new(Kind::Pull);
+        let status = |id, status, current, total| EngineStatus {
+            id,
+            status,
+            current,
+            total,
+        };
+        let cases = [
+            (
+                status(Some("a1"), "Pulling fs layer", None, None),
+                true,
+                None,
+            ),
+            (
+                status(Some("a1"), "Downloading", Some(10), Some(100)),
+                true,
+                Some("@osbs-progress pull a1 10/100"),
+            ),
+            // Throttled: the same layer again at once.
+            (
+                status(Some("a1"), "Downloading", Some(20), Some(100)),
+                true,
+                None,
+            ),
+            (
+                status(Some("a1"), "Extracting", Some(5), Some(100)),
+                true,
+                None,
+            ),
+            (
+                status(Some("a1"), "Pull complete", None, None),
+                true,
+                Some("@osbs-progress pull a1 0/? done"),
+            ),
+            (
+                status(Some("b2"), "Already exists", None, None),
+                true,
+                Some("@osbs-progress pull b2 0/? exists"),
+            ),
+            (status(None, "Digest: sha256:abc", None, None), false, None),
+            (
+                status(Some("latest"), "Pulling from osbs/busybox", None, None),
+                false,
+                None,
+            ),
+            (status(None, "Pushing", Some(1), Some(2)), true, None),
+            (
+                status(Some("x"), "Downloading", Some(-1), Some(-1)),
+                true,
+                Some("@osbs-progress pull x 0/?"),
+            ),
+        ];
+        for (status, per_layer, line) in cases {
+            let text = format!("{status:?}");
+            assert_eq!(
+                pull.engine_line(status),
+                (per_layer, line.map(str::to_owned)),
+                "{text}"
+            );
+        }
     }
 
     #[test]
