@@ -12,9 +12,10 @@ use std::path::{Path, PathBuf};
 use bollard::Docker;
 use bytes::Bytes;
 use futures_util::StreamExt;
+use osbs_registry_sync::Growth;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::error::{ReactorError, chain};
 use crate::gzip::{self, Compressed};
@@ -62,6 +63,36 @@ enum Entry {
     Gzipped(Compressed, PathBuf),
 }
 
+/// A layer file that has started to fill: its upload can begin before it is complete.
+#[derive(Debug)]
+pub(crate) struct Started {
+    /// The gzip file being written.
+    pub(crate) path: PathBuf,
+    /// How far it got, and its digest once complete.
+    pub(crate) growth: watch::Receiver<Growth>,
+}
+
+/// A file writer that tells how many bytes reached the file.
+struct Counting {
+    file: std::fs::File,
+    written: u64,
+    growth: watch::Sender<Growth>,
+}
+
+impl io::Write for Counting {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.written += n as u64;
+        let written = self.written;
+        self.growth.send_modify(|g| g.written = written);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
 /// A `Read` over the chunks the export task sends.
 struct ChannelReader {
     chunks: mpsc::Receiver<Result<Bytes, String>>,
@@ -85,13 +116,15 @@ impl Read for ChannelReader {
 
 /// Exports `image` from the Engine and gzips its layers at `level` into `dir`; layers whose
 /// `diff_id` is in `skip` (the registry has them) are not compressed when they are small
-/// enough to be recognised before compressing.
+/// enough to be recognised before compressing. Each large layer is announced on `started` as
+/// soon as its file is created, so that its upload can follow the compression.
 pub(crate) async fn export(
     docker: &Docker,
     image: &str,
     dir: &Path,
     level: u32,
     skip: HashSet<String>,
+    started: Option<mpsc::UnboundedSender<Started>>,
 ) -> Result<Exported, ReactorError> {
     let (tx, rx) = mpsc::channel::<Result<Bytes, String>>(16);
     let mut stream = docker.export_image(image);
@@ -110,7 +143,7 @@ pub(crate) async fn export(
             chunks: rx,
             current: Bytes::new(),
         };
-        read_export(input, &dir, level, &skip)
+        read_export(input, &dir, level, &skip, started.as_ref())
     });
     let ((), read) = tokio::join!(feeder, reader);
     let read = read.map_err(|e| ReactorError::Export {
@@ -129,6 +162,7 @@ fn read_export(
     dir: &Path,
     level: u32,
     skip: &HashSet<String>,
+    started: Option<&mpsc::UnboundedSender<Started>>,
 ) -> Result<Exported, String> {
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let mut archive = tar::Archive::new(input);
@@ -187,9 +221,29 @@ fn read_export(
             let path = dir.join(format!("layer-{count}.tar.gz"));
             let file = std::fs::File::create(&path)
                 .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-            let writer = io::BufWriter::with_capacity(256 * 1024, file);
-            let compressed = gzip::compress(&mut entry, writer, level, threads)
-                .map_err(|e| format!("cannot gzip {name}: {e}"))?;
+            let (growth, follow) = watch::channel(Growth::default());
+            if let Some(started) = started {
+                let _ = started.send(Started {
+                    path: path.clone(),
+                    growth: follow,
+                });
+            }
+            let counting = Counting {
+                file,
+                written: 0,
+                growth: growth.clone(),
+            };
+            let writer = io::BufWriter::with_capacity(256 * 1024, counting);
+            let compressed = match gzip::compress(&mut entry, writer, level, threads) {
+                Ok(compressed) => compressed,
+                Err(e) => {
+                    growth.send_modify(|g| g.failed = true);
+                    return Err(format!("cannot gzip {name}: {e}"));
+                }
+            };
+            growth.send_modify(|g| {
+                g.complete = Some((compressed.digest.clone(), compressed.size));
+            });
             entries.insert(name, Entry::Gzipped(compressed, path));
         }
     }
@@ -309,7 +363,7 @@ mod tests {
         );
         let base = format!("sha256:{}", hex::encode(Sha256::digest(b"base layer")));
         let skip = HashSet::from([base.clone()]);
-        let exported = read_export(&tar[..], dir.path(), 1, &skip).unwrap();
+        let exported = read_export(&tar[..], dir.path(), 1, &skip, None).unwrap();
         assert_eq!(&exported.config[..], b"{\"rootfs\":{}}");
         assert_eq!(exported.layers.len(), 3);
         assert_eq!(exported.diff_ids[0], base);
@@ -332,7 +386,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let no_manifest = tar_of(&[("a/layer.tar", b"x")], &[]);
         assert_eq!(
-            read_export(&no_manifest[..], dir.path(), 1, &HashSet::new()).unwrap_err(),
+            read_export(&no_manifest[..], dir.path(), 1, &HashSet::new(), None).unwrap_err(),
             "the export has no manifest.json"
         );
         let missing = tar_of(
@@ -343,7 +397,7 @@ mod tests {
             &[],
         );
         assert_eq!(
-            read_export(&missing[..], dir.path(), 1, &HashSet::new()).unwrap_err(),
+            read_export(&missing[..], dir.path(), 1, &HashSet::new(), None).unwrap_err(),
             "the export has no config c.json"
         );
     }

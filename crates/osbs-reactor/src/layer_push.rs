@@ -12,19 +12,23 @@
 //! image id. The registry's digest for each `PUT` must be the manifest's own.
 
 use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 
 use bollard::Docker;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use osbs_core::ImageReference;
-use osbs_registry_sync::{Manifest, Repository, sha256_digest};
+use osbs_registry_sync::{Manifest, Repository, UploadStats, sha256_digest};
 use serde::Deserialize;
 use serde_json::json;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use crate::error::{ReactorError, chain};
 use crate::export::{self, Exported};
 use crate::gzip;
+use crate::progress::State;
 
 /// Docker schema 2 manifest media type.
 const MANIFEST_TYPE: &str = "application/vnd.docker.distribution.manifest.v2+json";
@@ -34,6 +38,20 @@ const CONFIG_TYPE: &str = "application/vnd.docker.container.image.v1+json";
 const LAYER_TYPE: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 /// How many blobs upload at once.
 const BLOB_JOBS: usize = 4;
+
+/// An upload that follows a layer's compression; aborted when dropped (a cancelled build, a
+/// layer the registry turned out to have).
+struct EarlyUpload(JoinHandle<osbs_registry_sync::Result<UploadStats>>);
+
+impl Drop for EarlyUpload {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Layer progress for the build log: `(layer id, bytes done, total, state)`; `None` while
+/// bytes move.
+pub(crate) type ProgressEvent = (String, u64, Option<u64>, Option<State>);
 
 /// A layer as the manifest lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +89,8 @@ pub(crate) struct PushJob<'a> {
     pub(crate) base: Option<&'a ImageReference>,
     /// Scratch space for the compressed layers.
     pub(crate) dir: &'a std::path::Path,
+    /// Receives layer progress.
+    pub(crate) progress: mpsc::UnboundedSender<ProgressEvent>,
 }
 
 #[derive(Deserialize)]
@@ -198,6 +218,7 @@ impl PushJob<'_> {
                     .await
                     .map_err(|e| self.registry_error(format!("mount of {digest}"), &e))?;
                 if mounted {
+                    self.exists(&known.descriptor);
                     return Ok((
                         known.descriptor.clone(),
                         format!("layer {diff_id}: mounted from {}", known.repository),
@@ -229,12 +250,17 @@ impl PushJob<'_> {
             .await
             .map_err(|e| self.registry_error(format!("blob HEAD of {digest}"), &e))?;
         if there {
+            self.exists(&descriptor);
             return Ok((descriptor, format!("layer {diff_id}: present as {digest}")));
         }
+        let _ = self
+            .progress
+            .send((digest.clone(), 0, Some(descriptor.size), None));
         let stats = repo
             .upload_blob_file(file, &digest, descriptor.size)
             .await
             .map_err(|e| self.registry_error(format!("upload of layer {digest}"), &e))?;
+        self.done(&descriptor);
         let mut line = format!(
             "layer {diff_id}: pushed {digest} ({} bytes gzipped from {})",
             descriptor.size, layer.compressed.raw_size
@@ -253,11 +279,59 @@ impl PushJob<'_> {
         &self,
         layer: export::Layer,
         known: Option<Known>,
+        upload: Option<EarlyUpload>,
     ) -> BoxFuture<'_, Result<(String, Descriptor, String), ReactorError>> {
         Box::pin(async move {
-            let (descriptor, line) = self.layer(&layer, known.as_ref()).await?;
+            let (descriptor, line) = match (upload, &known) {
+                // The base's layer, compressed because it could not be told apart before:
+                // its upload is dropped (never committed), the base's blob is used.
+                (Some(_), Some(_)) | (None, _) => self.layer(&layer, known.as_ref()).await?,
+                (Some(upload), None) => self.finish_early(&layer, upload).await?,
+            };
             Ok((layer.compressed.diff_id, descriptor, line))
         })
+    }
+
+    fn exists(&self, d: &Descriptor) {
+        let _ = self
+            .progress
+            .send((d.digest.clone(), 0, Some(d.size), Some(State::Exists)));
+    }
+
+    fn done(&self, d: &Descriptor) {
+        let _ = self
+            .progress
+            .send((d.digest.clone(), d.size, Some(d.size), Some(State::Done)));
+    }
+
+    /// Waits for the upload that followed a layer's compression.
+    async fn finish_early(
+        &self,
+        layer: &export::Layer,
+        mut upload: EarlyUpload,
+    ) -> Result<(Descriptor, String), ReactorError> {
+        let digest = &layer.compressed.digest;
+        let stats = (&mut upload.0)
+            .await
+            .map_err(|e| self.verify_error(format!("the upload of {digest} stopped: {e}")))?
+            .map_err(|e| self.registry_error(format!("upload of layer {digest}"), &e))?;
+        let descriptor = Descriptor {
+            media_type: LAYER_TYPE.to_owned(),
+            digest: digest.clone(),
+            size: layer.compressed.size,
+        };
+        self.done(&descriptor);
+        let mut line = format!(
+            "layer {}: pushed {digest} while compressing ({} bytes gzipped from {})",
+            layer.compressed.diff_id, descriptor.size, layer.compressed.raw_size
+        );
+        if stats.resumed + stats.restarted > 0 {
+            line.push_str(&format!(
+                ", resumed {} and restarted {} times",
+                stats.resumed, stats.restarted
+            ));
+        }
+        Ok((descriptor, line))
     }
 
     /// The checks of the module documentation, before anything is pushed.
@@ -297,29 +371,47 @@ impl PushJob<'_> {
         let engine_layers = inspected.root_fs.and_then(|r| r.layers).unwrap_or_default();
         let known = self.known_layers(&mut lines).await;
         let skip: HashSet<String> = known.keys().cloned().collect();
-        let exported = export::export(
+        // Large layers start uploading while they are compressed.
+        let (started_tx, mut started) = mpsc::unbounded_channel();
+        let export = export::export(
             self.docker,
             self.image_id,
             self.dir,
             gzip::DEFAULT_LEVEL,
             skip,
-        )
-        .await?;
+            Some(started_tx),
+        );
+        tokio::pin!(export);
+        let mut early: HashMap<PathBuf, EarlyUpload> = HashMap::new();
+        let exported = loop {
+            tokio::select! {
+                Some(layer) = started.recv() => {
+                    let repo = self.target.clone();
+                    let path = layer.path.clone();
+                    let task = tokio::spawn(async move {
+                        repo.upload_blob_growing(&layer.path, layer.growth).await
+                    });
+                    early.insert(path, EarlyUpload(task));
+                }
+                exported = &mut export => break exported?,
+            }
+        };
         self.verify(&exported, &engine_layers)?;
-        let mut unique: Vec<(export::Layer, Option<Known>)> = Vec::new();
+        let mut unique: Vec<(export::Layer, Option<Known>, Option<EarlyUpload>)> = Vec::new();
         for layer in &exported.layers {
             if !unique
                 .iter()
-                .any(|(l, _)| l.compressed.diff_id == layer.compressed.diff_id)
+                .any(|(l, _, _)| l.compressed.diff_id == layer.compressed.diff_id)
             {
                 let known = known.get(&layer.compressed.diff_id).cloned();
-                unique.push((layer.clone(), known));
+                let upload = layer.file.as_ref().and_then(|path| early.remove(path));
+                unique.push((layer.clone(), known, upload));
             }
         }
         // Largest first: the long uploads start early.
-        unique.sort_by_key(|(l, _)| std::cmp::Reverse(l.compressed.size));
+        unique.sort_by_key(|(l, _, _)| std::cmp::Reverse(l.compressed.size));
         let pushed: HashMap<String, Descriptor> = stream::iter(unique)
-            .map(|(layer, known)| self.layer_owned(layer, known))
+            .map(|(layer, known, upload)| self.layer_owned(layer, known, upload))
             .buffer_unordered(BLOB_JOBS)
             .map_ok(|(diff_id, descriptor, line)| {
                 lines.push(line);

@@ -70,7 +70,7 @@ pub use progress::{BlobOutcome, Progress, format_bytes, format_rate, short_id};
 pub use repository::Repository;
 pub use retry::RetryPolicy;
 pub use summary::{ImageResult, ImageStatus, Summary};
-pub use upload::UploadStats;
+pub use upload::{Growth, UploadStats};
 
 /// Installs rustls' `ring` crypto provider as the process default, once; a provider that is
 /// already installed (by this crate or anyone else) is left alone.

@@ -13,6 +13,7 @@ use futures_util::stream;
 use reqwest::header::{self, HeaderValue};
 use reqwest::{StatusCode, Url};
 use tokio::io::AsyncReadExt;
+use tokio::sync::watch;
 
 use crate::auth::Access;
 use crate::error::{Error, Result};
@@ -33,6 +34,18 @@ pub struct UploadStats {
     pub restarted: u32,
     /// Whether the blob turned out to be there already when a commit's answer was lost.
     pub found_after_failure: bool,
+}
+
+/// How far a file that is still being written has got: what
+/// [`Repository::upload_blob_growing`] follows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Growth {
+    /// Bytes in the file so far (written to it, so a reader sees them).
+    pub written: u64,
+    /// Once the file is complete: its digest and size.
+    pub complete: Option<(String, u64)>,
+    /// The writer failed: the upload is abandoned.
+    pub failed: bool,
 }
 
 /// Where an upload session stands.
@@ -178,6 +191,120 @@ impl Repository {
         }
     }
 
+    /// Uploads the file at `path` while it is still being written (a layer being compressed),
+    /// following `growth`: one streaming `PATCH` that sends bytes as they arrive and a commit
+    /// once the writer reports the digest. When that fails (or the registry does not take a
+    /// `PATCH` of unknown length), the upload waits for the file to be complete and goes on as
+    /// [`Repository::upload_blob_file`], with its retries. Dropping the future abandons the
+    /// session (nothing is committed).
+    ///
+    /// # Errors
+    ///
+    /// The writer failed, [`Error::LocalFile`], or request errors after the retries.
+    pub async fn upload_blob_growing(
+        &self,
+        path: &Path,
+        growth: watch::Receiver<Growth>,
+    ) -> Result<UploadStats> {
+        let local = |source: std::io::Error| Error::LocalFile {
+            registry: self.client().endpoint().name().to_owned(),
+            repository: self.name().to_owned(),
+            path: path.to_owned(),
+            source,
+        };
+        let first = self.stream_growing(path, growth.clone()).await;
+        let mut stats = match first {
+            Ok(stats) => return Ok(stats),
+            Err(err) if recoverable(&err) || matches!(err, Error::LocalFile { .. }) => {
+                UploadStats {
+                    restarted: 1,
+                    ..UploadStats::default()
+                }
+            }
+            Err(err) => return Err(err),
+        };
+        let (digest, size) = complete(growth).await.map_err(local)?;
+        let rest = self.upload_blob_file(path, &digest, size).await?;
+        stats.bytes_sent += rest.bytes_sent;
+        stats.resumed += rest.resumed;
+        stats.restarted += rest.restarted;
+        stats.found_after_failure = rest.found_after_failure;
+        Ok(stats)
+    }
+
+    /// The first attempt of [`Repository::upload_blob_growing`].
+    async fn stream_growing(
+        &self,
+        path: &Path,
+        growth: watch::Receiver<Growth>,
+    ) -> Result<UploadStats> {
+        let local = |source: std::io::Error| Error::LocalFile {
+            registry: self.client().endpoint().name().to_owned(),
+            repository: self.name().to_owned(),
+            path: path.to_owned(),
+            source,
+        };
+        let location = self.start_upload().await?;
+        let op = self.op(Access::Push, "PATCH", "blob upload".to_owned());
+        let file = tokio::fs::File::open(path).await.map_err(local)?;
+        let mut start = Some((file, growth.clone()));
+        let response = self
+            .client()
+            .send(&op, &location, false, |http| {
+                let (file, growth) = start.take()?;
+                let body = stream::try_unfold(
+                    (file, 0u64, growth),
+                    |(mut file, sent, mut growth)| async move {
+                        loop {
+                            let now = growth.borrow_and_update().clone();
+                            if now.failed {
+                                return Err(std::io::Error::other("the blob's writer failed"));
+                            }
+                            if sent < now.written {
+                                let left = now.written - sent;
+                                let want = usize::try_from(left).unwrap_or(READ_CHUNK);
+                                let mut buf = vec![0; want.min(READ_CHUNK)];
+                                let n = file.read(&mut buf).await?;
+                                if n == 0 {
+                                    return Err(std::io::Error::from(
+                                        std::io::ErrorKind::UnexpectedEof,
+                                    ));
+                                }
+                                buf.truncate(n);
+                                let state = (file, sent + n as u64, growth);
+                                return Ok(Some((Bytes::from(buf), state)));
+                            }
+                            if now.complete.is_some() {
+                                return Ok(None);
+                            }
+                            growth.changed().await.map_err(|_| {
+                                std::io::Error::other("the blob's writer went away")
+                            })?;
+                        }
+                    },
+                );
+                Some(
+                    http.patch(location.clone())
+                        .header(header::CONTENT_TYPE, "application/octet-stream")
+                        .body(reqwest::Body::wrap_stream(body)),
+                )
+            })
+            .await?;
+        if response.status() != StatusCode::ACCEPTED {
+            return Err(self.client().unexpected(&op, response).await);
+        }
+        let next = self.client().location(&op, &response)?;
+        let (digest, size) = complete(growth).await.map_err(local)?;
+        self.finish_upload(&next, &digest, Some(0), true, || {
+            Some(reqwest::Body::from(Vec::new()))
+        })
+        .await?;
+        Ok(UploadStats {
+            bytes_sent: size,
+            ..UploadStats::default()
+        })
+    }
+
     /// One attempt: opens a session when there is none, sends what the registry does not have
     /// yet, and commits. Keeps `session` current so that a failure can resume.
     async fn upload_file_once(
@@ -316,6 +443,19 @@ impl Repository {
             StatusCode::NOT_FOUND => Ok(None),
             _ => Err(self.client().unexpected(&op, response).await),
         }
+    }
+}
+
+/// Waits until the file `growth` follows is complete: its digest and size.
+async fn complete(mut growth: watch::Receiver<Growth>) -> std::io::Result<(String, u64)> {
+    let done = growth
+        .wait_for(|g| g.complete.is_some() || g.failed)
+        .await
+        .map_err(|_| std::io::Error::other("the blob's writer went away"))?
+        .clone();
+    match done.complete {
+        Some(complete) if !done.failed => Ok(complete),
+        _ => Err(std::io::Error::other("the blob's writer failed")),
     }
 }
 

@@ -16,6 +16,7 @@ use super::{PluginFuture, Step};
 use crate::error::{ReactorError, chain};
 use crate::layer_push::PushJob;
 use crate::pipeline::Context;
+use crate::progress::{Kind, LayerProgress};
 use crate::time::compact;
 
 /// `s` reduced to the characters a tag may hold.
@@ -216,17 +217,34 @@ async fn push_by_reactor(
             path: dir.clone(),
             source,
         })?;
+    let (progress, mut events) = tokio::sync::mpsc::unbounded_channel();
     let job = PushJob {
         docker,
         image_id: &image_id,
         target: repo.clone(),
         base: cx.base_image.as_ref(),
         dir: &dir,
+        progress,
     };
-    let report = tokio::select! {
-        report = job.run() => report,
-        () = cx.cancel.cancelled() => return Ok(None),
+    let layers = LayerProgress::new(Kind::Push);
+    let run = job.run();
+    tokio::pin!(run);
+    let report = loop {
+        tokio::select! {
+            report = &mut run => break report,
+            Some((id, done, total, state)) = events.recv() => match state {
+                Some(state) => layers.finish(cx, &id, done, total, state),
+                None => layers.report(cx, &id, done, total),
+            },
+            () = cx.cancel.cancelled() => return Ok(None),
+        }
     };
+    while let Ok((id, done, total, state)) = events.try_recv() {
+        match state {
+            Some(state) => layers.finish(cx, &id, done, total, state),
+            None => layers.report(cx, &id, done, total),
+        }
+    }
     // The compressed layers are not needed any more, whatever happened.
     let _ = tokio::fs::remove_dir_all(&dir).await;
     let report = report?;

@@ -1,13 +1,15 @@
 //! The retry decisions of blob uploads from a file, against wiremock: a `PATCH` that fails
 //! resumes at the offset the registry reports; a session the registry forgot restarts with a
 //! new one; a commit whose answer was lost is recognised by the blob being there; a 429's
-//! `Retry-After` is waited for; a refusal (403) is not retried.
+//! `Retry-After` is waited for; a refusal (403) is not retried. And against the real push
+//! registry: a blob uploads while its file is still being written, also through a proxy that
+//! fails a share of the requests.
 
 use std::time::{Duration, Instant};
 
 use osbs_registry_sync::{
-    ClientOptions, Error, RegistryClient, RegistryEndpoint, Repository, RetryPolicy, UploadStats,
-    sha256_digest,
+    ClientOptions, Error, Growth, RegistryClient, RegistryEndpoint, Repository, RetryPolicy,
+    UploadStats, sha256_digest,
 };
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -246,4 +248,93 @@ async fn a_refusal_is_not_retried() {
     assert!(matches!(err, Error::Forbidden { .. }), "{err}");
     let requests = server.received_requests().await.unwrap();
     assert_eq!(requests_of(&requests, "PATCH").len(), 1);
+}
+
+/// Writes `data` to `path` in pieces, reporting each on `growth`, then the digest.
+fn write_slowly(
+    path: std::path::PathBuf,
+    data: Vec<u8>,
+    growth: tokio::sync::watch::Sender<Growth>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        use std::io::Write as _;
+        let mut file = std::fs::File::create(&path).unwrap();
+        for (i, piece) in data.chunks(64 * 1024).enumerate() {
+            file.write_all(piece).unwrap();
+            growth.send_modify(|g| g.written += piece.len() as u64);
+            if i % 8 == 0 {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        let digest = sha256_digest(&data);
+        growth.send_modify(|g| g.complete = Some((digest, data.len() as u64)));
+    })
+}
+
+/// A real registry (through a proxy failing `rate` of the requests) takes a blob uploaded while
+/// its file is still being written, under its digest.
+async fn growing_upload(rate: f64, seed: u64) -> (UploadStats, usize) {
+    osbs_testkit::require_services();
+    osbs_registry_sync::install_crypto_provider();
+    let proxy =
+        osbs_testkit::fault_proxy::FaultProxy::start(&osbs_testkit::push_registry(), rate, seed);
+    let endpoint: RegistryEndpoint = proxy.addr().parse().unwrap();
+    let options = ClientOptions {
+        retry: RetryPolicy {
+            max_retries: 6,
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(100),
+        },
+        ..ClientOptions::default()
+    };
+    let repo = RegistryClient::with_credential(endpoint, None, &options)
+        .unwrap()
+        .repository(&format!("upload-tests/growing-{}", std::process::id()));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("layer.gz");
+    // Random-looking bytes unique to this run, so the registry does not have them already.
+    let mut state = seed ^ u64::from(std::process::id()) | 1;
+    let data: Vec<u8> = (0..3 * 1024 * 1024 + 17)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
+        })
+        .collect();
+    let digest = sha256_digest(&data);
+    std::fs::File::create(&path).unwrap();
+    let (tx, rx) = tokio::sync::watch::channel(Growth::default());
+    let writer = write_slowly(path.clone(), data, tx);
+    let stats = repo.upload_blob_growing(&path, rx).await.unwrap();
+    writer.join().unwrap();
+    let failed = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.fault != osbs_testkit::fault_proxy::Fault::None)
+        .count();
+    proxy.set_rate(0.0);
+    assert!(repo.blob_exists(&digest).await.unwrap(), "{stats:?}");
+    (stats, failed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blob_uploads_while_its_file_is_written() {
+    let (stats, _) = growing_upload(0.0, 7).await;
+    assert_eq!((stats.resumed, stats.restarted), (0, 0), "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_growing_upload_survives_a_flaky_proxy() {
+    let mut failed = 0;
+    let mut retried = 0;
+    for seed in [3, 11, 23, 31] {
+        let (stats, faults) = growing_upload(0.3, seed).await;
+        failed += faults;
+        retried += stats.resumed + stats.restarted;
+    }
+    assert!(
+        failed > 0 && retried > 0,
+        "{failed} faults, {retried} retries"
+    );
 }
