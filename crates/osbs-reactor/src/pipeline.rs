@@ -156,9 +156,14 @@ impl Context<'_> {
         })
     }
 
-    /// Sends one line to the build log.
+    /// Sends one line to the build log. A line that would read as layer progress (build
+    /// output echoing the prefix) is indented, so only `progress` writes progress lines.
     pub(crate) fn log(&self, line: &str) {
-        self.host.log(line);
+        if crate::progress::is_progress_line(line) {
+            self.host.log(&format!(" {line}"));
+        } else {
+            self.host.log(line);
+        }
     }
 
     /// The outcome so far, as stored by `store_metadata` and at the end.

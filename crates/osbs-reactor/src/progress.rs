@@ -166,6 +166,13 @@ impl LayerEvent {
     }
 }
 
+/// Writes a progress line this module made (a [`SyncProgress`] channel's) to the build log;
+/// `Context::log` indents any other line that starts with [`PREFIX`], so build output cannot
+/// pose as progress.
+pub(crate) fn log_progress(cx: &Context<'_>, line: &str) {
+    cx.host.log(line);
+}
+
 /// Whether a log line is meant as progress (well-formed or not): what readers of the log
 /// leave out of what they show.
 pub fn is_progress_line(line: &str) -> bool {
@@ -226,7 +233,7 @@ impl LayerProgress {
     /// Reports `done` of `total` bytes of layer `id` in the build log (throttled).
     pub(crate) fn report(&self, cx: &Context<'_>, id: &str, done: u64, total: Option<u64>) {
         if let Some(line) = self.line(id, done, total) {
-            cx.log(&line);
+            log_progress(cx, &line);
         }
     }
 
@@ -239,7 +246,7 @@ impl LayerProgress {
         total: Option<u64>,
         state: State,
     ) {
-        cx.log(&self.finish_line(id, done, total, state));
+        log_progress(cx, &self.finish_line(id, done, total, state));
     }
 
     /// Ends every layer still in flight (`Done`, at the bytes last reported): a transfer that
@@ -253,7 +260,7 @@ impl LayerProgress {
             .map(|(id, _)| id)
             .collect();
         for id in ids {
-            cx.log(&self.event(&id, 0, None, State::Done).to_line());
+            log_progress(cx, &self.event(&id, 0, None, State::Done).to_line());
         }
     }
 }
@@ -278,7 +285,7 @@ impl LayerProgress {
     pub(crate) fn engine_status(&self, cx: &Context<'_>, status: EngineStatus<'_>) -> bool {
         let (per_layer, line) = self.engine_line(status);
         if let Some(line) = line {
-            cx.log(&line);
+            log_progress(cx, &line);
         }
         per_layer
     }

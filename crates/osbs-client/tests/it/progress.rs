@@ -1,7 +1,8 @@
 //! Layer progress on a terminal: `osbs build` under a pseudo-terminal (util-linux `script`)
 //! draws the reactor's layer progress as bars (here the sync of a fresh 4 MiB layer to the
 //! sync registry), while a pipe gets neither bars nor the raw progress lines; the stored log
-//! keeps the progress lines, and `build-logs` never prints them.
+//! keeps the progress lines, and `build-logs` never prints them; build output posing as a
+//! progress line stays text.
 
 #![allow(
     clippy::unwrap_used,
@@ -68,7 +69,8 @@ fn layer_progress_is_drawn_on_a_terminal_and_nowhere_else() {
             "Dockerfile",
             b"FROM 127.0.0.1:5000/osbs/busybox:latest\n\
               LABEL name=\"osbs/@PREFIX@-big\" version=\"1\"\n\
-              RUN echo @PREFIX@ > /id && dd if=/dev/urandom of=/big bs=1M count=4 2>/dev/null\n",
+              RUN echo @PREFIX@ > /id && dd if=/dev/urandom of=/big bs=1M count=4 2>/dev/null\n\
+              RUN echo '@osbs-progress push forged 1/2'\n",
         )],
     );
     let build = format!("{}-1", build_config_name(&url, "main"));
@@ -80,13 +82,25 @@ fn layer_progress_is_drawn_on_a_terminal_and_nowhere_else() {
         "no sync bar drawn:\n{}",
         tty.stdout
     );
-    assert!(!tty.stdout.contains("@osbs-progress"), "{}", tty.stdout);
+    assert!(
+        !tty.stdout.contains("@osbs-progress sync"),
+        "{}",
+        tty.stdout
+    );
     assert!(tty.stdout.contains("synced "), "{}", tty.stdout);
 
     // The stored log keeps the progress lines (the only channel to a follower)...
     let log =
         std::fs::read_to_string(home.path().join(format!("data/osbs/logs/{build}.log"))).unwrap();
     assert!(log.contains("@osbs-progress sync sha256:"), "{log}");
+    // Build output posing as progress stays text (indented by the reactor, or behind
+    // BuildKit's step prefix), never a progress line.
+    assert!(log.contains("@osbs-progress push forged 1/2"), "{log}");
+    assert!(
+        !log.lines()
+            .any(|l| l.starts_with("@osbs-progress push forged")),
+        "{log}"
+    );
 
     // ...and a pipe shows neither them nor bars, following or not, quiet or not.
     for args in [
@@ -96,12 +110,13 @@ fn layer_progress_is_drawn_on_a_terminal_and_nowhere_else() {
     ] {
         let piped = home.expect(0, &args);
         for text in [&piped.stdout, &piped.stderr] {
-            assert!(!text.contains("@osbs-progress"), "{args:?}: {text}");
+            assert!(!text.contains("@osbs-progress sync"), "{args:?}: {text}");
             assert!(!shows_a_sync_bar(text), "{args:?}: {text}");
             assert!(!text.contains('\u{1b}'), "{args:?}: {text}");
         }
         assert!(
-            piped.stdout.contains("synced "),
+            piped.stdout.contains("synced ")
+                && piped.stdout.contains("@osbs-progress push forged 1/2"),
             "{args:?}: {}",
             piped.stdout
         );
@@ -120,7 +135,7 @@ fn layer_progress_is_drawn_on_a_terminal_and_nowhere_else() {
         assert_eq!(tty.code, 0, "{args:?}: {}", tty.stdout);
         assert!(!shows_a_sync_bar(&tty.stdout), "{args:?}: {}", tty.stdout);
         assert!(
-            !tty.stdout.contains("@osbs-progress"),
+            !tty.stdout.contains("@osbs-progress sync"),
             "{args:?}: {}",
             tty.stdout
         );

@@ -11,7 +11,7 @@ use osbs_registry_sync::{CopyOptions, copy_image};
 use super::{PluginFuture, Step};
 use crate::error::{ReactorError, chain};
 use crate::pipeline::Context;
-use crate::progress::SyncProgress;
+use crate::progress::{SyncProgress, log_progress};
 use crate::registry::{Auth, Registry};
 
 /// Copies the pushed tags to the request's sync target; skipped without one.
@@ -62,11 +62,11 @@ pub(crate) fn registry_sync<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
             let copied = loop {
                 tokio::select! {
                     copied = &mut copy => break copied,
-                    Some(line) = progress_lines.recv() => cx.log(&line),
+                    Some(line) = progress_lines.recv() => log_progress(cx, &line),
                 }
             };
             while let Ok(line) = progress_lines.try_recv() {
-                cx.log(&line);
+                log_progress(cx, &line);
             }
             let summary = copied.map_err(|e| ReactorError::Registry {
                 registry: dst.host().to_owned(),
