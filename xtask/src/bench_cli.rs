@@ -1,6 +1,8 @@
 //! `cargo xtask bench cli`: how fast the `osbs` command answers on the embedded local backend
 //! (issue figures: `osbs --version` ≤ 20 ms; `osbs list-builds` with 10,000 builds in the
-//! store ≤ 100 ms; `rebuild-plan` over 10,000 BuildConfigs ≤ 50 ms).
+//! store ≤ 100 ms; `rebuild-plan` over 10,000 BuildConfigs ≤ 50 ms), and without targets the
+//! other output habits over the same state: `-o json`, `-o wide`, a filter with `--columns`,
+//! and `rebuild-plan` from an image reference drawn as Graphviz.
 //!
 //! A state directory under `target/bench-cli/` is seeded by the `seed_state` example of
 //! osbs-client (10,000 finished builds over 10,000 BuildConfigs whose triggers form a 4-ary
@@ -53,19 +55,54 @@ pub fn run(root: &Path, args: &[&str]) -> Result<()> {
             f64::NAN,
         ),
         (
+            "osbs list-builds -o wide",
+            vec![
+                "--config".into(),
+                config_arg.clone(),
+                "list-builds".into(),
+                "-o".into(),
+                "wide".into(),
+            ],
+            f64::NAN,
+        ),
+        (
+            "osbs list-builds FILTER --columns",
+            vec![
+                "--config".into(),
+                config_arg.clone(),
+                "list-builds".into(),
+                "app-99".into(),
+                "--columns".into(),
+                "name,phase,age,duration".into(),
+            ],
+            f64::NAN,
+        ),
+        (
             "osbs rebuild-plan osbs-seed-base",
             vec![
                 "--config".into(),
-                config_arg,
+                config_arg.clone(),
                 "rebuild-plan".into(),
                 "osbs-seed-base".into(),
             ],
             50.0,
         ),
+        (
+            "osbs rebuild-plan osbs/seed-base -o dot",
+            vec![
+                "--config".into(),
+                config_arg,
+                "rebuild-plan".into(),
+                "osbs/seed-base".into(),
+                "-o".into(),
+                "dot".into(),
+            ],
+            f64::NAN,
+        ),
     ];
     println!("\n{builds} builds, {configs} build configs, {runs} runs each (release build)\n");
     println!(
-        "{:<34} {:>10} {:>10} {:>10} {:>9}  target",
+        "{:<40} {:>10} {:>10} {:>10} {:>9}  target",
         "command", "median", "min", "max", "peak RSS"
     );
     let mut missed = Vec::new();
@@ -91,7 +128,7 @@ pub fn run(root: &Path, args: &[&str]) -> Result<()> {
             format!("<= {target_ms} ms: MISSED")
         };
         println!(
-            "{name:<34} {med:>7.1} ms {min:>7.1} ms {max:>7.1} ms {:>6.1} MiB  {verdict}",
+            "{name:<40} {med:>7.1} ms {min:>7.1} ms {max:>7.1} ms {:>6.1} MiB  {verdict}",
             peak as f64 / 1024.0
         );
     }

@@ -290,6 +290,9 @@ pub struct BuildLogsArgs {
     /// logging
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, num_args = 0..=1, default_missing_value = "5m")]
     pub wait_if_missing: Option<u64>,
+    /// Prefix each line with the time it was logged (RFC 3339)
+    #[arg(long)]
+    pub timestamps: bool,
 }
 
 /// `osbs import-image`.

@@ -122,9 +122,18 @@ pub async fn run<B: Backend>(
             let view = LogView::new(
                 args.follow && !io.quiet && io.terminals.stdout && io.terminals.stderr,
             );
+            let timestamps = args.timestamps;
             backend
-                .build_logs(&build.name, args.follow, &mut |event| match event {
+                .build_logs_timed(&build.name, args.follow, &mut |event, time| match event {
                     LogEvent::Line(line) => {
+                        // Progress lines are the bars' input, never shown: no time on them.
+                        let line = if timestamps && !osbs_reactor::progress::is_progress_line(&line)
+                        {
+                            let time = time.map_or_else(|| "-".to_owned(), |t| t.to_string());
+                            format!("{time} {line}")
+                        } else {
+                            line
+                        };
                         if let Err(e) = view.line(out, &line) {
                             failed.get_or_insert(e);
                         }

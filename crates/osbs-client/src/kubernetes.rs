@@ -261,11 +261,13 @@ impl KubeBackend {
         pod: &str,
         follow: bool,
         skip: usize,
-        on_event: &mut (dyn FnMut(LogEvent) + Send),
+        on_event: &mut (dyn FnMut(LogEvent, Option<Timestamp>) + Send),
     ) -> Result<usize> {
+        // The kubelet's timestamps (`kubectl logs --timestamps`) come first on each line.
         let params = LogParams {
             container: Some("reactor".to_owned()),
             follow,
+            timestamps: true,
             ..LogParams::default()
         };
         let stream = match self.pods.log_stream(pod, &params).await {
@@ -286,11 +288,20 @@ impl KubeBackend {
         })? {
             seen += 1;
             if seen > skip {
-                on_event(LogEvent::Line(line));
+                let (time, text) = split_log_timestamp(&line);
+                on_event(LogEvent::Line(text.to_owned()), time);
             }
         }
         Ok(seen)
     }
+}
+
+/// A Pod log line asked for with `timestamps`: the kubelet's RFC 3339 time (nanoseconds,
+/// kept to milliseconds) and the line. A line without one is returned whole.
+fn split_log_timestamp(line: &str) -> (Option<Timestamp>, &str) {
+    line.split_once(' ')
+        .and_then(|(time, rest)| Some((Timestamp::parse(time).ok()?, rest)))
+        .map_or((None, line), |(time, rest)| (Some(time), rest))
 }
 
 impl KubeBackend {
@@ -526,6 +537,16 @@ impl Backend for KubeBackend {
         follow: bool,
         on_event: &mut (dyn FnMut(LogEvent) + Send),
     ) -> Result<()> {
+        self.build_logs_timed(name, follow, &mut |event, _| on_event(event))
+            .await
+    }
+
+    async fn build_logs_timed(
+        &self,
+        name: &str,
+        follow: bool,
+        on_event: &mut (dyn FnMut(LogEvent, Option<Timestamp>) + Send),
+    ) -> Result<()> {
         let pod = osbs_kube::pod_name(name);
         let mut seen = 0;
         loop {
@@ -538,7 +559,7 @@ impl Backend for KubeBackend {
                 return Ok(());
             }
             if finished {
-                on_event(LogEvent::Finished(Box::new(build)));
+                on_event(LogEvent::Finished(Box::new(build)), None);
                 return Ok(());
             }
             // The stream ended (Pod not started yet, or the connection dropped): reconnect,

@@ -101,6 +101,9 @@ pub(crate) struct LocalHost {
     build: String,
     lease: String,
     log: Mutex<Option<File>>,
+    // `osbs build-logs --timestamps`.
+    /// When each log line was written (`logs/BUILD.log.times`); locked after `log`.
+    times: Mutex<Option<crate::log_times::TimesWriter>>,
 }
 
 /// A write of a run that no longer holds its lease.
@@ -127,14 +130,20 @@ impl LocalHost {
     pub async fn open(dir: &Path, build: &str, lease: &str) -> Result<LocalHost, ClientError> {
         let dir = dir.to_path_buf();
         let name = build.to_owned();
-        let (store, log) = tokio::task::spawn_blocking(move || {
+        let (store, log, times) = tokio::task::spawn_blocking(move || {
             let store = Store::open(&dir)?;
             let log = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(store::log_path(&dir, &name))
                 .ok();
-            Ok::<_, ClientError>((store, log))
+            let log_len = log
+                .as_ref()
+                .and_then(|f| f.metadata().ok())
+                .map(|m| m.len());
+            let times =
+                log_len.and_then(|len| crate::log_times::TimesWriter::open(&dir, &name, len));
+            Ok::<_, ClientError>((store, log, times))
         })
         .await
         .map_err(|e| ClientError::Backend {
@@ -146,6 +155,7 @@ impl LocalHost {
             build: build.to_owned(),
             lease: lease.to_owned(),
             log: Mutex::new(log),
+            times: Mutex::new(times),
         })
     }
 
@@ -175,6 +185,15 @@ impl LocalHost {
             let mut text = String::with_capacity(line.len() + 1);
             text.push_str(line);
             text.push('\n');
+            // The time first: a follower that sees the line finds its time.
+            if let Some(times) = self
+                .times
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_mut()
+            {
+                times.record(text.len(), now());
+            }
             let _ = file.write_all(text.as_bytes());
         }
     }

@@ -22,6 +22,7 @@
 
 mod engine;
 mod host;
+mod log_times;
 mod names;
 mod runner;
 mod secrets;
@@ -39,6 +40,7 @@ use std::time::Duration;
 
 use osbs_core::build::{BuildPhase, SyncTarget};
 use osbs_core::model::{Build, BuildConfig, ImageStream};
+use osbs_core::time::Timestamp;
 use osbs_core::policy::{self, CancelDecision, QueueStatus, StaleRules};
 use osbs_core::submission::{self, ResolvedSubmission};
 use osbs_core::trigger::{RebuildPlan, TriggerGraph};
@@ -663,10 +665,24 @@ impl Backend for LocalBackend {
         follow: bool,
         on_event: &mut (dyn FnMut(LogEvent) + Send),
     ) -> Result<()> {
+        self.build_logs_timed(name, follow, &mut |event, _| on_event(event))
+            .await
+    }
+
+    /// The log with each line's time from `logs/BUILD.log.times` (module `log_times`).
+    async fn build_logs_timed(
+        &self,
+        name: &str,
+        follow: bool,
+        on_event: &mut (dyn FnMut(LogEvent, Option<Timestamp>) + Send),
+    ) -> Result<()> {
         use std::io::{Read as _, Seek as _, SeekFrom};
 
         store::require_build(self.store().conn(), name)?;
         let path = self.log_path(name);
+        let mut times = log_times::TimesReader::new(&self.state_dir, name);
+        // Where the next emitted line starts in the log: the key of its time.
+        let mut line_start = 0u64;
         let mut offset = 0u64;
         let mut pending: Vec<u8> = Vec::new();
         let read_more = |pending: &mut Vec<u8>, offset: &mut u64| -> Result<()> {
@@ -681,17 +697,24 @@ impl Backend for LocalBackend {
                     source: Box::new(source),
                 })
         };
-        let emit_lines = |pending: &mut Vec<u8>, on_event: &mut dyn FnMut(LogEvent), all: bool| {
+        let mut emit_lines = |pending: &mut Vec<u8>,
+                              on_event: &mut dyn FnMut(LogEvent, Option<Timestamp>),
+                              all: bool| {
             while let Some(end) = pending.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = pending.drain(..=end).collect();
+                let time = times.time_of(line_start);
+                line_start += line.len() as u64;
                 let text =
                     String::from_utf8_lossy(line.strip_suffix(b"\n").unwrap_or(&line)).into_owned();
-                on_event(LogEvent::Line(text));
+                on_event(LogEvent::Line(text), time);
             }
             if all && !pending.is_empty() {
-                on_event(LogEvent::Line(
-                    String::from_utf8_lossy(pending).into_owned(),
-                ));
+                let time = times.time_of(line_start);
+                line_start += pending.len() as u64;
+                on_event(
+                    LogEvent::Line(String::from_utf8_lossy(pending).into_owned()),
+                    time,
+                );
                 pending.clear();
             }
         };
@@ -711,7 +734,7 @@ impl Backend for LocalBackend {
                 tokio::time::sleep(WATCH_POLL).await;
                 read_more(&mut pending, &mut offset)?;
                 emit_lines(&mut pending, on_event, true);
-                on_event(LogEvent::Finished(Box::new(build)));
+                on_event(LogEvent::Finished(Box::new(build)), None);
                 return Ok(());
             }
             tokio::time::sleep(WATCH_POLL).await;

@@ -719,7 +719,11 @@ pub(crate) fn build_names(
 
 /// Removes the log files of `build`.
 pub(crate) fn remove_logs(dir: &Path, build: &str) {
-    for path in [log_path(dir, build), runner_log_path(dir, build)] {
+    for path in [
+        log_path(dir, build),
+        runner_log_path(dir, build),
+        crate::log_times::times_path(dir, build),
+    ] {
         let _ = std::fs::remove_file(path);
     }
 }

@@ -450,6 +450,20 @@ fn build_read_and_autorebuild() {
             "{}",
             logs.stdout
         );
+        // Every line the runner wrote has its time, in order.
+        let timed = home.expect(0, &["build-logs", app1.as_str(), "--timestamps"]);
+        let times: Vec<&str> = timed
+            .stdout
+            .lines()
+            .map(|l| l.split_once(' ').map_or(l, |(t, _)| t))
+            .collect();
+        assert_eq!(times.len(), logs.stdout.lines().count());
+        assert!(
+            times.iter().all(|t| t.len() == 24 && t.ends_with('Z')),
+            "{}",
+            timed.stdout
+        );
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "{}", timed.stdout);
         let run = home.expect(0, &["cancel-build", app1.as_str()]);
         insta::assert_snapshot!("cancel-finished-build", run.stdout);
 
