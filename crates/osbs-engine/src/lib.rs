@@ -326,7 +326,7 @@ impl<S: Store, E: Executor> Engine<S, E> {
         if found.is_none() {
             return Err(StartBuildError::UnknownBuildConfig(config.to_owned()));
         }
-        let (cause, commit, is_autorebuild) = match from_build {
+        let (cause, commit, is_autorebuild, variant) = match from_build {
             Some(name) => {
                 let from = self
                     .store
@@ -340,13 +340,19 @@ impl<S: Store, E: Executor> Engine<S, E> {
                         build_config: from.build_config,
                     });
                 }
-                (from.cause, from.commit, from.is_autorebuild)
+                // The same kind again: a scratch or isolated build re-runs as one.
+                (
+                    from.cause,
+                    from.commit,
+                    from.is_autorebuild,
+                    Some(from.variant),
+                )
             }
-            None => (BuildCause::User, commit, false),
+            None => (BuildCause::User, commit, false, None),
         };
         let build = self
             .store
-            .queue_build(config, cause, commit, is_autorebuild, now())
+            .queue_build(config, cause, commit, is_autorebuild, variant, now())
             .await
             .map_err(StartBuildError::Store)?;
         Ok(build)

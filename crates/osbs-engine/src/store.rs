@@ -9,6 +9,7 @@ use osbs_core::build::ImageImport;
 use osbs_core::model::{Build, BuildCause, BuildConfig, ImageStream};
 use osbs_core::time::Timestamp;
 use osbs_core::trigger::SkippedTrigger;
+use osbs_core::variant::BuildVariant;
 
 use crate::notify::Delivery;
 
@@ -88,13 +89,15 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = StoreResult<Option<BuildConfig>>> + Send;
 
     /// Queues a build of BuildConfig `config` (its counter bumped) with `cause`, `commit`
-    /// and `is_autorebuild`, created `now`.
+    /// and `is_autorebuild`, created `now`; with `variant` (a re-run of a scratch or isolated
+    /// build), else the BuildConfig's build arguments.
     fn queue_build(
         &self,
         config: &str,
         cause: BuildCause,
         commit: Option<String>,
         is_autorebuild: bool,
+        variant: Option<BuildVariant>,
         now: Timestamp,
     ) -> impl Future<Output = StoreResult<Build>> + Send;
 

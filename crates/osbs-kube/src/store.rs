@@ -28,7 +28,7 @@ use osbs_core::build::{BuildPhase, ImageImport};
 use osbs_core::model::{Build, BuildCause, BuildConfig, ImageStream};
 use osbs_core::time::Timestamp;
 use osbs_core::trigger::SkippedTrigger;
-use osbs_core::variant::{ImportPolicy, import_policy};
+use osbs_core::variant::{BuildVariant, ImportPolicy, import_policy};
 use osbs_engine::{Delivery, Imported, RunRecord, RunnerState, StoreError, StoreResult};
 use serde_json::{Value, json};
 
@@ -380,12 +380,16 @@ impl osbs_engine::Store for KubeStore {
         cause: BuildCause,
         commit: Option<String>,
         is_autorebuild: bool,
+        variant: Option<BuildVariant>,
         now: Timestamp,
     ) -> StoreResult<Build> {
         self.api
             .queue_build(config, |bc| {
                 let mut build = Build::queued(bc, cause.clone(), commit.clone(), now);
                 build.is_autorebuild = is_autorebuild;
+                if let Some(variant) = &variant {
+                    build.variant.clone_from(variant);
+                }
                 build
             })
             .await

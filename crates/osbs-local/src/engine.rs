@@ -13,6 +13,7 @@ use osbs_core::build::ImageImport;
 use osbs_core::model::{Build, BuildCause, ImageStream};
 use osbs_core::policy::Liveness;
 use osbs_core::time::Timestamp;
+use osbs_core::variant::BuildVariant;
 use osbs_engine::{Delivery, Imported, RunRecord, RunnerState, StoreError, StoreResult};
 
 use super::host::import_and_fan_out;
@@ -146,6 +147,7 @@ impl osbs_engine::Store for SqliteStore {
         cause: BuildCause,
         commit: Option<String>,
         is_autorebuild: bool,
+        variant: Option<BuildVariant>,
         now: Timestamp,
     ) -> StoreResult<Build> {
         let config = config.to_owned();
@@ -155,6 +157,9 @@ impl osbs_engine::Store for SqliteStore {
             let mut bc = store::require_config(&tx, &config)?;
             let mut build = Build::queued(&mut bc, cause, commit, now);
             build.is_autorebuild = is_autorebuild;
+            if let Some(variant) = variant {
+                build.variant = variant;
+            }
             store::put_config(&tx, &bc)?;
             store::insert_build(&tx, &build, &settings, now)?;
             tx.commit()

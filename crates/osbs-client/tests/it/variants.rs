@@ -184,6 +184,20 @@ async fn variants_push_what_they_promise_and_move_nothing_else() {
     assert_eq!(config.last_user_commit, config_before.last_user_commit);
     assert_eq!(config.trigger, config_before.trigger);
 
+    // `start-build --from-build` re-runs a scratch build as a scratch build.
+    let again = backend
+        .start_build(&base1.build_config, None, Some(&scratch.name))
+        .await
+        .unwrap();
+    assert!(again.variant.scratch, "{again:#?}");
+    let again = wait_finished(&backend, &again.name).await;
+    assert_eq!(again.phase, BuildPhase::Complete, "{again:#?}");
+    assert!(again.repositories.primary.is_empty(), "{again:#?}");
+    assert_eq!(
+        digest("latest").await.as_deref(),
+        Some(latest_before.as_str())
+    );
+
     // An isolated rebuild of version 1 as release 1.1: `1-1.1` pushed, `1` and `latest` not
     // moved, the BuildConfig left alone, nothing triggered.
     let isolated = run(
