@@ -9,6 +9,8 @@ mod kube_config;
 #[cfg(feature = "kubernetes")]
 mod kube_submission;
 #[cfg(feature = "kubernetes")]
+mod kube_variants;
+#[cfg(feature = "kubernetes")]
 mod kubernetes;
 mod local;
 mod local_hardening;
