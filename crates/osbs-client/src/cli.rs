@@ -246,13 +246,6 @@ pub struct ListBuildsArgs {
     pub running: bool,
 }
 
-/// A command that takes one object name.
-#[derive(Debug, Args)]
-pub struct NameArg {
-    /// The object's name
-    pub name: String,
-}
-
 /// A command that takes a BuildConfig.
 #[derive(Debug, Args)]
 pub struct BuildConfigNameArg {

@@ -425,13 +425,11 @@ async fn resolve_build_waiting<B: Backend>(
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(wait);
     loop {
         match resolve_build(backend, name).await {
-            Err(ClientError::NotFound { kind, name: what })
-                if tokio::time::Instant::now() >= deadline =>
-            {
-                return Err(ClientError::NotFound {
-                    kind,
-                    name: format!("{what}, waited {}", output::relative(wait)),
-                });
+            Err(e @ ClientError::NotFound { .. }) if tokio::time::Instant::now() >= deadline => {
+                return Err(ClientError::Usage(format!(
+                    "{e} after waiting {} (--wait-if-missing)",
+                    output::relative(wait)
+                )));
             }
             Err(ClientError::NotFound { .. }) => tokio::time::sleep(WAIT_POLL).await,
             other => return other,
@@ -831,8 +829,11 @@ pub fn check_repo_config(path: Option<&Path>, io: &mut Io<'_>) -> Result<Outcome
         "disabled"
     };
     let text = format!("{}: ok, autorebuild {state}\n", safe_line(&shown));
-    let name = value.file.clone().unwrap_or_default();
-    emit(io, &value, || format!("{}\n", safe_line(&name)), |_| text)?;
+    let name = value
+        .file
+        .as_deref()
+        .map_or_else(String::new, |f| format!("{}\n", safe_line(f)));
+    emit(io, &value, || name, |_| text)?;
     Ok(Outcome::Success)
 }
 

@@ -422,7 +422,7 @@ fn build_config_names_mean_the_newest_build() {
     assert!(started.elapsed() >= std::time::Duration::from_secs(1));
     assert_eq!(
         run.stderr,
-        "error: build \"later-1, waited 1s\" not found\n"
+        "error: build \"later-1\" not found after waiting 1s (--wait-if-missing)\n"
     );
 }
 
