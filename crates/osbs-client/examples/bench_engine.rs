@@ -97,6 +97,9 @@ async fn main() -> Result<()> {
             ..ServiceSettings::default()
         },
         push_method: osbs_core::build::PushMethod::default(),
+        extra_registries: Vec::new(),
+        verify_ssl: true,
+        registry_ca: None,
     };
     let backend = LocalBackend::open(&options, Vec::new())
         .map_err(|e| anyhow::anyhow!(osbs_client::app::chain(&e)))?;

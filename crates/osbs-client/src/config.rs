@@ -57,6 +57,15 @@ pub struct SyncTarget {
     pub secret: Option<String>,
 }
 
+/// A registry after the first of `registry_uri` (SPEC §6): it receives every tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraRegistry {
+    /// The parsed URI.
+    pub registry: RegistryEndpoint,
+    /// The `registry_secret` at its position: a dockercfg file.
+    pub secret: Option<String>,
+}
+
 /// The settings of one instance, defaults filled in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Instance {
@@ -81,6 +90,13 @@ pub struct Instance {
     pub sync: Option<SyncTarget>,
     /// `verify_ssl`: whether TLS certificates are checked.
     pub verify_ssl: bool,
+    // Several registries and registry TLS (issue 11, SPEC §6).
+    /// The registries after the first of a comma-separated `registry_uri`, each with the
+    /// `registry_secret` at its position (local backend only).
+    pub extra_registries: Vec<ExtraRegistry>,
+    /// `registry_ca`: a PEM file of CA certificates trusted for every registry call of the
+    /// instance (relative to the config file's directory).
+    pub registry_ca: Option<PathBuf>,
     // The push path (issue 12).
     /// `push_method`: `reactor` (the reactor's own parallel push, the default) or `engine`
     /// (`docker push` through the Docker Engine).
@@ -377,7 +393,15 @@ fn check_local_files(
             lines.sync_secret,
         ),
     ];
-    for (key, file, line) in secrets {
+    // The secrets of the further registries of `registry_uri` (by position).
+    let extra_secrets = instance.extra_registries.iter().map(|r| {
+        (
+            "registry_secret",
+            r.secret.as_deref(),
+            lines.registry_secret,
+        )
+    });
+    for (key, file, line) in secrets.into_iter().chain(extra_secrets) {
         let (Some(file), Some(line)) = (file, line) else {
             continue;
         };
@@ -414,6 +438,8 @@ impl Instance {
             registry_secret: None,
             sync: None,
             verify_ssl: true,
+            extra_registries: Vec::new(),
+            registry_ca: None,
             push_method: osbs_core::build::PushMethod::default(),
             repo_config_file: osbs_repo_config::DEFAULT_FILE_NAME.to_owned(),
             service: ServiceSettings::default(),
@@ -476,6 +502,7 @@ const INSTANCE_KEYS: &[&str] = &[
     "pulp_registry_name",
     "pulp_sync_registry_name",
     "verify_ssl",
+    "registry_ca",
     "push_method",
     "repo_config_file",
     "max_concurrent_builds",
@@ -565,8 +592,23 @@ impl Reader<'_> {
             }
             instance.namespace = Some(e.value.clone());
         }
+        // Several registries, comma-separated (SPEC §6): the first is the primary.
+        let mut extra_uris = Vec::new();
         if let Some(e) = get("registry_uri") {
-            instance.registry = self.registry(e)?;
+            let mut uris = e.value.split(',').map(str::trim);
+            let first = uris.next().unwrap_or_default();
+            let part = |value: &str| Entry {
+                key: e.key.clone(),
+                value: value.to_owned(),
+                line: e.line,
+            };
+            instance.registry = self.registry(&part(first))?;
+            for uri in uris {
+                if uri.is_empty() {
+                    return Err(self.invalid(e, "registry URIs separated by commas"));
+                }
+                extra_uris.push(self.registry(&part(uri))?);
+            }
         }
         // A local backend's secret is a file (relative to the config file's directory); a
         // kubernetes one names a Secret.
@@ -575,9 +617,56 @@ impl Reader<'_> {
             Backend::Local => self.relative_to_file(&e.value).display().to_string(),
             Backend::Kubernetes => e.value.clone(),
         };
-        if let Some(e) = get("registry_secret").filter(|e| !e.value.is_empty()) {
-            instance.registry_secret = Some(secret_value(e));
-            lines.registry_secret = Some(e.line);
+        if extra_uris.is_empty() {
+            if let Some(e) = get("registry_secret").filter(|e| !e.value.is_empty()) {
+                instance.registry_secret = Some(secret_value(e));
+                lines.registry_secret = Some(e.line);
+            }
+        } else {
+            if backend == Backend::Kubernetes
+                && let Some(e) = get("registry_uri")
+            {
+                return Err(self.invalid(
+                    e,
+                    "one registry: several are supported by the local backend only so far",
+                ));
+            }
+            // One secret per registry, by position; an empty position means none.
+            let mut secrets: Vec<Option<String>> = Vec::new();
+            if let Some(e) = get("registry_secret").filter(|e| !e.value.trim().is_empty()) {
+                for item in e.value.split(',').map(str::trim) {
+                    secrets.push((!item.is_empty()).then(|| {
+                        secret_value(&Entry {
+                            key: e.key.clone(),
+                            value: item.to_owned(),
+                            line: e.line,
+                        })
+                    }));
+                }
+                if secrets.len() > extra_uris.len() + 1 {
+                    return Err(self.invalid(
+                        e,
+                        "at most one secret per registry of registry_uri, by position",
+                    ));
+                }
+                lines.registry_secret = Some(e.line);
+            }
+            let mut secrets = secrets.into_iter();
+            instance.registry_secret = secrets.next().flatten();
+            instance.extra_registries = extra_uris
+                .into_iter()
+                .map(|registry| ExtraRegistry {
+                    registry,
+                    secret: secrets.next().flatten(),
+                })
+                .collect();
+        }
+        if let Some(e) = get("registry_ca").filter(|e| !e.value.is_empty()) {
+            let ca = self.relative_to_file(&e.value);
+            if !ca.is_file() {
+                return Err(self.invalid(e, "a readable PEM file of CA certificates"));
+            }
+            instance.registry_ca = Some(ca);
         }
         if let Some(e) = get("verify_ssl") {
             instance.verify_ssl =

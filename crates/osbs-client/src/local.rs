@@ -20,6 +20,13 @@ pub fn options(instance: &Instance) -> LocalOptions {
         repo_config_file: instance.repo_config_file.clone(),
         service: instance.service.clone(),
         push_method: instance.push_method,
+        extra_registries: instance
+            .extra_registries
+            .iter()
+            .map(|r| (r.registry.clone(), r.secret.clone()))
+            .collect(),
+        verify_ssl: instance.verify_ssl,
+        registry_ca: instance.registry_ca.clone(),
     }
 }
 

@@ -123,6 +123,33 @@ pub struct BuildRequest {
     /// How `tag_and_push` moves the image to the registry.
     #[serde(default, skip_serializing_if = "PushMethod::is_default")]
     pub push_method: PushMethod,
+    // Several registries and registry TLS (osbs.conf `registry_uri` lists, `verify_ssl`,
+    // `registry_ca`; SPEC §6).
+    /// The registries after the first of `registry_uri`: each receives every pushed tag (the
+    /// first stays the primary: release numbering, ImageStream), and their digests are
+    /// recorded in `digests` too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_registries: Vec<ExtraRegistry>,
+    /// `verify_ssl = false`: registries' TLS certificates are not verified (every registry
+    /// call of the build: push, tag listing, digest checks, sync).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skip_tls_verify: bool,
+    /// `registry_ca`: a PEM file of CA certificates trusted for every registry call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_ca: Option<String>,
+}
+
+/// A registry that receives every pushed tag besides the primary one (SPEC §6: several
+/// `registry_uri`s, with `registry_secret`s by position).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtraRegistry {
+    /// Its URI, with the same rules as `registry_uri`.
+    pub registry_uri: String,
+    /// Path of a dockercfg for it; without one, the build's credentials (its own
+    /// `registry_secret`, else the files docker, podman and skopeo read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_secret: Option<String>,
 }
 
 /// How the reactor pushes a built image (osbs.conf `push_method`).
@@ -202,6 +229,9 @@ impl BuildRequest {
             plugins: BTreeMap::new(),
             variant: build.variant,
             push_method: PushMethod::default(),
+            extra_registries: Vec::new(),
+            skip_tls_verify: false,
+            registry_ca: None,
         }
     }
 }

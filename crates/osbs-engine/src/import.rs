@@ -17,7 +17,7 @@ use osbs_core::auth::DockerConfig;
 use osbs_core::build::ImageImport;
 use osbs_core::import::{TagSelection, is_external, tags_to_read};
 use osbs_core::model::ImageStream;
-use osbs_registry_sync::{ClientOptions, RegistryClient, RegistryEndpoint};
+use osbs_registry_sync::{ClientOptions, Credentials, RegistryClient, RegistryEndpoint};
 
 use crate::{Engine, EngineError, Executor, Imported, Store, now, store_error};
 
@@ -101,7 +101,7 @@ pub trait ImageSource: Send + Sync {
 /// only to the registry they belong to) and one client, with its connection pool, per
 /// registry.
 pub struct RegistrySource {
-    credentials: Option<DockerConfig>,
+    credentials: Credentials,
     options: ClientOptions,
     clients: Mutex<HashMap<String, RegistryClient>>,
 }
@@ -113,8 +113,19 @@ impl std::fmt::Debug for RegistrySource {
 }
 
 impl RegistrySource {
-    /// A source that authenticates with `credentials` (a parsed `registry_secret`).
+    /// A source that authenticates with `credentials` (a parsed `registry_secret`), or
+    /// anonymously without.
     pub fn new(credentials: Option<DockerConfig>, options: ClientOptions) -> Self {
+        Self::with_credentials(
+            credentials.map_or_else(Credentials::none, Credentials::from_config),
+            options,
+        )
+    }
+
+    /// A source that authenticates with `credentials`: a `registry_secret`, or the files
+    /// docker, podman and skopeo read with the credential helpers they name (SPEC §6). TLS
+    /// (`verify_ssl`, `registry_ca`) comes with `options`.
+    pub fn with_credentials(credentials: Credentials, options: ClientOptions) -> Self {
         RegistrySource {
             credentials,
             options,
@@ -132,7 +143,7 @@ impl RegistrySource {
             detail,
         };
         let endpoint = RegistryEndpoint::parse(registry).map_err(|e| bad(e.to_string()))?;
-        let client = RegistryClient::new(endpoint, self.credentials.as_ref(), &self.options)
+        let client = RegistryClient::with_credentials(endpoint, &self.credentials, &self.options)
             .map_err(|e| bad(e.to_string()))?;
         clients.insert(registry.to_owned(), client.clone());
         Ok(client)

@@ -220,6 +220,9 @@ impl BuildHost for LocalHost {
                 },
             );
             request.push_method = row.settings.push_method;
+            request.extra_registries = row.settings.extra_registries;
+            request.skip_tls_verify = row.settings.skip_tls_verify;
+            request.registry_ca = row.settings.registry_ca;
             Ok(request)
         })
         .await

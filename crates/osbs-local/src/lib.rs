@@ -156,6 +156,13 @@ pub struct LocalOptions {
     // The push path (issue 12).
     /// `push_method`: how builds push (the reactor's own path or `docker push`).
     pub push_method: osbs_core::build::PushMethod,
+    // Several registries and registry TLS (issue 11, SPEC §6).
+    /// The registries after the first of `registry_uri`, each with its `registry_secret`.
+    pub extra_registries: Vec<(RegistryEndpoint, Option<String>)>,
+    /// `verify_ssl`: whether registries' TLS certificates are verified.
+    pub verify_ssl: bool,
+    /// `registry_ca`: a PEM file of CA certificates trusted for every registry call.
+    pub registry_ca: Option<PathBuf>,
 }
 
 /// A named sync target (`[registry NAME]`).
@@ -271,6 +278,19 @@ impl LocalBackend {
                 registry_secret: s.secret.clone(),
             }),
             push_method: instance.push_method,
+            extra_registries: instance
+                .extra_registries
+                .iter()
+                .map(|(registry, secret)| osbs_core::build::ExtraRegistry {
+                    registry_uri: registry_uri(registry),
+                    registry_secret: secret.clone(),
+                })
+                .collect(),
+            skip_tls_verify: !instance.verify_ssl,
+            registry_ca: instance
+                .registry_ca
+                .as_ref()
+                .map(|p| p.display().to_string()),
         };
         let service = &instance.service;
         let engine_settings =
@@ -567,29 +587,38 @@ impl LocalBackend {
     fn registry_client(&self, registry: &str, options: &ClientOptions) -> Result<RegistryClient> {
         let endpoint = RegistryEndpoint::parse(registry)
             .map_err(|e| ClientError::Usage(format!("invalid registry {registry:?}: {e}")))?;
-        let config = self.registry_credentials()?;
-        RegistryClient::new(endpoint, config.as_ref(), options).map_err(|e| ClientError::Backend {
-            context: format!("cannot set up a client for registry {registry}"),
-            source: Box::new(e),
-        })
+        let credentials = self.registry_credentials()?;
+        RegistryClient::with_credentials(endpoint, &credentials, &self.registry_options(options))
+            .map_err(|e| match e {
+                // A helper named in the docker config that fails is configuration.
+                osbs_registry_sync::Error::CredentialHelper { .. } => {
+                    ClientError::Usage(e.to_string())
+                }
+                e => ClientError::Backend {
+                    context: format!("cannot set up a client for registry {registry}"),
+                    source: Box::new(e),
+                },
+            })
     }
 
-    /// The instance's `registry_secret`, read and parsed.
-    pub(crate) fn registry_credentials(&self) -> Result<Option<osbs_core::auth::DockerConfig>> {
-        Ok(match &self.settings.registry_secret {
-            Some(path) => {
-                // The file is configuration: one that cannot be read is a usage error.
-                let text = std::fs::read_to_string(path).map_err(|source| {
-                    ClientError::Usage(format!("cannot read registry_secret {path}: {source}"))
-                })?;
-                Some(
-                    osbs_core::auth::DockerConfig::parse(&text).map_err(|source| {
-                        ClientError::Usage(format!("registry_secret {path}: {source}"))
-                    })?,
-                )
-            }
-            None => None,
-        })
+    /// The instance's registry credentials (SPEC §6): its `registry_secret`, else the files
+    /// docker, podman and skopeo read, with the credential helpers they name.
+    pub(crate) fn registry_credentials(&self) -> Result<osbs_registry_sync::Credentials> {
+        // The files are configuration: one that cannot be read is a usage error.
+        osbs_registry_sync::Credentials::from_secret_or_environment(
+            self.settings.registry_secret.as_deref().map(Path::new),
+        )
+        .map_err(|e| ClientError::Usage(e.to_string()))
+    }
+
+    /// `options` with the instance's TLS settings (`verify_ssl`, `registry_ca`), for every
+    /// registry call of the instance.
+    pub(crate) fn registry_options(&self, options: &ClientOptions) -> ClientOptions {
+        ClientOptions {
+            verify_tls: !self.settings.skip_tls_verify,
+            ca_file: self.settings.registry_ca.as_ref().map(PathBuf::from),
+            ..options.clone()
+        }
     }
 }
 
@@ -788,7 +817,10 @@ impl Backend for LocalBackend {
     ) -> Result<(ImageStream, Vec<Build>)> {
         self.reconcile_all().await?;
         let stream = store::require_stream(self.store().conn(), name)?;
-        let source = RegistrySource::new(self.registry_credentials()?, ClientOptions::default());
+        let source = RegistrySource::with_credentials(
+            self.registry_credentials()?,
+            self.registry_options(&ClientOptions::default()),
+        );
         let imported = self
             .engine
             .import_stream(&source, &stream, tag)

@@ -61,7 +61,10 @@ impl LocalBackend {
                 context: "cannot set up notifications".to_owned(),
                 source: Box::new(e),
             })?;
-        let source = RegistrySource::new(self.registry_credentials()?, one_try());
+        let source = RegistrySource::with_credentials(
+            self.registry_credentials()?,
+            self.registry_options(&one_try()),
+        );
         tracing::info!(
             "osbs serve: state {}, max_concurrent_builds {}, import_interval {}",
             self.state_dir().display(),
@@ -98,7 +101,10 @@ impl LocalBackend {
     ///
     /// A state database that cannot be read, or an unreadable `registry_secret`.
     pub async fn scheduled_import_round(&self) -> Result<Vec<osbs_engine::import::StreamReport>> {
-        let source = RegistrySource::new(self.registry_credentials()?, one_try());
+        let source = RegistrySource::with_credentials(
+            self.registry_credentials()?,
+            self.registry_options(&one_try()),
+        );
         self.engine
             .scheduled_import(&source)
             .await

@@ -121,6 +121,16 @@ pub(crate) struct RunSettings {
     /// `push_method`: how the build pushes.
     #[serde(default)]
     pub push_method: osbs_core::build::PushMethod,
+    // Several registries and registry TLS (issue 11, SPEC §6).
+    /// The registries after the first of `registry_uri`.
+    #[serde(default)]
+    pub extra_registries: Vec<osbs_core::build::ExtraRegistry>,
+    /// `verify_ssl = false`.
+    #[serde(default)]
+    pub skip_tls_verify: bool,
+    /// `registry_ca`: a CA bundle's path.
+    #[serde(default)]
+    pub registry_ca: Option<String>,
 }
 
 /// The process that runs (or waits to run) a build.

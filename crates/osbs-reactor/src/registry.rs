@@ -1,51 +1,75 @@
-//! The reactor's view of registries: the `registry_uri` rules (SPEC §6), credentials from the
-//! `registry_secret` (only ever offered to the registry they belong to), listing a repository's
-//! tags and reading a tag's manifest digest with a HEAD request.
+//! The reactor's view of registries: the `registry_uri` rules (SPEC §6), credentials (the
+//! `registry_secret`, else the files docker, podman and skopeo read with the
+//! `docker-credential-*` helpers they name; each credential only ever offered to the registry
+//! it belongs to), the instance's TLS settings (`verify_ssl`, `registry_ca`) for every client,
+//! listing a repository's tags and reading a tag's manifest digest with a HEAD request.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use bollard::auth::DockerCredentials;
-use osbs_core::auth::{Credential, DockerConfig};
-use osbs_registry_sync::{ClientOptions, RegistryClient, RegistryEndpoint};
+use osbs_core::auth::Credential;
+use osbs_core::build::BuildRequest;
+use osbs_registry_sync::{ClientOptions, Credentials, RegistryClient, RegistryEndpoint};
 
 use crate::error::{ReactorError, chain};
 
-/// The credentials of the build's `registry_secret`.
+/// How the build reaches registries: its credentials and its TLS settings.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Auth {
-    config: Option<DockerConfig>,
+    credentials: Credentials,
+    options: ClientOptions,
 }
 
 impl Auth {
-    /// Reads a dockercfg file (`.dockercfg` or `config.json` form). Errors never quote it.
-    pub(crate) fn load(path: &Path) -> Result<Self, ReactorError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ReactorError::Secret {
-            path: path.to_owned(),
-            reason: format!("cannot read it: {e}"),
-        })?;
-        let config = DockerConfig::parse(&text).map_err(|e| ReactorError::Secret {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        })?;
+    /// The build's: its `registry_secret`, else the files docker, podman and skopeo read;
+    /// `verify_ssl` and `registry_ca` for every client made with it.
+    pub(crate) fn for_request(request: &BuildRequest) -> Result<Self, ReactorError> {
+        let credentials = Credentials::from_secret_or_environment(
+            request.registry_secret.as_deref().map(Path::new),
+        )
+        .map_err(secret_error)?;
         Ok(Auth {
-            config: Some(config),
+            credentials,
+            options: ClientOptions {
+                verify_tls: !request.skip_tls_verify,
+                ca_file: request.registry_ca.as_ref().map(PathBuf::from),
+                ..ClientOptions::default()
+            },
         })
     }
 
-    fn credential(&self, registry: &str) -> Option<&Credential> {
-        self.config.as_ref()?.credential_for(registry)
+    /// The same TLS settings with the credentials of the dockercfg at `path` (a sync target's
+    /// or a further registry's own secret). Errors never quote the file.
+    pub(crate) fn with_secret(&self, path: &Path) -> Result<Self, ReactorError> {
+        Ok(Auth {
+            credentials: Credentials::from_file(path).map_err(secret_error)?,
+            options: self.options.clone(),
+        })
     }
 
-    /// `X-Registry-Auth` credentials for `registry` only, for the Docker Engine.
+    /// The credential for `registry`, asking a credential helper if the config names one.
+    fn credential(&self, registry: &str) -> Result<Option<Credential>, ReactorError> {
+        self.credentials
+            .resolve(registry)
+            .map_err(|e| ReactorError::Registry {
+                registry: registry.to_owned(),
+                action: "credential lookup".to_owned(),
+                reason: chain(&e),
+            })
+    }
+
+    /// `X-Registry-Auth` credentials for `registry` only, for the Docker Engine. A helper
+    /// that fails gives none here: the registry client made for the same registry (every
+    /// push and pull makes one first) reports that failure.
     pub(crate) fn docker_credentials(&self, registry: &str) -> Option<DockerCredentials> {
-        let credentials = match self.credential(registry)? {
+        let credentials = match self.credential(registry).ok()?? {
             Credential::Basic { username, password } => DockerCredentials {
-                username: Some(username.clone()),
+                username: Some(username),
                 password: Some(password.expose().to_owned()),
                 ..DockerCredentials::default()
             },
             Credential::IdentityToken { username, token } => DockerCredentials {
-                username: username.clone(),
+                username,
                 identitytoken: Some(token.expose().to_owned()),
                 ..DockerCredentials::default()
             },
@@ -59,6 +83,20 @@ impl Auth {
             serveraddress: Some(registry.to_owned()),
             ..credentials
         })
+    }
+}
+
+/// A docker config that cannot be used, as the reactor reports it.
+fn secret_error(err: osbs_registry_sync::Error) -> ReactorError {
+    match err {
+        osbs_registry_sync::Error::AuthFile { path, reason } => {
+            ReactorError::Secret { path, reason }
+        }
+        other => ReactorError::Registry {
+            registry: String::new(),
+            action: "credential lookup".to_owned(),
+            reason: chain(&other),
+        },
     }
 }
 
@@ -76,12 +114,12 @@ impl Registry {
                 uri: uri.to_owned(),
                 source: Box::new(source),
             })?;
-        let client = RegistryClient::new(endpoint, auth.config.as_ref(), &ClientOptions::default())
+        let client = RegistryClient::with_credentials(endpoint, &auth.credentials, &auth.options)
             .map_err(|e| ReactorError::Registry {
-                registry: uri.to_owned(),
-                action: "client set-up".to_owned(),
-                reason: chain(&e),
-            })?;
+            registry: uri.to_owned(),
+            action: "client set-up".to_owned(),
+            reason: chain(&e),
+        })?;
         Ok(Registry { client })
     }
 
@@ -138,6 +176,8 @@ impl Registry {
 
 #[cfg(test)]
 mod tests {
+    use osbs_core::auth::DockerConfig;
+
     use super::*;
 
     #[test]
@@ -157,13 +197,54 @@ mod tests {
     fn credentials_only_for_their_registry() {
         // base64("u:p4ss")
         let auth = Auth {
-            config: Some(
+            credentials: Credentials::from_config(
                 DockerConfig::parse(r#"{"127.0.0.1:5000": {"auth": "dTpwNHNz"}}"#).unwrap(),
             ),
+            options: ClientOptions::default(),
         };
         let creds = auth.docker_credentials("127.0.0.1:5000").unwrap();
         assert_eq!(creds.username.as_deref(), Some("u"));
         assert_eq!(creds.serveraddress.as_deref(), Some("127.0.0.1:5000"));
         assert!(auth.docker_credentials("127.0.0.1:5001").is_none());
+    }
+
+    #[test]
+    fn tls_settings_reach_every_client() {
+        let request: BuildRequest = serde_json::from_str(
+            r#"{"build_name": "b-1", "build_config": "b", "git_url": "u", "git_branch": "m",
+                "registry_uri": "r.example", "registry_secret": "/nonexistent/secret.json",
+                "skip_tls_verify": true}"#,
+        )
+        .unwrap();
+        let err = Auth::for_request(&request).unwrap_err();
+        assert!(
+            chain(&err).starts_with("registry secret /nonexistent/secret.json: cannot read it"),
+            "{}",
+            chain(&err)
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("config.json");
+        std::fs::write(&secret, "{}").unwrap();
+        let request = BuildRequest {
+            registry_secret: Some(secret.display().to_string()),
+            ..request
+        };
+        let auth = Auth::for_request(&request).unwrap();
+        let registry = Registry::from_uri("https://r.example", &auth).unwrap();
+        assert!(!registry.client().verifies_tls());
+        let other = auth.with_secret(&secret).unwrap();
+        assert!(
+            !Registry::from_uri("https://r.example", &other)
+                .unwrap()
+                .client()
+                .verifies_tls()
+        );
+        let strict = Auth::default();
+        assert!(
+            Registry::from_uri("https://r.example", &strict)
+                .unwrap()
+                .client()
+                .verifies_tls()
+        );
     }
 }

@@ -17,6 +17,7 @@ mod local_hardening;
 mod output;
 mod progress;
 mod pulp;
+mod registries;
 mod state;
 mod terminal;
 mod variants;

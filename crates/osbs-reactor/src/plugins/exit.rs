@@ -29,10 +29,13 @@ pub(crate) fn import_image<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
         let import = ImageImport {
             image_stream: osbs_core::naming::image_stream_name(&target.repository),
             docker_image_repository: target.image(),
+            // The primary registry's tags only (the further ones of `registry_uri` hold the
+            // same digests).
             tags: cx
                 .results
                 .digests
                 .iter()
+                .filter(|d| d.registry == target.registry.host())
                 .map(|d| (d.tag.clone(), d.digest.clone()))
                 .collect(),
         };
@@ -143,6 +146,7 @@ pub(crate) fn remove_built_image<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a
             .iter()
             .chain(&tags.unique)
             .chain(&cx.base_hold)
+            .chain(&cx.built_tag)
             .chain(untagged_image)
             .cloned()
             .collect();

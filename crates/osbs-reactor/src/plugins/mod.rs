@@ -9,6 +9,7 @@ pub(crate) mod exit;
 mod labels;
 pub(crate) mod push;
 mod rebuild;
+mod registries;
 mod release;
 mod source;
 mod sync;
@@ -127,6 +128,13 @@ pub fn all() -> &'static [PluginSpec] {
             false,
             false,
             sync::registry_sync,
+        ),
+        plugin(
+            "push_to_other_registries",
+            Postbuild,
+            true,
+            false,
+            registries::push_to_other_registries,
         ),
         plugin("import_image", Postbuild, false, false, exit::import_image),
         // Clean-up comes before the results are stored: storing them finishes the Build and

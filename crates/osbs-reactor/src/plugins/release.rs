@@ -11,9 +11,9 @@ use crate::registry::{Auth, Registry};
 /// Reads the registry secret and works out the push target: the registry of `registry_uri` and
 /// the repository the request or the Dockerfile's `name` label names.
 fn prepare_target(cx: &mut Context<'_>) -> Result<(), ReactorError> {
-    if let Some(path) = &cx.request.registry_secret {
-        cx.auth = Auth::load(path.as_ref())?;
-    }
+    // The registry secret (else the files docker, podman and skopeo read) and the TLS
+    // settings, for every registry call from here on.
+    cx.auth = Auth::for_request(&cx.request)?;
     let registry = Registry::from_uri(&cx.request.registry_uri, &cx.auth)?;
     let name = match &cx.request.image_name {
         Some(name) => name.clone(),

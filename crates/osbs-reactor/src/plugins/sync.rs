@@ -12,7 +12,7 @@ use super::{PluginFuture, Step};
 use crate::error::{ReactorError, chain};
 use crate::pipeline::Context;
 use crate::progress::{SyncProgress, log_progress};
-use crate::registry::{Auth, Registry};
+use crate::registry::Registry;
 
 /// Copies the pushed tags to the request's sync target; skipped without one.
 pub(crate) fn registry_sync<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
@@ -31,7 +31,7 @@ pub(crate) fn registry_sync<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
         // The section's own secret, else the instance's `registry_secret` (whose credential
         // for the sync registry, if it holds one, is the only one offered there).
         let auth = match &sync.registry_secret {
-            Some(path) => Auth::load(Path::new(path))?,
+            Some(path) => cx.auth.with_secret(Path::new(path))?,
             None => cx.auth.clone(),
         };
         let dst = Registry::from_uri(&sync.registry_uri, &auth)?;

@@ -1,0 +1,191 @@
+//! Several registries and registry TLS (SPEC §6): `registry_uri` lists several registries, each
+//! receives every tag, `registry_secret` gives one secret per registry by position, and
+//! `registry_ca` makes a registry behind a private CA usable. Config rules first, then one
+//! `osbs build` (local backend, real runner and reactor) pushing to the services' registry, a
+//! password-protected registry and a TLS registry, both started by the test.
+
+use osbs_client::backend::{Backend as _, LogEvent};
+use osbs_client::config;
+use osbs_core::build::BuildPhase;
+use osbs_testkit::registry::TestRegistry;
+
+use crate::local::support::{World, build};
+
+fn write_conf(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("osbs.conf");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn several_registry_uris_with_secrets_by_position_and_a_ca() {
+    let (dir, path) = write_conf(
+        "[default]\nbackend = local\n\
+         registry_uri = 127.0.0.1:5000, https://mirror.example:8443/v2 ,http://127.0.0.1:5001\n\
+         registry_secret = , mirror.json\nregistry_ca = ca.pem\nverify_ssl = false\n",
+    );
+    std::fs::write(dir.path().join("mirror.json"), "{}").unwrap();
+    std::fs::write(dir.path().join("ca.pem"), "").unwrap();
+    let instance = config::load(Some(&path), "default").unwrap();
+    assert_eq!(instance.registry.name(), "127.0.0.1:5000");
+    assert_eq!(
+        instance.registry_secret, None,
+        "an empty position is no secret"
+    );
+    let extra: Vec<(String, Option<String>)> = instance
+        .extra_registries
+        .iter()
+        .map(|r| (r.registry.base_url(), r.secret.clone()))
+        .collect();
+    assert_eq!(
+        extra,
+        [
+            (
+                "https://mirror.example:8443".to_owned(),
+                Some(dir.path().join("mirror.json").display().to_string())
+            ),
+            ("http://127.0.0.1:5001".to_owned(), None),
+        ]
+    );
+    assert_eq!(instance.registry_ca, Some(dir.path().join("ca.pem")));
+    assert!(!instance.verify_ssl);
+
+    // One registry: the secret is the whole value, commas and all (as before).
+    let (dir, path) =
+        write_conf("[default]\nregistry_uri = r.example\nregistry_secret = a,b.json\n");
+    std::fs::write(dir.path().join("a,b.json"), "{}").unwrap();
+    let instance = config::load(Some(&path), "default").unwrap();
+    assert!(instance.extra_registries.is_empty());
+    assert_eq!(
+        instance.registry_secret,
+        Some(dir.path().join("a,b.json").display().to_string())
+    );
+}
+
+#[test]
+fn bad_registry_lists_name_file_line_and_value() {
+    let cases = [
+        (
+            "[default]\nregistry_uri = r.example,,s.example\n",
+            "registry URIs separated by commas",
+        ),
+        (
+            "[default]\nregistry_uri = r.example, s.example/v1\n",
+            "OSBS no longer supports v1 builds",
+        ),
+        (
+            "[default]\nregistry_uri = r.example, s.example\nregistry_secret = a.json,b.json,c.json\n",
+            "at most one secret per registry",
+        ),
+        (
+            "[default]\nregistry_uri = r.example\nregistry_ca = missing.pem\n",
+            "a readable PEM file of CA certificates",
+        ),
+        (
+            "[default]\nbackend = kubernetes\nregistry_uri = r.example, s.example\n",
+            "several are supported by the local backend only",
+        ),
+    ];
+    for (text, expected) in cases {
+        let (_dir, path) = write_conf(text);
+        let err = config::load(Some(&path), "default").unwrap_err();
+        let message = osbs_client::app::chain(&err);
+        assert!(message.contains("osbs.conf:"), "{message}");
+        assert!(message.contains(expected), "{text}: {message}");
+    }
+}
+
+/// One build pushes every tag to three registries: the services' push registry (anonymous:
+/// the first secret position is empty), a password-protected one (the second secret), and a
+/// TLS one behind a CA made by the test (`registry_ca`). The digests of all three are
+/// recorded, and each registry serves them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_build_pushes_to_every_registry_of_registry_uri() {
+    osbs_testkit::require_services();
+    let protected = TestRegistry::builder()
+        .htpasswd("mirror-user", "mirror-pass-63")
+        .start();
+    let tls = TestRegistry::builder().tls().start();
+    let uris = format!(
+        "{}, http://{}, {}",
+        osbs_testkit::push_registry(),
+        protected.addr,
+        tls.uri()
+    );
+    let world = World::with_registry(&uris, false);
+    let secret = world.tmp.path().join("mirror.json");
+    std::fs::write(
+        &secret,
+        format!(
+            r#"{{"auths": {{"{}": {{"username": "mirror-user", "password": "mirror-pass-63"}}}}}}"#,
+            protected.addr
+        ),
+    )
+    .unwrap();
+    world.set("registry_secret", &format!(", {}", secret.display()));
+    world.set("registry_ca", &tls.ca_file().unwrap().display().to_string());
+    let backend = world.backend();
+    let base = world.repo("base");
+
+    let built = build(&backend, &base).await;
+    assert_eq!(built.phase, BuildPhase::Complete, "{built:#?}");
+    let mut by_registry = std::collections::BTreeMap::<&str, Vec<(&str, &str)>>::new();
+    for pushed in &built.digests {
+        by_registry
+            .entry(pushed.registry.as_str())
+            .or_default()
+            .push((pushed.tag.as_str(), pushed.digest.as_str()));
+    }
+    let primary = by_registry
+        .get(osbs_testkit::push_registry().as_str())
+        .cloned()
+        .unwrap_or_default();
+    assert!(!primary.is_empty(), "{built:#?}");
+    for other in [protected.addr.as_str(), tls.addr.as_str()] {
+        assert_eq!(
+            by_registry.get(other),
+            Some(&primary),
+            "{other} got every tag with the primary's digests"
+        );
+    }
+    // Each registry serves those digests (read with its own credential or CA).
+    let repository = world.repository("base");
+    let options = osbs_registry_sync::ClientOptions {
+        ca_file: tls.ca_file().map(ToOwned::to_owned),
+        ..Default::default()
+    };
+    let config =
+        osbs_core::auth::DockerConfig::parse(&std::fs::read_to_string(&secret).unwrap()).unwrap();
+    for uri in [format!("http://{}", protected.addr), tls.uri()] {
+        let client =
+            osbs_registry_sync::RegistryClient::new(uri.parse().unwrap(), Some(&config), &options)
+                .unwrap();
+        for (tag, digest) in &primary {
+            let served = client
+                .repository(&repository)
+                .manifest_digest(tag)
+                .await
+                .unwrap();
+            assert_eq!(served.as_deref(), Some(*digest), "{uri} {tag}");
+        }
+    }
+    let mut lines = Vec::new();
+    backend
+        .build_logs(&built.name, false, &mut |event| {
+            if let LogEvent::Line(line) = event {
+                lines.push(line);
+            }
+        })
+        .await
+        .unwrap();
+    let log = lines.join("\n");
+    assert!(
+        log.contains(&format!("to {}", tls.addr)),
+        "the push to each further registry is logged: {log}"
+    );
+    assert!(
+        !log.contains("mirror-pass-63"),
+        "the password is never logged"
+    );
+}
