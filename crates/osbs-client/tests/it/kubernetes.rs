@@ -511,3 +511,69 @@ async fn import_image_without_a_controller_says_the_import_is_requested() -> any
     );
     Ok(())
 }
+
+/// `build-logs --timestamps` on Kubernetes: the Pod log is asked for with the kubelet's
+/// timestamps, which come back split from the lines (nanoseconds kept to milliseconds).
+#[tokio::test]
+async fn build_logs_carry_the_kubelet_timestamps() -> anyhow::Result<()> {
+    use osbs_client::backend::LogEvent;
+    let server = MockServer::start().await;
+    let name = format!("{BC}-1");
+    Mock::given(method("GET"))
+        .and(path(api(&format!("builds/{name}"))))
+        .respond_with(ResponseTemplate::new(200).set_body_json(build(
+            &name,
+            "Complete",
+            "3",
+            "2024-05-01T12:00:00.000Z",
+        )))
+        .mount(&server)
+        .await;
+    let pod = osbs_kube::pod_name(&name);
+    Mock::given(method("GET"))
+        .and(path(format!("/api/v1/namespaces/{NS}/pods/{pod}/log")))
+        .and(query_param("container", "reactor"))
+        .and(query_param("timestamps", "true"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            "2024-05-01T12:00:01.123456789Z running plugin fetch_source\n\
+             2024-05-01T12:00:02.5Z running plugin docker_api\n",
+        ))
+        .mount(&server)
+        .await;
+    let backend = backend(&server);
+    let mut seen = Vec::new();
+    backend
+        .build_logs_timed(&name, false, &mut |event, time| {
+            if let LogEvent::Line(line) = event {
+                seen.push((time.map(|t| t.to_string()), line));
+            }
+        })
+        .await?;
+    assert_eq!(
+        seen,
+        [
+            (
+                Some("2024-05-01T12:00:01.123Z".to_owned()),
+                "running plugin fetch_source".to_owned()
+            ),
+            (
+                Some("2024-05-01T12:00:02.500Z".to_owned()),
+                "running plugin docker_api".to_owned()
+            ),
+        ]
+    );
+    // Without times asked for, the same lines.
+    let mut plain = Vec::new();
+    backend
+        .build_logs(&name, false, &mut |event| {
+            if let LogEvent::Line(line) = event {
+                plain.push(line);
+            }
+        })
+        .await?;
+    assert_eq!(
+        plain,
+        ["running plugin fetch_source", "running plugin docker_api"]
+    );
+    Ok(())
+}
