@@ -55,8 +55,22 @@ struct SaveManifest {
     layers: Vec<String>,
 }
 
+/// The layers the registry has already. In the classic export each layer directory's `json`
+/// comes before its tar and names its parent directory: a layer whose depth (its place in
+/// the image, from the bottom) is known then has the `diff_id` the Engine reports there, and
+/// when the registry has that one it is neither read nor compressed.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Skip {
+    /// `diff_id`s the registry has.
+    pub(crate) diff_ids: HashSet<String>,
+    /// The image's `diff_id`s, bottom first, as the Engine reports them.
+    pub(crate) layers: Vec<String>,
+}
+
 /// What the reader saw of one tar entry.
 enum Entry {
+    /// A layer recognised as one the registry has: its `diff_id`.
+    Known(String),
     /// A small file, kept as it is.
     Small(Vec<u8>),
     /// A large file, gzipped to a file.
@@ -123,7 +137,7 @@ pub(crate) async fn export(
     image: &str,
     dir: &Path,
     level: u32,
-    skip: HashSet<String>,
+    skip: Skip,
     started: Option<mpsc::UnboundedSender<Started>>,
 ) -> Result<Exported, ReactorError> {
     let (tx, rx) = mpsc::channel::<Result<Bytes, String>>(16);
@@ -161,7 +175,7 @@ fn read_export(
     input: impl Read,
     dir: &Path,
     level: u32,
-    skip: &HashSet<String>,
+    skip: &Skip,
     started: Option<&mpsc::UnboundedSender<Started>>,
 ) -> Result<Exported, String> {
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
@@ -169,6 +183,8 @@ fn read_export(
     let mut entries: HashMap<String, Entry> = HashMap::new();
     let mut links: HashMap<String, String> = HashMap::new();
     let mut manifest: Option<Vec<SaveManifest>> = None;
+    // The depth of each classic layer directory whose ancestors came before it.
+    let mut depth: HashMap<String, usize> = HashMap::new();
     let mut count = 0usize;
     for entry in archive.entries().map_err(|e| format!("not a tar: {e}"))? {
         let mut entry = entry.map_err(|e| format!("broken tar: {e}"))?;
@@ -201,6 +217,37 @@ fn read_export(
                 serde_json::from_slice(&text)
                     .map_err(|e| format!("manifest.json is not valid: {e}"))?,
             );
+            continue;
+        }
+        if let Some(dir) = name.strip_suffix("/json") {
+            #[derive(Deserialize)]
+            struct V1 {
+                parent: Option<String>,
+            }
+            let mut text = Vec::new();
+            entry
+                .by_ref()
+                .take(SMALL_ENTRY)
+                .read_to_end(&mut text)
+                .map_err(|e| format!("cannot read {name}: {e}"))?;
+            if let Ok(v1) = serde_json::from_slice::<V1>(&text) {
+                let known = match v1.parent.filter(|p| !p.is_empty()) {
+                    None => Some(0),
+                    Some(parent) => depth.get(&parent).map(|d| d + 1),
+                };
+                if let Some(known) = known {
+                    depth.insert(dir.to_owned(), known);
+                }
+            }
+            continue;
+        }
+        if let Some(diff_id) = name
+            .strip_suffix("/layer.tar")
+            .and_then(|dir| depth.get(dir))
+            .and_then(|d| skip.layers.get(*d))
+            .filter(|diff_id| skip.diff_ids.contains(*diff_id))
+        {
+            entries.insert(name, Entry::Known(diff_id.clone()));
             continue;
         }
         let candidate = name.ends_with("/layer.tar")
@@ -266,13 +313,22 @@ fn read_export(
             continue;
         }
         let layer = match entries.remove(&name) {
+            Some(Entry::Known(diff_id)) => Layer {
+                compressed: Compressed {
+                    diff_id,
+                    digest: String::new(),
+                    size: 0,
+                    raw_size: 0,
+                },
+                file: None,
+            },
             Some(Entry::Gzipped(compressed, path)) => Layer {
                 compressed,
                 file: Some(path),
             },
             Some(Entry::Small(data)) => {
                 let diff_id = format!("sha256:{}", hex::encode(Sha256::digest(&data)));
-                if skip.contains(&diff_id) {
+                if skip.diff_ids.contains(&diff_id) {
                     Layer {
                         compressed: Compressed {
                             diff_id,
@@ -350,22 +406,38 @@ mod tests {
     fn classic_save_layout_with_a_linked_layer() {
         let dir = tempfile::tempdir().unwrap();
         let big = vec![7u8; (SMALL_ENTRY + 10) as usize];
-        let manifest = br#"[{"Config":"cfg.json","RepoTags":null,"Layers":["a/layer.tar","b/layer.tar","c/layer.tar"]}]"#;
+        let manifest = br#"[{"Config":"cfg.json","RepoTags":null,"Layers":["a/layer.tar","b/layer.tar","c/layer.tar","d/layer.tar"]}]"#;
         let tar = tar_of(
             &[
-                ("a/layer.tar", b"base layer"),
                 ("a/VERSION", b"1.0"),
+                ("a/json", br#"{"id":"a"}"#),
+                ("a/layer.tar", b"base layer"),
+                ("b/json", br#"{"id":"b","parent":"a"}"#),
                 ("b/layer.tar", &big),
+                ("c/json", br#"{"id":"c","parent":"b"}"#),
                 ("cfg.json", b"{\"rootfs\":{}}"),
+                ("d/json", br#"{"id":"d","parent":"c"}"#),
+                ("d/layer.tar", &big),
                 ("manifest.json", manifest),
             ],
             &[("c/layer.tar", "../a/layer.tar")],
         );
         let base = format!("sha256:{}", hex::encode(Sha256::digest(b"base layer")));
-        let skip = HashSet::from([base.clone()]);
+        let skip = Skip {
+            diff_ids: HashSet::from([base.clone(), "sha256:d".to_owned()]),
+            layers: vec![
+                base.clone(),
+                "sha256:b".to_owned(),
+                base.clone(),
+                "sha256:d".to_owned(),
+            ],
+        };
         let exported = read_export(&tar[..], dir.path(), 1, &skip, None).unwrap();
         assert_eq!(&exported.config[..], b"{\"rootfs\":{}}");
-        assert_eq!(exported.layers.len(), 3);
+        assert_eq!(exported.layers.len(), 4);
+        // Recognised by its depth before its tar: neither read nor compressed.
+        assert_eq!(exported.diff_ids[3], "sha256:d");
+        assert!(exported.layers[3].file.is_none());
         assert_eq!(exported.diff_ids[0], base);
         assert!(
             exported.layers[0].file.is_none(),
@@ -386,7 +458,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let no_manifest = tar_of(&[("a/layer.tar", b"x")], &[]);
         assert_eq!(
-            read_export(&no_manifest[..], dir.path(), 1, &HashSet::new(), None).unwrap_err(),
+            read_export(&no_manifest[..], dir.path(), 1, &Skip::default(), None).unwrap_err(),
             "the export has no manifest.json"
         );
         let missing = tar_of(
@@ -397,7 +469,7 @@ mod tests {
             &[],
         );
         assert_eq!(
-            read_export(&missing[..], dir.path(), 1, &HashSet::new(), None).unwrap_err(),
+            read_export(&missing[..], dir.path(), 1, &Skip::default(), None).unwrap_err(),
             "the export has no config c.json"
         );
     }

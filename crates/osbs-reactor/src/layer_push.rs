@@ -11,7 +11,7 @@
 //! the Engine reports (`RootFS.Layers`) and that the config lists, and the config hashes to the
 //! image id. The registry's digest for each `PUT` must be the manifest's own.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use bollard::Docker;
@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::error::{ReactorError, chain};
-use crate::export::{self, Exported};
+use crate::export::{self, Exported, Skip};
 use crate::gzip;
 use crate::progress::State;
 
@@ -141,12 +141,12 @@ impl PushJob<'_> {
 
     /// The base image's layers by `diff_id`, when the base lives in the target registry.
     /// Anything unexpected only means the layers are compressed and checked one by one.
-    async fn known_layers(&self, lines: &mut Vec<String>) -> HashMap<String, Known> {
+    async fn known_layers(&self, lines: &mut Vec<String>) -> (HashMap<String, Known>, Skip) {
         let Some(base) = self.base else {
-            return HashMap::new();
+            return Default::default();
         };
         if base.registry() != self.target.client().endpoint().name() {
-            return HashMap::new();
+            return Default::default();
         }
         let repository = self.target.client().repository(base.repository());
         let reference = base
@@ -168,9 +168,13 @@ impl PushJob<'_> {
                 "base image {base}: its layers are not known to the registry; they are sent \
                  if it lacks them"
             ));
-            return HashMap::new();
+            return Default::default();
         };
-        config
+        let skip = Skip {
+            diff_ids: config.rootfs.diff_ids.iter().cloned().collect(),
+            layers: Vec::new(),
+        };
+        let known = config
             .rootfs
             .diff_ids
             .into_iter()
@@ -190,7 +194,8 @@ impl PushJob<'_> {
                     },
                 )
             })
-            .collect()
+            .collect();
+        (known, skip)
     }
 
     /// Makes one layer present in the target repository; a log line.
@@ -369,8 +374,8 @@ impl PushJob<'_> {
             .await
             .map_err(ReactorError::docker("inspect of the built image"))?;
         let engine_layers = inspected.root_fs.and_then(|r| r.layers).unwrap_or_default();
-        let known = self.known_layers(&mut lines).await;
-        let skip: HashSet<String> = known.keys().cloned().collect();
+        let (known, mut skip) = self.known_layers(&mut lines).await;
+        skip.layers.clone_from(&engine_layers);
         // Large layers start uploading while they are compressed.
         let (started_tx, mut started) = mpsc::unbounded_channel();
         let export = export::export(
