@@ -97,6 +97,8 @@ async fn main() -> Result<()> {
             ..ServiceSettings::default()
         },
         push_method: osbs_core::build::PushMethod::default(),
+        builder: None,
+        build_secrets: Default::default(),
         extra_registries: Vec::new(),
         verify_ssl: true,
         registry_ca: None,

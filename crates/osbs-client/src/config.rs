@@ -101,6 +101,14 @@ pub struct Instance {
     /// `push_method`: `reactor` (the reactor's own parallel push, the default) or `engine`
     /// (`docker push` through the Docker Engine).
     pub push_method: osbs_core::build::PushMethod,
+    // The buildstep's builder and its secrets (issue 12).
+    /// `builder`: `buildkit` or `classic`; `None` (unset) picks BuildKit where the Docker
+    /// Engine supports it.
+    pub builder: Option<osbs_core::build::Builder>,
+    /// `build_secrets = id=FILE,...`: the sources of `RUN --mount=type=secret,id=ID`. Local: a
+    /// file (relative to the config file's directory); kubernetes: a Secret with key `ID`,
+    /// mounted into the build Pod.
+    pub build_secrets: std::collections::BTreeMap<String, String>,
     /// `repo_config_file`: the name of the repository config file in built repositories.
     pub repo_config_file: String,
     /// The service settings of SPEC §10 (`max_concurrent_builds`, `import_interval`,
@@ -362,6 +370,8 @@ struct FileKeys {
     registry_secret: Option<usize>,
     /// The sync target's `secret`: its line.
     sync_secret: Option<usize>,
+    /// `build_secrets`' line.
+    build_secrets: Option<usize>,
 }
 
 /// The local backend's files: `registry_secret` and the sync target's `secret` must be readable
@@ -393,6 +403,10 @@ fn check_local_files(
             lines.sync_secret,
         ),
     ];
+    let build_secrets = instance
+        .build_secrets
+        .values()
+        .map(|file| ("build_secrets", Some(file.as_str()), lines.build_secrets));
     // The secrets of the further registries of `registry_uri` (by position).
     let extra_secrets = instance.extra_registries.iter().map(|r| {
         (
@@ -401,7 +415,11 @@ fn check_local_files(
             lines.registry_secret,
         )
     });
-    for (key, file, line) in secrets.into_iter().chain(extra_secrets) {
+    for (key, file, line) in secrets
+        .into_iter()
+        .chain(build_secrets)
+        .chain(extra_secrets)
+    {
         let (Some(file), Some(line)) = (file, line) else {
             continue;
         };
@@ -441,6 +459,8 @@ impl Instance {
             extra_registries: Vec::new(),
             registry_ca: None,
             push_method: osbs_core::build::PushMethod::default(),
+            builder: None,
+            build_secrets: std::collections::BTreeMap::new(),
             repo_config_file: osbs_repo_config::DEFAULT_FILE_NAME.to_owned(),
             service: ServiceSettings::default(),
             warnings: Vec::new(),
@@ -504,6 +524,8 @@ const INSTANCE_KEYS: &[&str] = &[
     "verify_ssl",
     "registry_ca",
     "push_method",
+    "builder",
+    "build_secrets",
     "repo_config_file",
     "max_concurrent_builds",
     "import_interval",
@@ -671,6 +693,35 @@ impl Reader<'_> {
         if let Some(e) = get("verify_ssl") {
             instance.verify_ssl =
                 parse_bool(&e.value).ok_or_else(|| self.invalid(e, "one of 0, false, 1, true"))?;
+        }
+        if let Some(e) = get("builder").filter(|e| !e.value.is_empty()) {
+            instance.builder = Some(
+                osbs_core::build::Builder::parse(&e.value)
+                    .ok_or_else(|| self.invalid(e, "buildkit or classic"))?,
+            );
+        }
+        if let Some(e) = get("build_secrets").filter(|e| !e.value.trim().is_empty()) {
+            for item in e.value.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+                let expected =
+                    "id=FILE pairs separated by commas (id: letters, digits, '.', '_', '-')";
+                let (id, file) = item
+                    .split_once('=')
+                    .map(|(id, file)| (id.trim(), file.trim()))
+                    .filter(|(id, file)| is_secret_id(id) && !file.is_empty())
+                    .ok_or_else(|| self.invalid(e, expected))?;
+                if instance.build_secrets.contains_key(id) {
+                    return Err(self.invalid(e, "each secret id once"));
+                }
+                let source = match backend {
+                    Backend::Local => self.relative_to_file(file).display().to_string(),
+                    Backend::Kubernetes if is_dns_label(file) => file.to_owned(),
+                    Backend::Kubernetes => {
+                        return Err(self.invalid(e, "id=SECRET pairs naming Kubernetes Secrets"));
+                    }
+                };
+                instance.build_secrets.insert(id.to_owned(), source);
+            }
+            lines.build_secrets = Some(e.line);
         }
         if let Some(e) = get("push_method") {
             instance.push_method = osbs_core::build::PushMethod::parse(&e.value)
@@ -852,6 +903,15 @@ impl Reader<'_> {
         }
         out
     }
+}
+
+/// Whether `id` can name a build secret (`RUN --mount=type=secret,id=ID`, a Secret's key).
+fn is_secret_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 253
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// Whether `s` is a DNS-1123 label (Kubernetes namespace names).

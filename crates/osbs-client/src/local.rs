@@ -20,6 +20,8 @@ pub fn options(instance: &Instance) -> LocalOptions {
         repo_config_file: instance.repo_config_file.clone(),
         service: instance.service.clone(),
         push_method: instance.push_method,
+        builder: instance.builder,
+        build_secrets: instance.build_secrets.clone(),
         extra_registries: instance
             .extra_registries
             .iter()

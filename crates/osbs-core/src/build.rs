@@ -123,6 +123,14 @@ pub struct BuildRequest {
     /// How `tag_and_push` moves the image to the registry.
     #[serde(default, skip_serializing_if = "PushMethod::is_default")]
     pub push_method: PushMethod,
+    // The buildstep's builder and its secrets (osbs.conf `builder`, `build_secrets`).
+    /// Which builder `docker_api` uses; `None` picks BuildKit where the Engine supports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builder: Option<Builder>,
+    /// The sources of `RUN --mount=type=secret,id=ID` (BuildKit only): id → file on the build
+    /// host. The files' contents never enter the image, the log or the results.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub build_secrets: BTreeMap<String, String>,
     // Several registries and registry TLS (osbs.conf `registry_uri` lists, `verify_ssl`,
     // `registry_ca`; SPEC §6).
     /// The registries after the first of `registry_uri`: each receives every pushed tag (the
@@ -150,6 +158,41 @@ pub struct ExtraRegistry {
     /// `registry_secret`, else the files docker, podman and skopeo read).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry_secret: Option<String>,
+}
+
+/// The builder of the buildstep (osbs.conf `builder`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Builder {
+    /// BuildKit through the Engine API: `RUN --mount`, parallel stages, build secrets.
+    Buildkit,
+    /// The Engine's classic builder (no `--mount`).
+    Classic,
+}
+
+impl Builder {
+    /// The osbs.conf spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Builder::Buildkit => "buildkit",
+            Builder::Classic => "classic",
+        }
+    }
+
+    /// Parses the osbs.conf spelling (`buildkit` or `classic`, any case).
+    pub fn parse(value: &str) -> Option<Builder> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "buildkit" => Some(Builder::Buildkit),
+            "classic" => Some(Builder::Classic),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// How the reactor pushes a built image (osbs.conf `push_method`).
@@ -229,6 +272,8 @@ impl BuildRequest {
             plugins: BTreeMap::new(),
             variant: build.variant,
             push_method: PushMethod::default(),
+            builder: None,
+            build_secrets: BTreeMap::new(),
             extra_registries: Vec::new(),
             skip_tls_verify: false,
             registry_ca: None,

@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use osbs_core::build::{BuildOutcome, BuildRequest, ImageImport, RunTarget};
@@ -98,6 +98,8 @@ pub(crate) fn import_and_fan_out_if(
 /// database involved.
 pub(crate) struct LocalHost {
     store: Arc<Mutex<Store>>,
+    /// The state directory: where the build's waiters register (module `wake`).
+    dir: PathBuf,
     build: String,
     lease: String,
     log: Mutex<Option<File>>,
@@ -128,6 +130,7 @@ fn require_lease(conn: &rusqlite::Connection, build: &str, lease: &str) -> Resul
 impl LocalHost {
     /// A host for the run of `build` under `lease` in the state directory `dir`.
     pub async fn open(dir: &Path, build: &str, lease: &str) -> Result<LocalHost, ClientError> {
+        let state_dir = dir.to_path_buf();
         let dir = dir.to_path_buf();
         let name = build.to_owned();
         let (store, log, times) = tokio::task::spawn_blocking(move || {
@@ -152,6 +155,7 @@ impl LocalHost {
         })??;
         Ok(LocalHost {
             store: Arc::new(Mutex::new(store)),
+            dir: state_dir,
             build: build.to_owned(),
             lease: lease.to_owned(),
             log: Mutex::new(log),
@@ -196,6 +200,14 @@ impl LocalHost {
             }
             let _ = file.write_all(text.as_bytes());
         }
+        drop(log);
+        // Followers of the log wake on the append, not on a timer.
+        super::wake::notify(&self.dir, &self.build);
+    }
+
+    /// Tells the build's waiters to look again (its state changed).
+    pub fn wake_waiters(&self) {
+        super::wake::notify(&self.dir, &self.build);
     }
 }
 
@@ -220,6 +232,8 @@ impl BuildHost for LocalHost {
                 },
             );
             request.push_method = row.settings.push_method;
+            request.builder = row.settings.builder;
+            request.build_secrets = row.settings.build_secrets;
             request.extra_registries = row.settings.extra_registries;
             request.skip_tls_verify = row.settings.skip_tls_verify;
             request.registry_ca = row.settings.registry_ca;
@@ -286,7 +300,10 @@ impl BuildHost for LocalHost {
             tx.commit()?;
             Ok(())
         })
-        .await
+        .await?;
+        // The build's end: whoever waits for it learns now, not at its next poll.
+        self.wake_waiters();
+        Ok(())
     }
 
     /// One read of the build's cancel flag on the blocking pool (the reactor polls every

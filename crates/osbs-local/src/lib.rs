@@ -29,20 +29,21 @@ mod secrets;
 mod service;
 mod store;
 mod submit;
+mod wake;
 
+pub use names::{NameKind, names};
 pub use service::SERVE_LOCK;
 pub use store::StateRecreated;
-pub use names::{NameKind, names};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use osbs_core::build::{BuildPhase, SyncTarget};
 use osbs_core::model::{Build, BuildConfig, ImageStream};
-use osbs_core::time::Timestamp;
 use osbs_core::policy::{self, CancelDecision, QueueStatus, StaleRules};
 use osbs_core::submission::{self, ResolvedSubmission};
+use osbs_core::time::Timestamp;
 use osbs_core::trigger::{RebuildPlan, TriggerGraph};
 use osbs_engine::import::{ImportError, ReadError, RegistrySource};
 use osbs_engine::{Engine, EngineSettings, Notifier};
@@ -58,8 +59,9 @@ use osbs_engine::backend::{
     Submitted, delete_refused,
 };
 
-/// How often `watch_build` and `build_logs --follow` look for changes.
-const WATCH_POLL: Duration = Duration::from_millis(200);
+/// How long a follower waits for a finished build's last log lines (the runner writes them
+/// right after storing the outcome) before it returns without them.
+const LAST_LINES_WAIT: Duration = Duration::from_secs(2);
 
 /// The state directory when `state_dir` is not configured: `$XDG_DATA_HOME/osbs`, else
 /// `~/.local/share/osbs`.
@@ -156,6 +158,11 @@ pub struct LocalOptions {
     // The push path (issue 12).
     /// `push_method`: how builds push (the reactor's own path or `docker push`).
     pub push_method: osbs_core::build::PushMethod,
+    // The buildstep's builder and its secrets (issue 12).
+    /// `builder`; `None` picks BuildKit where the Docker Engine supports it.
+    pub builder: Option<osbs_core::build::Builder>,
+    /// `build_secrets`: id → file of `RUN --mount=type=secret,id=ID`.
+    pub build_secrets: std::collections::BTreeMap<String, String>,
     // Several registries and registry TLS (issue 11, SPEC §6).
     /// The registries after the first of `registry_uri`, each with its `registry_secret`.
     pub extra_registries: Vec<(RegistryEndpoint, Option<String>)>,
@@ -225,6 +232,8 @@ pub struct LocalBackend {
     engine: Engine<SqliteStore, LocalExecutor>,
     recreated: Option<StateRecreated>,
     identity: String,
+    /// How many times waits for a build (`watch_build`, `build_logs -f`) looked again.
+    wait_rounds: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for LocalBackend {
@@ -278,6 +287,8 @@ impl LocalBackend {
                 registry_secret: s.secret.clone(),
             }),
             push_method: instance.push_method,
+            builder: instance.builder,
+            build_secrets: instance.build_secrets.clone(),
             extra_registries: instance
                 .extra_registries
                 .iter()
@@ -330,6 +341,7 @@ impl LocalBackend {
             engine_settings,
             recreated,
             identity,
+            wait_rounds: std::sync::atomic::AtomicU64::new(0),
         };
         backend.rebuild_engine();
         Ok(backend)
@@ -465,6 +477,37 @@ impl LocalBackend {
                 context: e.context,
                 source: e.source,
             })
+    }
+
+    /// [`LocalBackend::reconcile_all`] for a waiter: at its first look and then at most once
+    /// per [`wake::FALLBACK`], not on every wake-up (a build's runner reconciles when it ends).
+    async fn reconcile_now_and_then(&self, last: &mut Option<Instant>) -> Result<()> {
+        if last.is_none_or(|at| at.elapsed() >= wake::FALLBACK) {
+            self.reconcile_all().await?;
+            *last = Some(Instant::now());
+        }
+        Ok(())
+    }
+
+    /// One wait of `waiter` for its build's next signal, counted.
+    async fn wait_round(&self, waiter: &mut wake::Waiter) {
+        waiter.wait().await;
+        self.wait_rounds
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the runner of `name` still runs (it may still write log lines).
+    fn runner_alive(&self, name: &str) -> Result<bool> {
+        Ok(store::get_row(self.store().conn(), name)?
+            .and_then(|row| row.owner)
+            .is_some_and(runner::is_alive))
+    }
+
+    /// How many times this backend's waits for builds (`watch_build`, `build_logs` with
+    /// `follow`) looked again: once per signal from the build's runner, or per second without
+    /// one. What the tests of the wake-ups count.
+    pub fn wait_rounds(&self) -> u64 {
+        self.wait_rounds.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// SPEC §3 steps 3–5 for a resolved submission: the BuildConfig found or created and
@@ -673,9 +716,12 @@ impl Backend for LocalBackend {
         name: &str,
         on_change: &mut (dyn FnMut(&Build) + Send),
     ) -> Result<Build> {
+        // Registered before the first read, so no change after it goes unsignalled.
+        let mut waiter = wake::Waiter::register(&self.state_dir, name);
         let mut last: Option<BuildPhase> = None;
+        let mut reconciled: Option<Instant> = None;
         loop {
-            self.reconcile_all().await?;
+            self.reconcile_now_and_then(&mut reconciled).await?;
             let build = store::require_build(self.store().conn(), name)?;
             if last != Some(build.phase) {
                 last = Some(build.phase);
@@ -684,7 +730,7 @@ impl Backend for LocalBackend {
             if build.phase.is_finished() {
                 return Ok(build);
             }
-            tokio::time::sleep(WATCH_POLL).await;
+            self.wait_round(&mut waiter).await;
         }
     }
 
@@ -707,6 +753,7 @@ impl Backend for LocalBackend {
     ) -> Result<()> {
         use std::io::{Read as _, Seek as _, SeekFrom};
 
+        let mut waiter = follow.then(|| wake::Waiter::register(&self.state_dir, name));
         store::require_build(self.store().conn(), name)?;
         let path = self.log_path(name);
         let mut times = log_times::TimesReader::new(&self.state_dir, name);
@@ -726,15 +773,18 @@ impl Backend for LocalBackend {
                     source: Box::new(source),
                 })
         };
+        // Emits the complete lines; `true` once the runner's last line went by.
         let mut emit_lines = |pending: &mut Vec<u8>,
                               on_event: &mut dyn FnMut(LogEvent, Option<Timestamp>),
                               all: bool| {
+            let mut saw_last = false;
             while let Some(end) = pending.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = pending.drain(..=end).collect();
                 let time = times.time_of(line_start);
                 line_start += line.len() as u64;
                 let text =
                     String::from_utf8_lossy(line.strip_suffix(b"\n").unwrap_or(&line)).into_owned();
+                saw_last |= runner::is_last_line(name, &text);
                 on_event(LogEvent::Line(text), time);
             }
             if all && !pending.is_empty() {
@@ -746,27 +796,38 @@ impl Backend for LocalBackend {
                 );
                 pending.clear();
             }
+            saw_last
         };
-        if !follow {
+        let Some(waiter) = waiter.as_mut() else {
             read_more(&mut pending, &mut offset)?;
             emit_lines(&mut pending, on_event, true);
             return Ok(());
-        }
+        };
+        let mut reconciled: Option<Instant> = None;
+        let mut finished: Option<(Build, Instant)> = None;
         loop {
-            self.reconcile_all().await?;
-            let build = store::require_build(self.store().conn(), name)?;
-            read_more(&mut pending, &mut offset)?;
-            let done = build.phase.is_finished();
-            emit_lines(&mut pending, on_event, done);
-            if done {
-                // A runner may write its last lines just after the phase changed.
-                tokio::time::sleep(WATCH_POLL).await;
-                read_more(&mut pending, &mut offset)?;
-                emit_lines(&mut pending, on_event, true);
-                on_event(LogEvent::Finished(Box::new(build)), None);
-                return Ok(());
+            self.reconcile_now_and_then(&mut reconciled).await?;
+            if finished.is_none() {
+                let build = store::require_build(self.store().conn(), name)?;
+                if build.phase.is_finished() {
+                    finished = Some((build, Instant::now()));
+                }
             }
-            tokio::time::sleep(WATCH_POLL).await;
+            read_more(&mut pending, &mut offset)?;
+            let saw_last = emit_lines(&mut pending, on_event, false);
+            if let Some((build, since)) = &finished {
+                // The runner writes its last lines right after storing the outcome: wait for
+                // them while it still runs, a little, never for a build that had no runner.
+                let complete =
+                    saw_last || !self.runner_alive(name)? || since.elapsed() >= LAST_LINES_WAIT;
+                if complete {
+                    read_more(&mut pending, &mut offset)?;
+                    emit_lines(&mut pending, on_event, true);
+                    on_event(LogEvent::Finished(Box::new(build.clone())), None);
+                    return Ok(());
+                }
+            }
+            self.wait_round(waiter).await;
         }
     }
 
@@ -789,6 +850,8 @@ impl Backend for LocalBackend {
                 .map_err(store::db_error("cannot commit the cancel"))?;
             build
         };
+        // Its waiters look again now (a queued build ended; a runner stops soon).
+        wake::notify(&self.state_dir, name);
         // A cancelled queued build may free the way for the next one.
         self.reconcile_all().await?;
         Ok(build)

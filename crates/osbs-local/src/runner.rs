@@ -209,13 +209,29 @@ pub(crate) async fn run_build(
     let (dir, name, run) = (state_dir.to_path_buf(), build.to_owned(), lease.to_owned());
     let phase = outcome.phase;
     match off_runtime(move || finish(&mut Store::open(&dir)?, &name, &run, &outcome)).await? {
-        Some(ended) => host.log_line(&format!("build {build} ended {ended}")),
+        Some(ended) => host.log_line(&format!("{}{ended}", end_line_prefix(build))),
         None => host.log_line(&format!(
-            "build {build}'s run lost its lease: it was declared dead, its outcome ({phase}) is \
-             not recorded"
+            "{}: it was declared dead, its outcome ({phase}) is not recorded",
+            lost_line_prefix(build)
         )),
     }
     Ok(())
+}
+
+/// The start of a runner's last log line when it stored the outcome (`build B ended PHASE`).
+fn end_line_prefix(build: &str) -> String {
+    format!("build {build} ended ")
+}
+
+/// The start of a runner's last log line when its run lost its lease.
+fn lost_line_prefix(build: &str) -> String {
+    format!("build {build}'s run lost its lease")
+}
+
+/// Whether `line` is the last line a runner of `build` writes: a follower that read it has the
+/// whole log.
+pub(crate) fn is_last_line(build: &str, line: &str) -> bool {
+    line.starts_with(&end_line_prefix(build)) || line.starts_with(&lost_line_prefix(build))
 }
 
 /// Runs blocking database work on tokio's blocking pool, never on the runtime's threads.

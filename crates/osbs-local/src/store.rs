@@ -121,6 +121,13 @@ pub(crate) struct RunSettings {
     /// `push_method`: how the build pushes.
     #[serde(default)]
     pub push_method: osbs_core::build::PushMethod,
+    // The buildstep's builder and its secrets (issue 12).
+    /// `builder`; `None` picks BuildKit where the Engine supports it.
+    #[serde(default)]
+    pub builder: Option<osbs_core::build::Builder>,
+    /// `build_secrets`: id → file (paths only, never contents).
+    #[serde(default)]
+    pub build_secrets: std::collections::BTreeMap<String, String>,
     // Several registries and registry TLS (issue 11, SPEC §6).
     /// The registries after the first of `registry_uri`.
     #[serde(default)]

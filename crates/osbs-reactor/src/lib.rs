@@ -17,6 +17,7 @@
 //! # }
 //! ```
 
+mod buildkit;
 pub mod cli;
 mod context_tar;
 pub mod dockerignore;

@@ -85,6 +85,8 @@ pub(crate) struct Context<'h> {
     pub(crate) unique_tag: Option<String>,
     /// This build's own tag on its base image (`pull_base_image`), dropped at the end.
     pub(crate) base_hold: Option<String>,
+    /// The local tag a BuildKit build stored its image under, dropped at the end.
+    pub(crate) built_tag: Option<String>,
     pub(crate) results: BuildResults,
     docker: Option<Docker>,
 }
@@ -330,6 +332,7 @@ async fn run_build_on(host: &dyn DynHost, cancel: CancellationToken) -> BuildOut
         primary_tags: Vec::new(),
         unique_tag: None,
         base_hold: None,
+        built_tag: None,
         results: BuildResults::default(),
         docker: None,
     };
@@ -389,13 +392,10 @@ async fn run_one(cx: &mut Context<'_>, plugin: &Planned, cancellable: bool) -> P
     }
     cx.log(&format!("running plugin {name}"));
     let started = Instant::now();
-    cx.results
-        .plugins_metadata
-        .timestamps
-        .insert(
-            name.to_owned(),
-            osbs_core::time::Timestamp::from_system_time(SystemTime::now()),
-        );
+    cx.results.plugins_metadata.timestamps.insert(
+        name.to_owned(),
+        osbs_core::time::Timestamp::from_system_time(SystemTime::now()),
+    );
     let cancel = cx.cancel.clone();
     let result = {
         let future = (plugin.spec.run)(cx);

@@ -21,3 +21,4 @@ mod registries;
 mod state;
 mod terminal;
 mod variants;
+mod wake;

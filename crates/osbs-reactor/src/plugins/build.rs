@@ -2,6 +2,8 @@
 //! this build), then build through the Docker Engine API with the context streamed as a tar
 //! and the log streamed by line.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::SystemTime;
 
 use bollard::Docker;
@@ -13,8 +15,11 @@ use futures_util::StreamExt;
 use osbs_core::ImageReference;
 use osbs_core::dockerfile::with_base_image_and_args;
 
+use osbs_core::build::Builder;
+
 use super::push::unique_tag;
 use super::{PluginFuture, Step};
+use crate::buildkit;
 use crate::context_tar;
 use crate::error::{ReactorError, chain};
 use crate::pipeline::Context;
@@ -300,6 +305,152 @@ async fn recheck_pinned_base(
     Ok(None)
 }
 
+/// The builder of this build: the request's, else BuildKit where the Engine supports it.
+async fn builder(cx: &Context<'_>, docker: &Docker) -> Builder {
+    match cx.request.builder {
+        Some(builder) => builder,
+        None if buildkit::engine_supports_buildkit(docker).await => Builder::Buildkit,
+        None => Builder::Classic,
+    }
+}
+
+/// The local repository of the tags BuildKit builds get (the Engine's `moby` exporter names
+/// the image it stores); `remove_built_image` drops the tag.
+pub(crate) const BUILT_REPOSITORY: &str = "localhost/osbs-reactor/built";
+
+/// The name BuildKit builds the held base image by: `repository@digest` when the image has
+/// that digest for the base's repository (the same name for every build of that base, so the
+/// Dockerfile in the context, and with it the layer cache of `COPY .`, stays the same from
+/// build to build), else `None` for the hold's own tag.
+async fn buildkit_pin(cx: &Context<'_>, docker: &Docker) -> Result<Option<String>, ReactorError> {
+    let (Some(base), Some(id)) = (&cx.base_image, &cx.results.base_image_id) else {
+        return Ok(None);
+    };
+    let image = docker
+        .inspect_image(id)
+        .await
+        .map_err(ReactorError::docker("inspect of the held base image"))?;
+    let names = [base.name(), base.familiar_name()];
+    Ok(image
+        .repo_digests
+        .unwrap_or_default()
+        .into_iter()
+        .find(|rd| {
+            rd.split_once('@')
+                .is_some_and(|(name, _)| names.iter().any(|n| n == name))
+        }))
+}
+
+/// The BuildKit half of `docker_api`: the `FROM` of the Dockerfile it builds pinned to the
+/// base-image hold (BuildKit resolves a name in the Engine's image store, not a bare image id;
+/// the hold names exactly the recorded `base-image-id` and cannot move while this build runs;
+/// the results keep the Dockerfile pinned to the id), the context
+/// collected, the solve with the request's build arguments and secrets, its status rendered
+/// into the build log, and the image id read back from the tag the Engine stored it under.
+async fn buildkit_build(
+    cx: &mut Context<'_>,
+    docker: &Docker,
+    dir: PathBuf,
+    ignore: context_tar::DockerIgnore,
+) -> Result<Step, ReactorError> {
+    if let Some(hold) = cx.base_hold.clone() {
+        let pin = buildkit_pin(cx, docker).await?.unwrap_or(hold);
+        let line = cx.dockerfile()?.base_image_line;
+        let build_args = &cx.request.variant.build_args;
+        let pinned = with_base_image_and_args(&cx.dockerfile_text()?, line, &pin, build_args)
+            .ok_or(ReactorError::Missing {
+                what: "the FROM instruction of the base image",
+            })?;
+        let path = dir.join("Dockerfile");
+        tokio::fs::write(&path, pinned)
+            .await
+            .map_err(|source| ReactorError::Io {
+                action: "write",
+                path,
+                source,
+            })?;
+    }
+    let secrets: BTreeMap<String, PathBuf> = cx
+        .request
+        .build_secrets
+        .iter()
+        .map(|(id, file)| (id.clone(), PathBuf::from(file)))
+        .collect();
+    for (id, file) in &secrets {
+        // A missing source would make BuildKit mount nothing; say which one instead.
+        std::fs::File::open(file).map_err(|source| ReactorError::Io {
+            action: "read the build secret",
+            path: file.clone(),
+            source,
+        })?;
+        cx.log(&format!("build secret {id} from {}", file.display()));
+    }
+    let context = buildkit::collect_context(context_tar::stream(dir.clone(), ignore))
+        .await
+        .map_err(|source| ReactorError::Io {
+            action: "read the build context",
+            path: dir,
+            source,
+        })?;
+    let tag = format!(
+        "{BUILT_REPOSITORY}:{}",
+        unique_tag(&cx.request.build_name, SystemTime::now())
+    );
+    cx.log(&format!(
+        "building with BuildKit ({} KiB of context)",
+        context.len().div_ceil(1024)
+    ));
+    let build_args = cx.request.variant.build_args.clone();
+    let solve = buildkit::Solve {
+        tag: &tag,
+        context,
+        no_cache: cx.request.no_cache,
+        build_args: &build_args,
+        secrets: &secrets,
+    };
+    let (lines_tx, mut lines_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let mut on_line = move |line: String| {
+        let _ = lines_tx.send(line);
+    };
+    let cancel = cx.cancel.clone();
+    let outcome = {
+        let solving = buildkit::build(docker, solve, &cancel, &mut on_line);
+        let mut solving = std::pin::pin!(solving);
+        loop {
+            tokio::select! {
+                result = &mut solving => break result,
+                Some(line) = lines_rx.recv() => cx.log(&line),
+            }
+        }
+    };
+    drop(on_line);
+    while let Ok(line) = lines_rx.try_recv() {
+        cx.log(&line);
+    }
+    // The tag exists once the exporter ran; a failed or cancelled solve may have made it too.
+    cx.built_tag = Some(tag.clone());
+    match outcome {
+        Ok(true) => {}
+        Ok(false) => return Ok(Step::Cancel(CANCELLED.to_owned())),
+        Err(message) => {
+            cx.log(&message);
+            return Err(ReactorError::BuildFailed { message });
+        }
+    }
+    let id = docker
+        .inspect_image(&tag)
+        .await
+        .map_err(ReactorError::docker("inspect of the built image"))?
+        .id
+        .ok_or(ReactorError::Missing {
+            what: "the id of the built image",
+        })?;
+    cx.log(&format!("built image {id}"));
+    cx.results.image_id = Some(id.clone());
+    cx.image_id = Some(id);
+    Ok(Step::Done)
+}
+
 /// Builds the image through the Docker Engine API (classic builder, intermediate containers
 /// always removed). A cancel drops the request, which makes the daemon stop the build, and
 /// removes the step's container in case the daemon did not.
@@ -315,6 +466,10 @@ pub(crate) fn docker_api<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
             path: dir.join(".dockerignore"),
             source,
         })?;
+        if builder(cx, &docker).await == Builder::Buildkit {
+            return buildkit_build(cx, &docker, dir, ignore).await;
+        }
+        cx.log("building with the classic builder");
         let body = bollard::body_try_stream(context_tar::stream(dir, ignore));
         // `--build-arg`: the Docker build's arguments (a regular build's come from its
         // BuildConfig, so autorebuilds build with them too).
@@ -364,7 +519,7 @@ pub(crate) fn docker_api<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
                     cx.log(&line);
                 }
             }
-            if let Some(aux) = &info.aux
+            if let Some(bollard::models::BuildInfoAux::Default(aux)) = &info.aux
                 && let Some(id) = &aux.id
             {
                 image_id = Some(id.clone());

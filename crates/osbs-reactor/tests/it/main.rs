@@ -8,6 +8,7 @@
 )]
 
 mod bad_input;
+mod buildkit;
 mod builds;
 mod cli;
 mod push;
