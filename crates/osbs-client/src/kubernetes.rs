@@ -191,12 +191,21 @@ impl KubeBackend {
 
     /// [`client_error`], with the server and context named when the server is unreachable.
     fn client_error(&self, error: KubeError) -> ClientError {
-        match (client_error(error), &self.target) {
-            (ClientError::Unreachable { source, .. }, Some(target)) => ClientError::Unreachable {
-                what: format!("the Kubernetes API server {}", target.describe()),
-                source,
-            },
-            (other, _) => other,
+        match (error, &self.target) {
+            (KubeError::Unreachable { context, source }, Some(target)) => {
+                let configured = match &target.context {
+                    Some(name) => format!("context {name:?}"),
+                    None => "in-cluster configuration".to_owned(),
+                };
+                ClientError::Unreachable {
+                    what: format!(
+                        "the Kubernetes API server {} ({configured}; {context})",
+                        target.server
+                    ),
+                    source,
+                }
+            }
+            (error, _) => client_error(error),
         }
     }
 
