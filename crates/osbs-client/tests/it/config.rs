@@ -252,3 +252,76 @@ fn load_checks_the_files_a_local_instance_names() {
     );
     config::load(Some(&kube), "default").expect("a Secret name is not a file");
 }
+
+/// `builder` and `build_secrets` (issue 12): the values, secret files relative to the config
+/// file (local) or Secret names (kubernetes), and errors naming the line, key and value.
+#[test]
+fn builder_and_build_secrets() {
+    use osbs_core::build::Builder;
+    use std::collections::BTreeMap;
+
+    let file = Path::new("/etc/osbs/osbs.conf");
+    let text = "[default]\nbuilder = Classic\nbuild_secrets = npmrc=secrets/npmrc, token=/run/token\n\
+                [cluster]\nbackend = kubernetes\nbuild_secrets = token=osbs-build-token\n";
+    let local = config::parse(text, file, "default").expect("valid");
+    assert_eq!(local.builder, Some(Builder::Classic));
+    let want = BTreeMap::from([
+        ("npmrc".to_owned(), "/etc/osbs/secrets/npmrc".to_owned()),
+        ("token".to_owned(), "/run/token".to_owned()),
+    ]);
+    assert_eq!(local.build_secrets, want);
+    let cluster = config::parse(text, file, "cluster").expect("valid");
+    assert_eq!(
+        cluster.builder, None,
+        "unset: BuildKit where the Engine has it"
+    );
+    assert_eq!(
+        cluster.build_secrets,
+        BTreeMap::from([("token".to_owned(), "osbs-build-token".to_owned())])
+    );
+
+    let cases = [
+        (
+            "[default]\nbuilder = fast\n",
+            "osbs.conf:2: invalid value \"fast\" for builder: expected buildkit or classic",
+        ),
+        (
+            "[default]\nbuild_secrets = npmrc\n",
+            "osbs.conf:2: invalid value \"npmrc\" for build_secrets: expected id=FILE pairs",
+        ),
+        (
+            "[default]\n\nbuild_secrets = a=x, a=y\n",
+            "osbs.conf:3: invalid value \"a=x, a=y\" for build_secrets: expected each secret id once",
+        ),
+        (
+            "[default]\nbuild_secrets = a/b=x\n",
+            "osbs.conf:2: invalid value \"a/b=x\" for build_secrets",
+        ),
+        (
+            "[default]\nbackend = kubernetes\nbuild_secrets = t=Not_A_Name\n",
+            "osbs.conf:3: invalid value \"t=Not_A_Name\" for build_secrets: expected id=SECRET",
+        ),
+    ];
+    for (text, want) in cases {
+        let err = config::parse(text, Path::new("osbs.conf"), "default").expect_err(text);
+        let shown = chain(&err);
+        assert!(shown.starts_with(want), "{text:?}: {shown}");
+    }
+
+    // `load` reads the files a local instance names: a missing secret file names its line.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("osbs.conf");
+    fs::write(&path, "[default]\nbuild_secrets = token=missing-token\n").expect("write");
+    let err = config::load(Some(&path), "default").expect_err("missing secret file");
+    assert!(
+        err.to_string()
+            .contains("osbs.conf:2: cannot read build_secrets "),
+        "{err}"
+    );
+    fs::write(dir.path().join("missing-token"), "s3cr3t").expect("write");
+    let instance = config::load(Some(&path), "default").expect("readable now");
+    assert_eq!(
+        instance.build_secrets["token"],
+        dir.path().join("missing-token").display().to_string()
+    );
+}
