@@ -189,3 +189,81 @@ async fn one_build_pushes_to_every_registry_of_registry_uri() {
         "the password is never logged"
     );
 }
+
+/// Without `registry_secret`, `osbs build` (and the runner and reactor it starts) finds the
+/// push registry's credential where docker, podman and skopeo look: here a `credHelpers` entry
+/// in `$REGISTRY_AUTH_FILE` naming a `docker-credential-*` helper on `PATH`. The registry is
+/// password-protected, so the build only completes if the helper was asked on the push path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn osbs_build_asks_a_credential_helper_without_registry_secret() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    osbs_testkit::require_services();
+    let protected = TestRegistry::builder()
+        .htpasswd("helper-user", "helper-pass-48")
+        .start();
+    let world = World::with_registry(&format!("http://{}", protected.addr), false);
+    let bin = world.tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-osbstest");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 2\nread -r server\n\
+             if [ \"$server\" = \"{}\" ]; then\n\
+               echo '{{\"Username\":\"helper-user\",\"Secret\":\"helper-pass-48\"}}'\n\
+             else echo 'credentials not found in native keychain'; exit 1; fi\n",
+            protected.addr
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let auth = world.tmp.path().join("auth.json");
+    std::fs::write(
+        &auth,
+        format!(r#"{{"credHelpers": {{"{}": "osbstest"}}}}"#, protected.addr),
+    )
+    .unwrap();
+    let mut path = bin.as_os_str().to_owned();
+    path.push(":");
+    path.push(std::env::var_os("PATH").unwrap_or_default());
+    let base = world.repo("base");
+    let config = world.config.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(crate::local::support::osbs_exe())
+            .arg("--config")
+            .arg(&config)
+            .args(["build", "-g", &base.url, "-b", "main", "--no-logs"])
+            .env("PATH", &path)
+            .env("REGISTRY_AUTH_FILE", &auth)
+            .env_remove("XDG_RUNTIME_DIR")
+            .env_remove("DOCKER_CONFIG")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(!text.contains("helper-pass-48"), "{text}");
+    let client = osbs_registry_sync::RegistryClient::with_credential(
+        format!("http://{}", protected.addr).parse().unwrap(),
+        Some(osbs_core::auth::Credential::Basic {
+            username: "helper-user".to_owned(),
+            password: osbs_core::auth::Secret::new("helper-pass-48"),
+        }),
+        &osbs_registry_sync::ClientOptions::default(),
+    )
+    .unwrap();
+    let tags = client
+        .repository(&world.repository("base"))
+        .tags()
+        .await
+        .unwrap();
+    assert!(tags.contains(&"latest".to_owned()), "{tags:?}");
+}
