@@ -325,3 +325,16 @@ fn builder_and_build_secrets() {
         dir.path().join("missing-token").display().to_string()
     );
 }
+
+#[test]
+fn push_method_is_reactor_unless_engine_is_asked_for() {
+    use osbs_core::build::PushMethod;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("osbs.conf");
+    fs::write(&path, "[default]\n").expect("write");
+    let instance = load(&path, "default").expect("defaults");
+    assert_eq!(instance.push_method, PushMethod::Reactor);
+    fs::write(&path, "[default]\npush_method = Engine\n").expect("write");
+    let instance = load(&path, "default").expect("engine");
+    assert_eq!(instance.push_method, PushMethod::Engine);
+}
