@@ -375,16 +375,21 @@ impl Progress for SyncProgress {
     }
 
     fn blob_finished(&self, digest: &str, outcome: BlobOutcome) {
-        let (done, total) = self
+        let started = self
             .layers
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .remove(digest)
-            .unwrap_or((0, None));
+            .remove(digest);
         let state = match outcome {
             BlobOutcome::Copied => State::Done,
             BlobOutcome::Skipped | BlobOutcome::Mounted => State::Exists,
         };
+        // A blob found at the destination without moving a byte has no bar to end: saying so
+        // for every blob of every tag would only lengthen the log.
+        if started.is_none() && state == State::Exists {
+            return;
+        }
+        let (done, total) = started.unwrap_or((0, None));
         self.send(self.progress.finish_line(digest, done, total, state));
     }
 }
@@ -537,10 +542,15 @@ mod tests {
     #[test]
     fn channel_progress_of_another_kind() {
         let (progress, mut lines) = SyncProgress::channel_of(Kind::Push);
-        progress.blob_finished("sha256:cc", BlobOutcome::Skipped);
+        progress.blob_started("sha256:cc", None);
+        progress.blob_finished("sha256:cc", BlobOutcome::Copied);
         assert_eq!(
             lines.try_recv().ok().as_deref(),
-            Some("@osbs-progress push sha256:cc 0/? exists")
+            Some("@osbs-progress push sha256:cc 0/?")
+        );
+        assert_eq!(
+            lines.try_recv().ok().as_deref(),
+            Some("@osbs-progress push sha256:cc 0/? done")
         );
     }
 
@@ -551,7 +561,10 @@ mod tests {
         progress.blob_advanced("sha256:aa", 4);
         progress.blob_advanced("sha256:aa", 6);
         progress.blob_finished("sha256:aa", BlobOutcome::Copied);
+        // Never started (present, or mounted): nothing to say.
         progress.blob_finished("sha256:bb", BlobOutcome::Mounted);
+        progress.blob_started("sha256:cc", Some(3));
+        progress.blob_finished("sha256:cc", BlobOutcome::Skipped);
         let mut got = Vec::new();
         while let Ok(line) = lines.try_recv() {
             got.push(line);
@@ -561,7 +574,8 @@ mod tests {
             [
                 "@osbs-progress sync sha256:aa 0/10",
                 "@osbs-progress sync sha256:aa 10/10 done",
-                "@osbs-progress sync sha256:bb 0/? exists",
+                "@osbs-progress sync sha256:cc 0/3",
+                "@osbs-progress sync sha256:cc 0/3 exists",
             ]
         );
     }
