@@ -12,9 +12,9 @@ use osbs_testkit::registry::TestRegistry;
 use crate::local::support::{World, build};
 
 fn write_conf(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let path = dir.path().join("osbs.conf");
-    std::fs::write(&path, text).unwrap();
+    std::fs::write(&path, text).expect("write osbs.conf");
     (dir, path)
 }
 
