@@ -905,9 +905,10 @@ impl Reader<'_> {
     }
 }
 
-/// Whether `id` can name a build secret (`RUN --mount=type=secret,id=ID`, a Secret's key).
+/// Whether `id` can name a build secret (`RUN --mount=type=secret,id=ID`, a Secret's key, a
+/// directory of the build Pod): letters, digits, `.`, `_`, `-`, starting with a letter or digit.
 fn is_secret_id(id: &str) -> bool {
-    !id.is_empty()
+    id.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
         && id.len() <= 253
         && id
             .bytes()

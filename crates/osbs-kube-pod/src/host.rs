@@ -188,7 +188,18 @@ impl BuildHost for KubeHost {
                 |s| s.repo_config_name.clone(),
             ),
         };
-        Ok(BuildRequest::for_build(build, target))
+        let mut request = BuildRequest::for_build(build, target);
+        // The build secrets the Pod mounts (`osbs_kube::pod::BUILD_SECRETS_ENV` lists their ids).
+        for id in std::env::var(osbs_kube::pod::BUILD_SECRETS_ENV)
+            .unwrap_or_default()
+            .split(',')
+            .filter(|id| !id.is_empty())
+        {
+            request
+                .build_secrets
+                .insert(id.to_owned(), osbs_kube::pod::build_secret_path(id));
+        }
+        Ok(request)
     }
 
     async fn set_build_config_label(&self, key: &str, value: &str) -> Result<(), HostError> {

@@ -111,6 +111,9 @@ impl KubeExecutor {
                 sync: spec
                     .and_then(|s| s.sync.as_ref())
                     .and_then(|s| s.registry_secret.as_deref()),
+                // BuildConfigs do not carry build secrets yet (osbs.conf `build_secrets` of a
+                // kubernetes instance names them; the client does not pass them on).
+                build: &[],
             },
             lease,
             &self.settings,

@@ -11,9 +11,9 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EnvVar, EnvVarSource, HostPathVolumeSource, ObjectFieldSelector, Pod,
-    PodSpec, Probe, ResourceRequirements, SecretVolumeSource, SecurityContext, TCPSocketAction,
-    Volume, VolumeMount,
+    Container, ContainerPort, EnvVar, EnvVarSource, HostPathVolumeSource, KeyToPath,
+    ObjectFieldSelector, Pod, PodSpec, Probe, ResourceRequirements, SecretVolumeSource,
+    SecurityContext, TCPSocketAction, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -86,13 +86,28 @@ fn env(name: &str, value: &str) -> EnvVar {
 }
 
 /// The Secrets a build Pod mounts for the reactor: the push registry's and the sync
-/// registry's (each optional).
+/// registry's (each optional), and the build's secrets.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PodSecrets<'a> {
     /// The push registry's dockerconfigjson Secret.
     pub registry: Option<&'a str>,
     /// The sync registry's dockerconfigjson Secret.
     pub sync: Option<&'a str>,
+    /// The sources of `RUN --mount=type=secret,id=ID` (BuildKit): `(ID, Secret)`, the Secret's
+    /// key `ID` mounted at [`build_secret_path`]`(ID)`.
+    pub build: &'a [(String, String)],
+}
+
+/// The reactor's environment variable that lists the ids of the build secrets mounted into the
+/// Pod, comma-separated (osbs-kube-pod's host reads them from [`build_secret_path`]).
+pub const BUILD_SECRETS_ENV: &str = "OSBS_BUILD_SECRETS";
+
+/// Where build secrets are mounted: one directory per id.
+pub const BUILD_SECRETS_DIR: &str = "/var/run/secrets/osbs/build";
+
+/// The file of build secret `id` in the reactor container.
+pub fn build_secret_path(id: &str) -> String {
+    format!("{BUILD_SECRETS_DIR}/{id}/{id}")
 }
 
 /// The Pod that runs `build` (of `build_config`) under the run lease `lease` (`None` for a
@@ -235,6 +250,34 @@ pub fn render_pod(
             read_only: Some(true),
             ..VolumeMount::default()
         });
+    }
+    // Build secrets: only the key named by the id, read-only, readable by the reactor alone.
+    for (index, (id, secret)) in secrets.build.iter().enumerate() {
+        let volume = format!("build-secret-{index}");
+        volumes.push(Volume {
+            name: volume.clone(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(secret.clone()),
+                default_mode: Some(0o400),
+                items: Some(vec![KeyToPath {
+                    key: id.clone(),
+                    path: id.clone(),
+                    ..KeyToPath::default()
+                }]),
+                ..SecretVolumeSource::default()
+            }),
+            ..Volume::default()
+        });
+        mounts.push(VolumeMount {
+            name: volume,
+            mount_path: format!("{BUILD_SECRETS_DIR}/{id}"),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        });
+    }
+    if !secrets.build.is_empty() {
+        let ids: Vec<&str> = secrets.build.iter().map(|(id, _)| id.as_str()).collect();
+        reactor_env.push(env(BUILD_SECRETS_ENV, &ids.join(",")));
     }
     let reactor = Container {
         name: "reactor".to_owned(),

@@ -294,6 +294,10 @@ fn builder_and_build_secrets() {
             "osbs.conf:3: invalid value \"a=x, a=y\" for build_secrets: expected each secret id once",
         ),
         (
+            "[default]\nbuild_secrets = ..=x\n",
+            "osbs.conf:2: invalid value \"..=x\" for build_secrets",
+        ),
+        (
             "[default]\nbuild_secrets = a/b=x\n",
             "osbs.conf:2: invalid value \"a/b=x\" for build_secrets",
         ),

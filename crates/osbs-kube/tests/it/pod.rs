@@ -13,6 +13,7 @@ fn build_pod_with_a_dind_sidecar() {
         PodSecrets {
             registry: Some("push-secret"),
             sync: None,
+            build: &[],
         },
         Some("app-main-1a2b3-4/1714564800000-0000beef"),
         &PodSettings::default(),
@@ -48,6 +49,7 @@ fn build_pod_mounts_the_sync_registry_secret() {
         PodSecrets {
             registry: Some("push-secret"),
             sync: Some("stage-secret"),
+            build: &[],
         },
         None,
         &PodSettings::default(),
@@ -124,4 +126,91 @@ fn a_pod_is_read_back_with_its_phase_and_the_kubelet_reason() -> anyhow::Result<
         }
     );
     Ok(())
+}
+
+#[test]
+fn build_pod_mounts_each_build_secret_key_for_the_reactor_only() {
+    let build = [
+        ("npmrc".to_owned(), "app-npmrc".to_owned()),
+        ("token".to_owned(), "app-token".to_owned()),
+    ];
+    let pod = render_pod(
+        "app-main-1a2b3-4",
+        "app-main-1a2b3",
+        None,
+        PodSecrets {
+            build: &build,
+            ..PodSecrets::default()
+        },
+        None,
+        &PodSettings::default(),
+    );
+    let spec = pod.spec.expect("pod spec");
+    let volumes = spec.volumes.expect("volumes");
+    let secrets: Vec<_> = volumes
+        .iter()
+        .filter_map(|v| {
+            let secret = v.secret.as_ref()?;
+            let items = secret.items.as_ref()?;
+            Some((
+                v.name.as_str(),
+                secret.secret_name.as_deref()?,
+                items[0].key.as_str(),
+                items[0].path.as_str(),
+                secret.default_mode,
+            ))
+        })
+        .collect();
+    assert_eq!(
+        secrets,
+        [
+            ("build-secret-0", "app-npmrc", "npmrc", "npmrc", Some(0o400)),
+            ("build-secret-1", "app-token", "token", "token", Some(0o400)),
+        ]
+    );
+    // Mounted read-only in the reactor, where the host finds them; the ids in its environment.
+    let reactor = &spec.containers[0];
+    let mounts: Vec<_> = reactor
+        .volume_mounts
+        .iter()
+        .flatten()
+        .filter(|m| m.name.starts_with("build-secret-"))
+        .map(|m| (m.mount_path.as_str(), m.read_only))
+        .collect();
+    assert_eq!(
+        mounts,
+        [
+            ("/var/run/secrets/osbs/build/npmrc", Some(true)),
+            ("/var/run/secrets/osbs/build/token", Some(true)),
+        ]
+    );
+    assert_eq!(
+        osbs_kube::pod::build_secret_path("token"),
+        "/var/run/secrets/osbs/build/token/token"
+    );
+    let env: Vec<_> = reactor
+        .env
+        .iter()
+        .flatten()
+        .filter(|e| e.name == osbs_kube::pod::BUILD_SECRETS_ENV)
+        .filter_map(|e| e.value.as_deref())
+        .collect();
+    assert_eq!(env, ["npmrc,token"]);
+    // The Docker Engine's containers see none of them: only the reactor mounts them.
+    for container in spec
+        .init_containers
+        .iter()
+        .flatten()
+        .chain(&spec.containers[1..])
+    {
+        assert!(
+            container
+                .volume_mounts
+                .iter()
+                .flatten()
+                .all(|m| !m.name.starts_with("build-secret-")),
+            "{}",
+            container.name
+        );
+    }
 }
