@@ -622,6 +622,11 @@ impl LocalBackend {
                 what: format!("registry {}", client.endpoint().name()),
                 source: Box::new(e),
             }),
+            // A certificate osbs does not trust is the configuration's to fix (`registry_ca`,
+            // `verify_ssl`): said before anything is queued.
+            Err(e @ osbs_registry_sync::Error::UntrustedCertificate { .. }) => {
+                Err(ClientError::Usage(e.to_string()))
+            }
             _ => Ok(()),
         }
     }

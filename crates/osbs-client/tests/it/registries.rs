@@ -267,3 +267,27 @@ async fn osbs_build_asks_a_credential_helper_without_registry_secret() {
         .unwrap();
     assert!(tags.contains(&"latest".to_owned()), "{tags:?}");
 }
+
+/// A push registry behind a CA osbs does not know is refused at submission (exit code 2),
+/// naming the registry and the settings that fix it; nothing is queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_untrusted_push_registry_is_refused_before_anything_is_queued() {
+    osbs_testkit::require_services();
+    let tls = TestRegistry::builder().tls().start();
+    let world = World::with_registry(&tls.uri(), false);
+    let backend = world.backend();
+    let base = world.repo("base");
+    let err = crate::local::support::submit_err(&backend, base.submission()).await;
+    let text = err.to_string();
+    assert_eq!(err.exit_code(), 2, "{text}");
+    assert!(text.contains(&tls.addr), "{text}");
+    assert!(
+        text.contains("registry_ca") && text.contains("verify_ssl"),
+        "{text}"
+    );
+    let all = backend
+        .list_builds(&osbs_client::backend::BuildFilter::default())
+        .await
+        .unwrap();
+    assert!(all.is_empty(), "nothing may be queued: {all:?}");
+}
