@@ -215,12 +215,12 @@ impl Repository {
         let first = self.stream_growing(path, growth.clone()).await;
         let mut stats = match first {
             Ok(stats) => return Ok(stats),
-            Err(err) if recoverable(&err) || matches!(err, Error::LocalFile { .. }) => {
-                UploadStats {
-                    restarted: 1,
-                    ..UploadStats::default()
-                }
-            }
+            // Anything but a refusal of access: the registry may just not take a `PATCH` of
+            // unknown length (some answer 400 or 411), which the file upload does not need.
+            Err(err) if !err.is_refusal() || matches!(err, Error::NotFound { .. }) => UploadStats {
+                restarted: 1,
+                ..UploadStats::default()
+            },
             Err(err) => return Err(err),
         };
         let (digest, size) = complete(growth).await.map_err(local)?;

@@ -338,3 +338,42 @@ async fn a_growing_upload_survives_a_flaky_proxy() {
         "{failed} faults, {retried} retries"
     );
 }
+
+#[tokio::test]
+async fn a_registry_refusing_a_patch_of_unknown_length_gets_the_file_upload() {
+    let server = MockServer::start().await;
+    let (file, data, digest) = blob(2000);
+    session_opens(&server).await;
+    Mock::given(method("PATCH"))
+        .and(path(SESSION))
+        .and(wiremock::matchers::header_exists("content-range"))
+        .respond_with(ResponseTemplate::new(202).insert_header("location", SESSION))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path(SESSION))
+        .respond_with(ResponseTemplate::new(411))
+        .with_priority(5)
+        .mount(&server)
+        .await;
+    blob_absent(&server, &digest).await;
+    commit_accepts(&server, &digest).await;
+    let size = data.len() as u64;
+    let (tx, rx) = tokio::sync::watch::channel(Growth {
+        written: size,
+        complete: Some((digest.clone(), size)),
+        failed: false,
+    });
+    let stats = repository(&server, Duration::from_millis(50))
+        .upload_blob_growing(file.path(), rx)
+        .await
+        .unwrap();
+    drop(tx);
+    assert_eq!(stats.restarted, 1, "{stats:?}");
+    let requests = server.received_requests().await.unwrap();
+    let patches = requests_of(&requests, "PATCH");
+    assert_eq!(patches.len(), 2);
+    assert_eq!(content_range(&patches[1]), "0-1999");
+    assert_eq!(patches[1].body, data);
+}
