@@ -489,10 +489,6 @@ async fn list_builds<B: Backend>(
     Ok(Outcome::Success)
 }
 
-/// Above this many BuildConfigs in a plan, whether their repositories disabled autorebuilds
-/// is read from one listing of all builds instead of one listing per BuildConfig.
-const PLAN_HISTORY_PER_CONFIG: usize = 16;
-
 /// `osbs rebuild-plan STREAM[:TAG]|IMAGE [--depth N]`: the plan, BuildConfigs whose
 /// repository disabled autorebuilds marked; an unknown stream is an error with the closest
 /// known names.
@@ -512,48 +508,7 @@ async fn rebuild_plan<B: Backend>(
     if plan.is_empty() {
         unknown_stream_hint(backend, &root, &args.stream_tag).await?;
     }
-    let configs: std::collections::BTreeSet<&str> = plan.build_configs().collect();
-    let mut disabled: std::collections::HashSet<String> = std::collections::HashSet::new();
-    if !configs.is_empty() {
-        let all_configs = backend.list_build_configs().await?;
-        let wanted: Vec<&osbs_core::model::BuildConfig> = all_configs
-            .iter()
-            .filter(|c| configs.contains(c.name.as_str()))
-            .collect();
-        let history = if wanted.len() > PLAN_HISTORY_PER_CONFIG {
-            backend.list_builds(&BuildFilter::default()).await?
-        } else {
-            let mut builds = Vec::new();
-            for config in &wanted {
-                builds.extend(
-                    backend
-                        .list_builds(&BuildFilter {
-                            build_config: Some(config.name.clone()),
-                            running: false,
-                        })
-                        .await?,
-                );
-            }
-            builds
-        };
-        let mut by_config: std::collections::HashMap<&str, Vec<&Build>> =
-            std::collections::HashMap::new();
-        for build in &history {
-            by_config
-                .entry(build.build_config.as_str())
-                .or_default()
-                .push(build);
-        }
-        for config in wanted {
-            let builds = by_config
-                .get(config.name.as_str())
-                .map_or(&[][..], Vec::as_slice);
-            if osbs_core::trigger::autorebuild_disabled(config, builds.iter().copied()) {
-                disabled.insert(config.name.clone());
-            }
-        }
-    }
-    drop(configs);
+    let disabled = autorebuild_disabled(backend, &plan).await?;
     plan.mark_autorebuild_disabled(|name| disabled.contains(name));
     if let Some(depth) = args.depth {
         plan.limit_depth(usize::try_from(depth).unwrap_or(usize::MAX));
@@ -568,6 +523,43 @@ async fn rebuild_plan<B: Backend>(
     };
     io.out.write_all(rendered.as_bytes()).map_err(io_error)?;
     Ok(Outcome::Success)
+}
+
+/// The BuildConfigs of `plan` whose repository disabled autorebuilds, as the state records it
+/// (`osbs_core::trigger::autorebuild_disabled`): only BuildConfigs with an autorebuild
+/// cancelled for that reason are looked at further, so a plan over thousands of BuildConfigs
+/// costs one indexed read of the cancelled builds.
+async fn autorebuild_disabled<B: Backend>(
+    backend: &B,
+    plan: &osbs_core::trigger::RebuildPlan,
+) -> Result<std::collections::HashSet<String>, ClientError> {
+    let mut disabled = std::collections::HashSet::new();
+    let in_plan: std::collections::HashSet<&str> = plan.build_configs().collect();
+    if in_plan.is_empty() {
+        return Ok(disabled);
+    }
+    let cancelled = backend.builds_in_phase(BuildPhase::Cancelled).await?;
+    let candidates: std::collections::BTreeSet<&str> = cancelled
+        .iter()
+        .filter(|b| {
+            b.reason.as_deref() == Some(osbs_core::trigger::AUTOREBUILD_DISABLED)
+                && in_plan.contains(b.build_config.as_str())
+        })
+        .map(|b| b.build_config.as_str())
+        .collect();
+    for name in candidates {
+        let config = backend.get_build_config(name).await?;
+        let builds = backend
+            .list_builds(&BuildFilter {
+                build_config: Some(name.to_owned()),
+                running: false,
+            })
+            .await?;
+        if osbs_core::trigger::autorebuild_disabled(&config, &builds) {
+            disabled.insert(name.to_owned());
+        }
+    }
+    Ok(disabled)
 }
 
 /// An empty plan for a stream nobody knows (no ImageStream, no trigger on it) is a typo, not an

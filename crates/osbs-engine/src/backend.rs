@@ -165,6 +165,20 @@ pub trait Backend {
     /// Builds, newest first.
     fn list_builds(&self, filter: &BuildFilter) -> impl Future<Output = Result<Vec<Build>>>;
 
+    /// The builds in `phase`, newest first: `rebuild-plan` reads the `Cancelled` ones to learn
+    /// which repositories disabled autorebuilds. The default filters [`Backend::list_builds`];
+    /// a backend with an index on the phase answers without reading every build.
+    fn builds_in_phase(
+        &self,
+        phase: osbs_core::build::BuildPhase,
+    ) -> impl Future<Output = Result<Vec<Build>>> {
+        async move {
+            let mut builds = self.list_builds(&BuildFilter::default()).await?;
+            builds.retain(|b| b.phase == phase);
+            Ok(builds)
+        }
+    }
+
     /// Waits until the build reaches a final phase, calling `on_change` whenever its phase
     /// changes; returns the final build.
     fn watch_build(

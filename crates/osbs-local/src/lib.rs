@@ -716,6 +716,10 @@ impl Backend for LocalBackend {
         store::list_builds(self.store().conn(), filter)
     }
 
+    async fn builds_in_phase(&self, phase: BuildPhase) -> Result<Vec<Build>> {
+        store::builds_in_phase(self.store().conn(), phase)
+    }
+
     async fn watch_build(
         &self,
         name: &str,

@@ -453,6 +453,19 @@ pub(crate) fn list_builds(
     decode_light(rows)
 }
 
+/// The builds in `phase`, newest first (index `builds_phase`).
+pub(crate) fn builds_in_phase(
+    conn: &Connection,
+    phase: osbs_core::build::BuildPhase,
+) -> Result<Vec<Build>, ClientError> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT json FROM builds WHERE phase = ?1 ORDER BY created DESC, number DESC, name DESC",
+        )
+        .map_err(db_error("cannot list builds"))?;
+    decode_light(stmt.query([phase.as_str()]))
+}
+
 /// Decodes the `json` column (the first) of every row.
 fn decode_light(rows: rusqlite::Result<rusqlite::Rows<'_>>) -> Result<Vec<Build>, ClientError> {
     let context = "cannot list builds";
