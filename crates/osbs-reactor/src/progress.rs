@@ -14,8 +14,10 @@
 //! digits and `:._-`; bytes done and total (`?` when not known); state `done` (the layer
 //! finished), `exists` (it was already there) or nothing (in flight). Lines are kept in the
 //! stored log (the stream is the only channel to a client on either backend), so the reactor
-//! writes at most one line per layer every [`MIN_INTERVAL`] plus its first and last: a
-//! 1 GiB layer at 100 MiB/s adds about twenty short lines. The client never prints them:
+//! writes an in-flight line for a layer only when it is due ([`due`]: at least
+//! [`MIN_INTERVAL`] and 1% of the layer since its last line, or [`MAX_INTERVAL`]), plus its
+//! first and last: a 1 GiB layer at 100 MiB/s adds about twenty short lines, and no layer more
+//! than about a hundred plus one every ten seconds. The client never prints them:
 //! `build-logs` drops them, and a follower on a terminal draws bars from them.
 //!
 //! The API for plugins is [`LayerProgress`] (one per transfer, created with its [`Kind`]):
@@ -37,6 +39,25 @@ pub const PREFIX: &str = "@osbs-progress ";
 
 /// The least time between two in-flight lines of one layer.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(500);
+
+/// The most time between two in-flight lines of one layer that is still moving.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Whether an in-flight line is due for a layer whose last line was `since` ago and which
+/// moved `moved` bytes since: never before [`MIN_INTERVAL`]; then once it moved 1% of
+/// `total` (at once when the size is not known); always after [`MAX_INTERVAL`].
+pub fn due(since: Duration, moved: u64, total: Option<u64>) -> bool {
+    if since < MIN_INTERVAL {
+        return false;
+    }
+    if since >= MAX_INTERVAL {
+        return true;
+    }
+    match total.filter(|t| *t > 0) {
+        Some(total) => u128::from(moved) * 100 >= u128::from(total),
+        None => true,
+    }
+}
 
 /// The longest layer id a progress line carries.
 const MAX_ID: usize = 128;
@@ -180,12 +201,13 @@ pub fn is_progress_line(line: &str) -> bool {
 }
 
 /// The progress of one transfer (a pull, a tag's push, a sync): turns byte counts into
-/// progress lines, at most one per layer every [`MIN_INTERVAL`] besides the first and the
+/// progress lines, an in-flight one per layer only when [`due`], besides the first and the
 /// last.
 #[derive(Debug)]
 pub struct LayerProgress {
     kind: Kind,
-    last: Mutex<HashMap<String, Instant>>,
+    /// Per layer in flight: when its last line was written, and at how many bytes.
+    last: Mutex<HashMap<String, (Instant, u64)>>,
 }
 
 impl LayerProgress {
@@ -197,17 +219,21 @@ impl LayerProgress {
         }
     }
 
-    /// The line for `done` of `total` bytes of layer `id`, or `None` when one was written for
-    /// it less than [`MIN_INTERVAL`] ago.
+    /// The line for `done` of `total` bytes of layer `id`, or `None` when one is not [`due`]
+    /// (the first line of a layer always is).
     pub fn line(&self, id: &str, done: u64, total: Option<u64>) -> Option<String> {
         let now = Instant::now();
         let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(at) = last.get(id)
-            && now.duration_since(*at) < MIN_INTERVAL
+        if let Some((at, at_done)) = last.get(id)
+            && !due(
+                now.duration_since(*at),
+                done.saturating_sub(*at_done),
+                total,
+            )
         {
             return None;
         }
-        last.insert(id.to_owned(), now);
+        last.insert(id.to_owned(), (now, done));
         Some(self.event(id, done, total, State::Active).to_line())
     }
 
@@ -252,15 +278,15 @@ impl LayerProgress {
     /// Ends every layer still in flight (`Done`, at the bytes last reported): a transfer that
     /// completed without a final word for each layer.
     pub(crate) fn finish_all(&self, cx: &Context<'_>) {
-        let ids: Vec<String> = self
+        let layers: Vec<(String, u64)> = self
             .last
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .drain()
-            .map(|(id, _)| id)
+            .map(|(id, (_, done))| (id, done))
             .collect();
-        for id in ids {
-            log_progress(cx, &self.event(&id, 0, None, State::Done).to_line());
+        for (id, done) in layers {
+            log_progress(cx, &self.event(&id, done, None, State::Done).to_line());
         }
     }
 }
@@ -459,6 +485,30 @@ mod tests {
         }
         assert!(is_progress_line("@osbs-progress push abc x/2"));
         assert!(!is_progress_line("pushing 127.0.0.1:5000/app:1"));
+    }
+
+    #[test]
+    fn a_line_is_due_after_half_a_second_and_a_percent_or_after_ten_seconds() {
+        let ms = Duration::from_millis;
+        let cases = [
+            (ms(100), 1 << 30, Some(100), false),
+            (ms(499), 50, Some(100), false),
+            (ms(500), 1, Some(100), true),
+            (ms(500), 9, Some(1000), false),
+            (ms(500), 10, Some(1000), true),
+            (ms(9_999), 0, Some(1000), false),
+            (ms(10_000), 0, Some(1000), true),
+            (ms(500), 0, None, true),
+            (ms(500), 0, Some(0), true),
+            (ms(500), u64::MAX, Some(u64::MAX), true),
+        ];
+        for (since, moved, total, want) in cases {
+            assert_eq!(
+                due(since, moved, total),
+                want,
+                "{since:?} {moved} {total:?}"
+            );
+        }
     }
 
     #[test]
