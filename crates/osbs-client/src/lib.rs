@@ -13,6 +13,6 @@ pub mod config;
 pub mod kubernetes;
 pub mod local;
 pub mod output;
-pub mod schema;
 pub mod progress;
+pub mod schema;
 pub mod service;
