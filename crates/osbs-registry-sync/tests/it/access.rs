@@ -136,6 +136,43 @@ fn failing_helper_names_helper_and_registry_but_never_the_secret() {
     snapshot("helper_fails", &text);
 }
 
+#[test]
+fn hanging_helper_is_killed_after_the_timeout_naming_helper_and_registry() {
+    let bin = tempfile::tempdir().unwrap();
+    let path = bin.path().join("docker-credential-slow");
+    // Never answers: the shell waits on a child that holds the pipes open too, so only
+    // killing the whole group lets the lookup end.
+    std::fs::write(
+        &path,
+        "#!/bin/sh\nsleep 60\necho '{\"Secret\":\"late-17\"}'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        bin.path().join("config.json"),
+        r#"{"credHelpers": {"registry.example:5000": "slow"}}"#,
+    )
+    .unwrap();
+    let path = path_with(bin.path());
+    let started = std::time::Instant::now();
+    let out = cli_env(
+        &["list-tags", "docker://registry.example:5000/a/b"],
+        &[
+            ("PATH", path.as_os_str()),
+            ("DOCKER_CONFIG", bin.path().as_os_str()),
+            ("OSBS_CREDENTIAL_HELPER_TIMEOUT", "1".as_ref()),
+        ],
+    );
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < std::time::Duration::from_secs(15),
+        "the helper was waited for {elapsed:?}"
+    );
+    let text = render(&out);
+    assert!(!text.contains("late-17"), "{text}");
+    snapshot("helper_times_out", &text);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_registry_needs_its_ca_or_verification_off() {
     services();
