@@ -1,30 +1,38 @@
-//! `cargo xtask bench build`: the reactor building and pushing a fixture against `docker build`
-//! + `docker push` of the same context, on the same daemon and registry, interleaved.
+//! `cargo xtask bench build`: building and pushing an image with OSBS against `docker build
+//! --no-cache && docker push` of the same content, on the same daemon and registry,
+//! interleaved; plus the reactor's peak RSS for a large layer and a run behind a flaky proxy.
+//!
+//! Modes (`--mode`):
+//! - `osbs` (the default): the whole `osbs build -g URL -b main` on the embedded local backend
+//!   (release build, fresh state directory), waiting for the build as a user does: submission,
+//!   the runner process, clone, build, push of four tags, import, clean-up;
+//! - `reactor`: the `osbs-reactor build --request` binary alone (its peak RSS is sampled from
+//!   `/proc/PID/status` every 20 ms).
+//!
+//! Cases (`--only`): `small` (a COPY and a RUN), `random` (a `--size-mb` layer of
+//! `/dev/urandom`), `base64` (the same size of base64 text, compressible), `rss` (the reactor's
+//! peak RSS while pushing a `--rss-mb` random layer, reactor mode), `faults` (10 small builds
+//! with `osbs build` through `osbs_testkit::fault_proxy` failing 20 % of the push registry's
+//! requests with 500/503/429/resets; counts the builds that end `Complete`).
 //!
 //! What makes the comparison fair:
-//! - both sides build the same context with no layer cache (`--no-cache` / `no_cache`), so
-//!   every run produces a new layer (the large image's layer is 300 MB of `/dev/urandom`, the
-//!   small image's is a time stamp) and really uploads it;
-//! - both sides add the same six labels in one extra `LABEL` step (the reactor appends it to
-//!   the Dockerfile, `docker build --label` makes the classic builder do the same);
+//! - every pair builds a new commit (a nonce file copied before the RUN), so neither side has a
+//!   layer cache to reuse and both really upload new layers; docker also gets `--no-cache`;
+//! - both sides add the same six labels in one extra `LABEL` step;
 //! - both sides push the same four tags (`version-release`, `version`, `latest`, a unique
-//!   tag) into a fresh repository, and remove the image from the daemon at the end;
+//!   tag) and remove the image from the daemon at the end;
 //! - runs are interleaved and the order alternates within each pair, so drift (page cache,
 //!   registry storage growth) hits both sides alike.
-//!
-//! The reactor also clones the git repository, lists the target's tags, checks the base
-//! image's digest and verifies every pushed digest with a manifest HEAD: that is its real
-//! overhead and it is counted. Its peak RSS is sampled from `/proc/PID/status` (VmHWM) every
-//! 20 ms.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail, ensure};
+use osbs_testkit::fault_proxy::{Fault, FaultProxy};
 
 use crate::cmd::Cmd;
-use crate::measure::{median, vm_hwm_kib};
+use crate::measure::{measure, median, vm_hwm_kib};
 
 /// One image to benchmark.
 struct Case {
@@ -33,22 +41,30 @@ struct Case {
     target_ratio: f64,
 }
 
-fn cases(size_mb: u64) -> Vec<Case> {
-    vec![
-        Case {
+fn case(name: &str, size_mb: u64) -> Result<Case> {
+    let bytes = size_mb * 1024 * 1024;
+    Ok(match name {
+        "small" => Case {
             name: "small",
             dockerfile_body: "COPY hello.txt /hello.txt\nRUN date +%s%N > /stamp\n".to_owned(),
-            target_ratio: 1.10,
+            target_ratio: 1.05,
         },
-        Case {
-            name: "large",
+        "random" => Case {
+            name: "random",
+            dockerfile_body: format!("RUN head -c {bytes} /dev/urandom > /big.bin\n"),
+            target_ratio: 0.55,
+        },
+        "base64" => Case {
+            name: "base64",
+            // base64 grows 3 bytes to 4: this makes `size_mb` of text.
             dockerfile_body: format!(
-                "RUN head -c {} /dev/urandom > /big.bin\n",
-                size_mb * 1024 * 1024
+                "RUN head -c {} /dev/urandom | base64 > /big.txt\n",
+                bytes / 4 * 3
             ),
-            target_ratio: 1.03,
+            target_ratio: 0.55,
         },
-    ]
+        other => bail!("unknown case `{other}` (small, random, base64, rss, faults)"),
+    })
 }
 
 /// Labels the docker side adds, the same keys the reactor's `add_labels` writes.
@@ -83,40 +99,44 @@ fn quiet(program: &str, args: &[&str], dir: &Path) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-/// Writes the context of `case` as a git repository; returns its commit.
-fn make_context(dir: &Path, case: &Case, base: &str) -> Result<String> {
+fn git(dir: &Path, args: &[&str]) -> Result<String> {
+    let mut full = vec![
+        "-c",
+        "user.name=bench",
+        "-c",
+        "user.email=bench@example.com",
+    ];
+    full.extend_from_slice(args);
+    quiet("git", &full, dir)
+}
+
+/// Writes the context of `case` as a git repository (first call) and commits a new nonce;
+/// returns the commit.
+fn new_commit(dir: &Path, case: &Case, base: &str, nonce: &str) -> Result<String> {
     std::fs::create_dir_all(dir)?;
     std::fs::write(
         dir.join("Dockerfile"),
         format!(
-            "FROM {base}\nLABEL name=\"bench/{}\" version=\"1\"\n{}",
+            "FROM {base}\nLABEL name=\"bench/{}\" version=\"1\"\nCOPY nonce.txt /nonce.txt\n{}",
             case.name, case.dockerfile_body
         ),
     )?;
     std::fs::write(dir.join("hello.txt"), "hello\n")?;
+    std::fs::write(dir.join("nonce.txt"), format!("{nonce}\n"))?;
     // The reactor never sends .git; neither does docker here.
     std::fs::write(dir.join(".dockerignore"), ".git\n")?;
-    let git = |args: &[&str]| -> Result<String> {
-        let mut full = vec![
-            "-c",
-            "user.name=bench",
-            "-c",
-            "user.email=bench@example.com",
-        ];
-        full.extend_from_slice(args);
-        quiet("git", &full, dir)
-    };
     if !dir.join(".git").exists() {
-        git(&["init", "--quiet", "--initial-branch=main"])?;
-        git(&["add", "--all"])?;
-        git(&["commit", "--quiet", "-m", "bench"])?;
+        git(dir, &["init", "--quiet", "--initial-branch=main"])?;
     }
-    git(&["rev-parse", "HEAD"])
+    git(dir, &["add", "--all"])?;
+    git(dir, &["commit", "--quiet", "-m", nonce])?;
+    git(dir, &["rev-parse", "HEAD"])
 }
 
 /// One reactor run: wall time and peak RSS in KiB.
 fn run_reactor(
     reactor: &Path,
+    env: &[String],
     work: &Path,
     url: &str,
     registry: &str,
@@ -132,6 +152,7 @@ fn run_reactor(
     let results_path = work.join("results.json");
     let started = Instant::now();
     let mut child = Command::new(reactor)
+        .envs(env.iter().filter_map(|kv| kv.split_once('=')))
         .args(["build", "--request"])
         .arg(&request_path)
         .stdin(Stdio::null())
@@ -160,6 +181,39 @@ fn run_reactor(
     Ok((took, peak))
 }
 
+/// Writes an osbs.conf for a fresh local state under `dir`, pushing to `registry`.
+fn osbs_config(dir: &Path, registry: &str, push_method: &str) -> Result<PathBuf> {
+    let state = dir.join("state");
+    let _ = std::fs::remove_dir_all(&state);
+    std::fs::create_dir_all(dir)?;
+    let config = dir.join("osbs.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "[default]\nstate_dir = {}\nregistry_uri = {registry}\npush_method = {push_method}\n",
+            state.display()
+        ),
+    )?;
+    Ok(config)
+}
+
+/// One whole `osbs build` (waits for the build; exit 0 only when it is Complete), through
+/// `env` to set `env` (the runner inherits it).
+fn run_osbs(osbs: &Path, env: &[String], config: &Path, url: &str) -> Result<Duration> {
+    let mut args = env.to_vec();
+    args.push(osbs.display().to_string());
+    args.extend([
+        "--config".to_owned(),
+        config.display().to_string(),
+        "build".to_owned(),
+        "-g".to_owned(),
+        url.to_owned(),
+        "-b".to_owned(),
+        "main".to_owned(),
+    ]);
+    Ok(measure(Path::new("env"), &args)?.wall)
+}
+
 /// One `docker build` + `docker push` run of the same work: four tags, image removed.
 fn run_docker(ctx: &Path, commit: &str, registry: &str, repo: &str) -> Result<Duration> {
     let image = format!("{registry}/{repo}");
@@ -181,106 +235,266 @@ fn run_docker(ctx: &Path, commit: &str, registry: &str, repo: &str) -> Result<Du
     Ok(started.elapsed())
 }
 
-/// `cargo xtask bench build [--pairs N] [--only small|large] [--size-mb N]`.
-pub fn run(root: &Path, args: &[&str]) -> Result<()> {
-    let mut pairs = 5usize;
-    let mut only: Option<String> = None;
-    let mut size_mb = 300u64;
+/// The options of `cargo xtask bench build`.
+struct Options {
+    pairs: usize,
+    only: Vec<String>,
+    size_mb: u64,
+    rss_mb: u64,
+    mode: String,
+    push_method: String,
+    gzip_level: Option<u32>,
+}
+
+fn options(args: &[&str]) -> Result<Options> {
+    let mut o = Options {
+        pairs: 5,
+        only: Vec::new(),
+        size_mb: 300,
+        rss_mb: 1024,
+        mode: "osbs".to_owned(),
+        push_method: "reactor".to_owned(),
+        gzip_level: None,
+    };
+    let usage = "--pairs N, --only small|random|base64|rss|faults (repeatable), --size-mb N, \
+                 --rss-mb N, --mode osbs|reactor, --push-method reactor|engine, --gzip-level 0-9";
     let mut it = args.iter();
     while let Some(arg) = it.next() {
+        let mut value = || it.next().map(|v| v.to_string()).context(usage);
         match *arg {
-            "--pairs" => pairs = it.next().context("--pairs N")?.parse()?,
-            "--only" => only = Some(it.next().context("--only small|large")?.to_string()),
-            "--size-mb" => size_mb = it.next().context("--size-mb N")?.parse()?,
-            other => {
-                bail!("unknown argument `{other}` (--pairs N, --only small|large, --size-mb N)")
-            }
+            "--pairs" => o.pairs = value()?.parse()?,
+            "--only" => o.only.push(value()?),
+            "--size-mb" => o.size_mb = value()?.parse()?,
+            "--rss-mb" => o.rss_mb = value()?.parse()?,
+            "--mode" => o.mode = value()?,
+            "--push-method" => o.push_method = value()?,
+            "--gzip-level" => o.gzip_level = Some(value()?.parse()?),
+            other => bail!("unknown argument `{other}` ({usage})"),
         }
     }
-    ensure!(pairs >= 1, "--pairs must be at least 1");
+    ensure!(o.pairs >= 1, "--pairs must be at least 1");
+    ensure!(
+        matches!(o.mode.as_str(), "osbs" | "reactor"),
+        "--mode osbs|reactor"
+    );
+    if o.only.is_empty() {
+        o.only = ["small", "random", "base64", "rss", "faults"]
+            .map(str::to_owned)
+            .to_vec();
+    }
+    Ok(o)
+}
+
+/// `cargo xtask bench build [options]`; see the module documentation.
+pub fn run(root: &Path, args: &[&str]) -> Result<()> {
+    let o = options(args)?;
     ensure!(
         osbs_testkit::docker_answers()
             && osbs_testkit::registry_answers(&osbs_testkit::push_registry()),
         "services not answering; run `cargo xtask services up` first"
     );
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    Cmd::new(root, &cargo, ["build", "--release", "-p", "osbs-reactor"]).run()?;
+    let cargo = crate::cargo();
+    Cmd::new(
+        root,
+        &cargo,
+        [
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "osbs-reactor",
+            "-p",
+            "osbs-client",
+            "--bin",
+            "osbs-reactor",
+            "--bin",
+            "osbs",
+        ],
+    )
+    .run()?;
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
-    let reactor = target_dir.join("release/osbs-reactor");
+    let release = target_dir.join("release");
     let work = target_dir.join("bench-build");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
-    let registry = osbs_testkit::push_registry();
-    let base = osbs_testkit::base_image();
-    let stamp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-
+    let bench = Bench {
+        reactor: release.join("osbs-reactor"),
+        env: o
+            .gzip_level
+            .map(|level| format!("OSBS_REACTOR_GZIP_LEVEL={level}"))
+            .into_iter()
+            .collect(),
+        osbs: release.join("osbs"),
+        work,
+        registry: osbs_testkit::push_registry(),
+        base: osbs_testkit::base_image(),
+        stamp: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    };
     let mut report = Vec::new();
-    for case in cases(size_mb) {
-        if only.as_deref().is_some_and(|o| o != case.name) {
-            continue;
+    for name in &o.only {
+        match name.as_str() {
+            "rss" => report.push(bench.rss(o.rss_mb)?),
+            "faults" => report.push(bench.faults(&o.push_method)?),
+            other => report.push(bench.pairs(&case(other, o.size_mb)?, &o)?),
         }
-        let ctx = work.join(case.name).join("context");
-        let commit = make_context(&ctx, &case, &base)?;
-        let url = format!("file://{}", ctx.display());
-        let mut reactor_secs = Vec::new();
-        let mut docker_secs = Vec::new();
-        let mut peak_kib = 0;
-        eprintln!("bench build {}: {pairs} interleaved pairs", case.name);
-        for i in 0..pairs {
-            let reactor_repo = format!("bench/{}-reactor-{stamp}-{i}", case.name);
-            let docker_repo = format!("bench/{}-docker-{stamp}-{i}", case.name);
-            let run_dir = work.join(case.name).join(format!("run-{i}"));
-            std::fs::create_dir_all(&run_dir)?;
-            let reactor_first = i % 2 == 0;
-            let mut took_docker = None;
-            if !reactor_first {
-                took_docker = Some(run_docker(&ctx, &commit, &registry, &docker_repo)?);
-            }
-            let (took, peak) = run_reactor(&reactor, &run_dir, &url, &registry, &reactor_repo)?;
-            if reactor_first {
-                took_docker = Some(run_docker(&ctx, &commit, &registry, &docker_repo)?);
-            }
-            let took_docker = took_docker.context("docker run missing")?;
-            reactor_secs.push(took.as_secs_f64());
-            docker_secs.push(took_docker.as_secs_f64());
-            peak_kib = peak_kib.max(peak);
-            eprintln!(
-                "  pair {i} ({} first): reactor {:.2} s (peak RSS {:.1} MiB), docker {:.2} s, ratio {:.3}",
-                if reactor_first { "reactor" } else { "docker" },
-                took.as_secs_f64(),
-                peak as f64 / 1024.0,
-                took_docker.as_secs_f64(),
-                took.as_secs_f64() / took_docker.as_secs_f64()
-            );
-        }
-        let ratios: Vec<f64> = reactor_secs
-            .iter()
-            .zip(&docker_secs)
-            .map(|(r, d)| r / d)
-            .collect();
-        let ratio = median(&ratios);
-        let reactor_median = median(&reactor_secs);
-        let docker_median = median(&docker_secs);
-        report.push(format!(
-            "{:<6} reactor median {reactor_median:>7.2} s | docker build+push median {docker_median:>7.2} s | median ratio {ratio:.3} (target <= {:.2}: {}) | reactor peak RSS {:.1} MiB{}",
-            case.name,
-            case.target_ratio,
-            if ratio <= case.target_ratio { "met" } else { "MISSED" },
-            peak_kib as f64 / 1024.0,
-            if case.name == "large" {
-                if peak_kib <= 64 * 1024 { " (target <= 64 MiB: met)" } else { " (target <= 64 MiB: MISSED)" }
-            } else {
-                ""
-            }
-        ));
     }
-    println!("\nbench build ({pairs} pairs, large layer {size_mb} MB):");
+    println!(
+        "\nbench build (mode {}, push_method {}, gzip level {}, {} pairs, large layers {} MB):",
+        o.mode,
+        o.push_method,
+        o.gzip_level
+            .map_or_else(|| "default".to_owned(), |l| l.to_string()),
+        o.pairs,
+        o.size_mb
+    );
     for line in report {
         println!("  {line}");
     }
     Ok(())
+}
+
+struct Bench {
+    reactor: PathBuf,
+    /// `KEY=VALUE`s for the reactor's environment (`--gzip-level`).
+    env: Vec<String>,
+    osbs: PathBuf,
+    work: PathBuf,
+    registry: String,
+    base: String,
+    stamp: u64,
+}
+
+impl Bench {
+    /// Interleaved pairs of OSBS and docker runs of `case`; the report line.
+    fn pairs(&self, case: &Case, o: &Options) -> Result<String> {
+        let dir = self.work.join(case.name);
+        let ctx = dir.join("context");
+        let url = format!("file://{}", ctx.display());
+        let config = osbs_config(&dir, &self.registry, &o.push_method)?;
+        let mut ours = Vec::new();
+        let mut theirs = Vec::new();
+        eprintln!(
+            "bench build {} ({} mode): {} interleaved pairs",
+            case.name, o.mode, o.pairs
+        );
+        for i in 0..o.pairs {
+            let nonce = format!("{}-{i}", self.stamp);
+            let commit = new_commit(&ctx, case, &self.base, &nonce)?;
+            let docker_repo = format!("bench/{}-docker-{}-{i}", case.name, self.stamp);
+            let ours_first = i % 2 == 0;
+            let mut took_docker = None;
+            if !ours_first {
+                took_docker = Some(run_docker(&ctx, &commit, &self.registry, &docker_repo)?);
+            }
+            let took = if o.mode == "osbs" {
+                run_osbs(&self.osbs, &self.env, &config, &url)?
+            } else {
+                let run_dir = dir.join(format!("run-{i}"));
+                std::fs::create_dir_all(&run_dir)?;
+                let repo = format!("bench/{}-reactor-{}-{i}", case.name, self.stamp);
+                run_reactor(
+                    &self.reactor,
+                    &self.env,
+                    &run_dir,
+                    &url,
+                    &self.registry,
+                    &repo,
+                )?
+                .0
+            };
+            if ours_first {
+                took_docker = Some(run_docker(&ctx, &commit, &self.registry, &docker_repo)?);
+            }
+            let took_docker = took_docker.context("docker run missing")?;
+            ours.push(took.as_secs_f64());
+            theirs.push(took_docker.as_secs_f64());
+            eprintln!(
+                "  pair {i} ({} first): osbs {:.2} s, docker {:.2} s, ratio {:.3}",
+                if ours_first { "osbs" } else { "docker" },
+                took.as_secs_f64(),
+                took_docker.as_secs_f64(),
+                took.as_secs_f64() / took_docker.as_secs_f64()
+            );
+        }
+        let ratios: Vec<f64> = ours.iter().zip(&theirs).map(|(r, d)| r / d).collect();
+        let ratio = median(&ratios);
+        Ok(format!(
+            "{:<7} osbs median {:>6.2} s | docker build+push median {:>6.2} s | median ratio \
+             {ratio:.3} (target <= {:.2}: {})",
+            case.name,
+            median(&ours),
+            median(&theirs),
+            case.target_ratio,
+            if ratio <= case.target_ratio {
+                "met"
+            } else {
+                "MISSED"
+            },
+        ))
+    }
+
+    /// The reactor's peak RSS while it builds and pushes a `size_mb` random layer.
+    fn rss(&self, size_mb: u64) -> Result<String> {
+        let case = case("random", size_mb)?;
+        let dir = self.work.join("rss");
+        let ctx = dir.join("context");
+        let commit_nonce = format!("{}-rss", self.stamp);
+        new_commit(&ctx, &case, &self.base, &commit_nonce)?;
+        let url = format!("file://{}", ctx.display());
+        let repo = format!("bench/rss-{}", self.stamp);
+        eprintln!("bench build rss: one reactor build of a {size_mb} MB random layer");
+        let (took, peak) =
+            run_reactor(&self.reactor, &self.env, &dir, &url, &self.registry, &repo)?;
+        let mib = peak as f64 / 1024.0;
+        Ok(format!(
+            "rss     reactor peak RSS {mib:.1} MiB for a {size_mb} MB layer in {:.1} s \
+             (target <= 64 MiB: {})",
+            took.as_secs_f64(),
+            if mib <= 64.0 { "met" } else { "MISSED" }
+        ))
+    }
+
+    /// Ten small `osbs build`s through a proxy failing 20 % of the push registry's requests.
+    fn faults(&self, push_method: &str) -> Result<String> {
+        let case = case("small", 0)?;
+        let proxy = FaultProxy::start(&self.registry, 0.2, self.stamp);
+        let dir = self.work.join("faults");
+        let ctx = dir.join("context");
+        let url = format!("file://{}", ctx.display());
+        let config = osbs_config(&dir, proxy.addr(), push_method)?;
+        eprintln!("bench build faults: 10 builds behind a proxy failing 20 % of the requests");
+        let mut complete = 0;
+        let started = Instant::now();
+        for i in 0..10 {
+            new_commit(
+                &ctx,
+                &case,
+                &self.base,
+                &format!("{}-fault-{i}", self.stamp),
+            )?;
+            match run_osbs(&self.osbs, &self.env, &config, &url) {
+                Ok(took) => {
+                    complete += 1;
+                    eprintln!("  build {i}: Complete in {:.2} s", took.as_secs_f64());
+                }
+                Err(err) => eprintln!("  build {i}: not Complete: {err:#}"),
+            }
+        }
+        let counts = proxy.fault_counts();
+        let injected: usize = counts
+            .iter()
+            .filter(|(f, _)| **f != Fault::None)
+            .map(|(_, n)| n)
+            .sum();
+        let total: usize = counts.values().sum();
+        Ok(format!(
+            "faults  {complete}/10 builds Complete in {:.1} s; {injected} of {total} requests \
+             failed by the proxy ({counts:?})",
+            started.elapsed().as_secs_f64()
+        ))
+    }
 }

@@ -39,8 +39,11 @@ Commands:
   test [ARGS]       services up --pulp, cargo fmt --check, clippy -D warnings,
                     cargo test --workspace
   ci                what CI runs (same as test)
-  bench build [--pairs N] [--only small|large] [--size-mb N]
-                    the reactor vs docker build + docker push, interleaved pairs
+  bench build [--pairs N] [--only small|random|base64|rss|faults] [--size-mb N]
+              [--rss-mb N] [--mode osbs|reactor] [--push-method reactor|engine]
+              [--gzip-level 0-9]
+                    osbs build vs docker build + docker push, interleaved pairs; the
+                    reactor's RSS for a 1 GB layer; 10 builds behind a 20 % fault proxy
   bench cli [--runs N] [--builds N] [--configs N]
                     osbs --version, list-builds and rebuild-plan over a seeded 10,000-build state
   bench sync [--pairs N] [--only fresh|promote|resync|rss]

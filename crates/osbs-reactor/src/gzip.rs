@@ -21,6 +21,19 @@ const BLOCK: usize = 1024 * 1024;
 /// layers alike; higher levels cost more time than the smaller upload saves on loopback.
 pub(crate) const DEFAULT_LEVEL: u32 = 1;
 
+/// The environment variable that overrides [`DEFAULT_LEVEL`] (0 to 9), for measuring other
+/// levels with `cargo xtask bench build --gzip-level N`.
+pub(crate) const LEVEL_VAR: &str = "OSBS_REACTOR_GZIP_LEVEL";
+
+/// The level to compress at: [`LEVEL_VAR`] when it holds 0 to 9, else [`DEFAULT_LEVEL`].
+pub(crate) fn level() -> u32 {
+    std::env::var(LEVEL_VAR)
+        .ok()
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .filter(|level| *level <= 9)
+        .unwrap_or(DEFAULT_LEVEL)
+}
+
 /// The gzip header: magic, deflate, no flags, no time, no extra flags, unknown OS.
 const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
 

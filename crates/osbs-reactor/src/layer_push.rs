@@ -382,7 +382,7 @@ impl PushJob<'_> {
             self.docker,
             self.image_id,
             self.dir,
-            gzip::DEFAULT_LEVEL,
+            gzip::level(),
             skip,
             Some(started_tx),
         );
