@@ -71,7 +71,7 @@ pub enum VariantError {
         why: &'static str,
     },
     /// `--release` that cannot be part of a tag.
-    #[error("--release: {0}")]
+    #[error("{}", release_message(.0))]
     Release(TargetError),
     /// A `--build-arg` that is not `K=V`.
     #[error("invalid build arg {} (--build-arg): expected NAME=VALUE", Excerpt(.0))]
@@ -87,6 +87,18 @@ pub enum VariantError {
         /// What is wrong.
         reason: String,
     },
+}
+
+/// A refused `--release`, worded for the flag rather than the Dockerfile label.
+fn release_message(err: &TargetError) -> String {
+    match err {
+        TargetError::Label {
+            label: "release",
+            value,
+            reason,
+        } => format!("invalid release {} (--release): {reason}", Excerpt(value)),
+        other => format!("--release: {other}"),
+    }
 }
 
 /// Parses one `--build-arg NAME=VALUE`.
@@ -380,7 +392,7 @@ mod tests {
                     release: Some("1/2".into()),
                     ..variant()
                 },
-                "--release: invalid `release` label \"1/2\"",
+                "invalid release \"1/2\" (--release): a tag may only contain",
             ),
         ];
         for (variant, expected) in cases {
