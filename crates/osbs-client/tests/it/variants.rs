@@ -180,6 +180,25 @@ async fn variants_push_what_they_promise_and_move_nothing_else() {
         "a scratch build is not imported"
     );
     assert!(backend.triggered_by(&scratch).await.unwrap().is_empty());
+    // `get-build` shows the variant, in text and JSON.
+    let get = |format: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_osbs"));
+        cmd.arg("--config")
+            .arg(&world.config)
+            .args(["-o", format, "get-build", &scratch.name])
+            .env_remove("OSBS_CONFIG");
+        let run = run_command(&mut cmd);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.stdout
+    };
+    let text = get("text");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("variant:") && l.ends_with(" scratch")),
+        "{text}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&get("json")).unwrap();
+    assert_eq!(json["variant"]["scratch"], true, "{json}");
     let config = backend.get_build_config(&base1.build_config).await.unwrap();
     assert_eq!(config.last_user_commit, config_before.last_user_commit);
     assert_eq!(config.trigger, config_before.trigger);
