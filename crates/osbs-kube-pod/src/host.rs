@@ -23,7 +23,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use kube::{Client, Config};
-use osbs_core::build::{BuildOutcome, BuildRequest, ImageImport, RunTarget, SyncTarget};
+use osbs_core::build::{
+    BuildOutcome, BuildRequest, ExtraRegistry, ImageImport, RunTarget, SyncTarget,
+};
 use osbs_core::time::Timestamp;
 use osbs_kube::{KubeError, OsbsApi, REGISTRY_SECRET_MOUNT, SYNC_SECRET_MOUNT};
 use osbs_reactor::{BuildHost, HostError};
@@ -189,6 +191,28 @@ impl BuildHost for KubeHost {
             ),
         };
         let mut request = BuildRequest::for_build(build, target);
+        // Several registries and registry TLS (SPEC §6): the further registries with the
+        // Secrets the Pod mounts by position, `verify_ssl = false`, and the mounted CA.
+        if let Some(spec) = spec {
+            request.extra_registries = spec
+                .extra_registries
+                .iter()
+                .enumerate()
+                .map(|(index, extra)| ExtraRegistry {
+                    registry_uri: extra.registry_uri.clone(),
+                    registry_secret: extra
+                        .registry_secret
+                        .as_ref()
+                        .map(|_| osbs_kube::extra_registry_secret_mount(index))
+                        .filter(|path| Path::new(path).exists()),
+                })
+                .collect();
+            request.skip_tls_verify = spec.skip_tls_verify;
+            request.registry_ca = spec
+                .registry_ca
+                .as_ref()
+                .map(|_| osbs_kube::REGISTRY_CA_MOUNT.to_owned());
+        }
         // The build secrets the Pod mounts (`osbs_kube::pod::BUILD_SECRETS_ENV` lists their ids).
         for id in std::env::var(osbs_kube::pod::BUILD_SECRETS_ENV)
             .unwrap_or_default()

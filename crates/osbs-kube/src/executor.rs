@@ -102,6 +102,14 @@ impl KubeExecutor {
         let config_name = resource.spec.build_config.clone();
         let config = self.api.get_build_config_resource(&config_name).await?;
         let spec = config.as_ref().map(|c| &c.spec);
+        let extra_registries: Vec<Option<String>> = spec
+            .map(|s| {
+                s.extra_registries
+                    .iter()
+                    .map(|r| r.registry_secret.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
         let pod = render_pod(
             build,
             &config_name,
@@ -114,6 +122,8 @@ impl KubeExecutor {
                 // BuildConfigs do not carry build secrets yet (osbs.conf `build_secrets` of a
                 // kubernetes instance names them; the client does not pass them on).
                 build: &[],
+                extra_registries: &extra_registries,
+                registry_ca: spec.and_then(|s| s.registry_ca.as_deref()),
             },
             lease,
             &self.settings,

@@ -43,8 +43,8 @@ pub use pod::{DockerMode, PodPhase, PodSecrets, PodSettings, PodView, render_pod
 pub use requests::{ImportDone, ImportFailure, ImportRequest};
 pub use resources::{
     BuildConfigResource, BuildConfigSpec, BuildConfigStatus, BuildResource, BuildSpec, BuildStatus,
-    CauseSpec, ImageStreamResource, ImageStreamSpec, ImageStreamStatus, PendingTrigger, Phase,
-    SyncSpec, TagEventSpec, TagStatus, TriggerSpec, all_crds, crds_yaml,
+    CauseSpec, ExtraRegistrySpec, ImageStreamResource, ImageStreamSpec, ImageStreamStatus,
+    PendingTrigger, Phase, SyncSpec, TagEventSpec, TagStatus, TriggerSpec, all_crds, crds_yaml,
 };
 pub use store::{FiredTriggers, KubeStore};
 pub use triggers::{TriggerPlan, plan_triggers};
@@ -83,6 +83,22 @@ pub const REGISTRY_SECRET_MOUNT: &str = "/var/run/secrets/osbs/registry/.dockerc
 
 /// Where the build Pod mounts the sync registry Secret's `.dockerconfigjson`.
 pub const SYNC_SECRET_MOUNT: &str = "/var/run/secrets/osbs/sync/.dockerconfigjson";
+
+/// Where the build Pod mounts the Secret of the `index`-th further registry of `registry_uri`
+/// (0 for the second registry): its `.dockerconfigjson`.
+pub fn extra_registry_secret_mount(index: usize) -> String {
+    format!(
+        "/var/run/secrets/osbs/registry-{}/.dockerconfigjson",
+        index + 1
+    )
+}
+
+/// The key of the `registry_ca` ConfigMap that holds the PEM CA certificates.
+pub const REGISTRY_CA_KEY: &str = "ca.crt";
+
+/// Where the build Pod mounts the `registry_ca` ConfigMap's [`REGISTRY_CA_KEY`] (the
+/// request's `registry_ca`).
+pub const REGISTRY_CA_MOUNT: &str = "/etc/osbs/registry-ca/ca.crt";
 
 /// The Pod that runs a Build: `<build>-build`, so it is found again after a restart.
 pub fn pod_name(build: &str) -> String {

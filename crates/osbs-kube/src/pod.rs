@@ -5,14 +5,15 @@
 //! with the run's lease in `$OSBS_LEASE` ([`crate::LEASE_ENV`]), a Docker Engine beside it (a
 //! Docker-in-Docker native sidecar by default ([`DEFAULT_DIND_IMAGE`]), or the node's socket), the registry Secrets mounted
 //! where osbs-kube-pod's `KubeHost` looks ([`crate::REGISTRY_SECRET_MOUNT`],
-//! [`crate::SYNC_SECRET_MOUNT`]), and an owner reference to the Build so that deleting the
+//! [`crate::SYNC_SECRET_MOUNT`], [`crate::extra_registry_secret_mount`]), the `registry_ca`
+//! ConfigMap ([`crate::REGISTRY_CA_MOUNT`]), and an owner reference to the Build so that deleting the
 //! Build deletes the Pod. This crate names the binary but does not link it.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EnvVar, EnvVarSource, HostPathVolumeSource, KeyToPath,
-    ObjectFieldSelector, Pod, PodSpec, Probe, ResourceRequirements, SecretVolumeSource,
+    ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource, HostPathVolumeSource,
+    KeyToPath, ObjectFieldSelector, Pod, PodSpec, Probe, ResourceRequirements, SecretVolumeSource,
     SecurityContext, TCPSocketAction, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -85,8 +86,9 @@ fn env(name: &str, value: &str) -> EnvVar {
     }
 }
 
-/// The Secrets a build Pod mounts for the reactor: the push registry's and the sync
-/// registry's (each optional), and the build's secrets.
+/// The Secrets a build Pod mounts for the reactor: the push registry's, the further
+/// registries' and the sync registry's (each optional), the build's secrets, and the
+/// registries' CA ConfigMap.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PodSecrets<'a> {
     /// The push registry's dockerconfigjson Secret.
@@ -96,6 +98,14 @@ pub struct PodSecrets<'a> {
     /// The sources of `RUN --mount=type=secret,id=ID` (BuildKit): `(ID, Secret)`, the Secret's
     /// key `ID` mounted at [`build_secret_path`]`(ID)`.
     pub build: &'a [(String, String)],
+    // Several registries and registry TLS (SPEC §6).
+    /// The dockerconfigjson Secrets of the registries after the first of `registry_uri`, by
+    /// position (`None`: that registry has none of its own), each mounted at
+    /// [`crate::extra_registry_secret_mount`]`(position)`.
+    pub extra_registries: &'a [Option<String>],
+    /// The `registry_ca` ConfigMap: its key [`crate::REGISTRY_CA_KEY`] mounted at
+    /// [`crate::REGISTRY_CA_MOUNT`] (not a secret, but mounted for the reactor the same way).
+    pub registry_ca: Option<&'a str>,
 }
 
 /// The reactor's environment variable that lists the ids of the build secrets mounted into the
@@ -247,6 +257,58 @@ pub fn render_pod(
         mounts.push(VolumeMount {
             name: volume.to_owned(),
             mount_path: mount.to_owned(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        });
+    }
+    // The further registries' Secrets, by position.
+    for (index, secret) in secrets.extra_registries.iter().enumerate() {
+        let Some(secret) = secret else { continue };
+        let volume = format!("registry-secret-{}", index + 1);
+        let path = crate::extra_registry_secret_mount(index);
+        volumes.push(Volume {
+            name: volume.clone(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(secret.clone()),
+                default_mode: Some(0o400),
+                ..SecretVolumeSource::default()
+            }),
+            ..Volume::default()
+        });
+        mounts.push(VolumeMount {
+            name: volume,
+            mount_path: path
+                .strip_suffix("/.dockerconfigjson")
+                .unwrap_or(&path)
+                .to_owned(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        });
+    }
+    // The registries' CA: the ConfigMap's one key, read-only. A ConfigMap without the key
+    // keeps the Pod from starting (the kubelet's FailedMount), rather than a build that then
+    // distrusts its registry.
+    if let Some(config_map) = secrets.registry_ca {
+        let (dir, file) = crate::REGISTRY_CA_MOUNT
+            .rsplit_once('/')
+            .unwrap_or((crate::REGISTRY_CA_MOUNT, crate::REGISTRY_CA_KEY));
+        volumes.push(Volume {
+            name: "registry-ca".to_owned(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: config_map.to_owned(),
+                default_mode: Some(0o444),
+                items: Some(vec![KeyToPath {
+                    key: crate::REGISTRY_CA_KEY.to_owned(),
+                    path: file.to_owned(),
+                    ..KeyToPath::default()
+                }]),
+                ..ConfigMapVolumeSource::default()
+            }),
+            ..Volume::default()
+        });
+        mounts.push(VolumeMount {
+            name: "registry-ca".to_owned(),
+            mount_path: dir.to_owned(),
             read_only: Some(true),
             ..VolumeMount::default()
         });

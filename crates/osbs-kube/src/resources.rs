@@ -92,6 +92,18 @@ pub struct BuildConfigSpec {
     /// Where its builds sync their images to (SPEC §6); no sync when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync: Option<SyncSpec>,
+    // Several registries and registry TLS (SPEC §6: osbs.conf `registry_uri` lists,
+    // `verify_ssl`, `registry_ca`), written by the client like `registry_uri`.
+    /// The registries after the first of `registry_uri`: each receives every pushed tag.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_registries: Vec<ExtraRegistrySpec>,
+    /// `verify_ssl = false`: its builds do not verify registries' TLS certificates.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skip_tls_verify: bool,
+    /// `registry_ca`: the ConfigMap whose key `ca.crt` (PEM certificates) its builds trust
+    /// for every registry call, mounted into the build Pod at `/etc/osbs/registry-ca/ca.crt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_ca: Option<String>,
     // Build variants.
     /// The Docker build arguments of the last regular user build; its autorebuilds use them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -142,6 +154,18 @@ impl VariantSpec {
             build_args: self.build_args.clone(),
         }
     }
+}
+
+/// A registry after the first of a BuildConfig's `registry_uri` list (SPEC §6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExtraRegistrySpec {
+    /// Its URI.
+    pub registry_uri: String,
+    /// The Secret (type `kubernetes.io/dockerconfigjson`) with its credentials: the
+    /// `registry_secret` at its position; without one, the primary registry's Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_secret: Option<String>,
 }
 
 /// A BuildConfig's sync target: a named registry every pushed tag is copied to.
@@ -529,6 +553,9 @@ impl BuildConfigResource {
                 registry_uri,
                 registry_secret,
                 sync: None,
+                extra_registries: Vec::new(),
+                skip_tls_verify: false,
+                registry_ca: None,
                 build_args: BTreeMap::new(),
             },
         );

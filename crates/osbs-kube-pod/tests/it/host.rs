@@ -227,3 +227,55 @@ async fn a_pod_without_a_lease_is_not_fenced() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn the_further_registries_and_registry_tls_reach_the_request() -> anyhow::Result<()> {
+    let (server, cluster) = Cluster::start().await;
+    let (bc, name) = ("app-main-1a2b3", "app-main-1a2b3-1");
+    let mut config = fake::build_config(bc, 1, "1");
+    config["spec"]["extraRegistries"] = json!([
+        {"registryUri": "mirror.example:5000", "registrySecret": "mirror-push"},
+        {"registryUri": "https://backup.example"}
+    ]);
+    config["spec"]["skipTlsVerify"] = json!(true);
+    config["spec"]["registryCa"] = json!("osbs-registry-ca");
+    cluster.insert(&fake::path("buildconfigs"), config);
+    cluster.insert(&fake::path("builds"), fake::build(name, bc, "Pending", "1"));
+    let host = KubeHost::with_config(fake::config(&server), NS, name, "fallback:5000")?
+        .with_secret_path("/nonexistent/.dockerconfigjson");
+    let request = host.build_request().await.map_err(|e| anyhow::anyhow!(e))?;
+    // Outside a Pod no Secret is mounted, so none is passed on (as for registry_secret).
+    assert_eq!(
+        request.extra_registries,
+        [
+            osbs_core::build::ExtraRegistry {
+                registry_uri: "mirror.example:5000".to_owned(),
+                registry_secret: None,
+            },
+            osbs_core::build::ExtraRegistry {
+                registry_uri: "https://backup.example".to_owned(),
+                registry_secret: None,
+            },
+        ]
+    );
+    assert!(request.skip_tls_verify);
+    assert_eq!(
+        request.registry_ca.as_deref(),
+        Some(osbs_kube::REGISTRY_CA_MOUNT)
+    );
+    assert_eq!(
+        osbs_kube::extra_registry_secret_mount(0),
+        "/var/run/secrets/osbs/registry-1/.dockerconfigjson"
+    );
+
+    // A BuildConfig without them: one registry, verification on, no CA.
+    let (server, _cluster) = cluster_with_run(name, "lease-1").await;
+    let host = KubeHost::with_config(fake::config(&server), NS, name, "fallback:5000")?
+        .with_secret_path("/nonexistent/.dockerconfigjson")
+        .with_lease(Some("lease-1".to_owned()));
+    let request = host.build_request().await.map_err(|e| anyhow::anyhow!(e))?;
+    assert!(request.extra_registries.is_empty());
+    assert!(!request.skip_tls_verify);
+    assert_eq!(request.registry_ca, None);
+    Ok(())
+}

@@ -12,8 +12,7 @@ fn build_pod_with_a_dind_sidecar() {
         None,
         PodSecrets {
             registry: Some("push-secret"),
-            sync: None,
-            build: &[],
+            ..PodSecrets::default()
         },
         Some("app-main-1a2b3-4/1714564800000-0000beef"),
         &PodSettings::default(),
@@ -49,7 +48,7 @@ fn build_pod_mounts_the_sync_registry_secret() {
         PodSecrets {
             registry: Some("push-secret"),
             sync: Some("stage-secret"),
-            build: &[],
+            ..PodSecrets::default()
         },
         None,
         &PodSettings::default(),
@@ -209,6 +208,88 @@ fn build_pod_mounts_each_build_secret_key_for_the_reactor_only() {
                 .iter()
                 .flatten()
                 .all(|m| !m.name.starts_with("build-secret-")),
+            "{}",
+            container.name
+        );
+    }
+}
+
+#[test]
+fn build_pod_mounts_the_further_registries_secrets_and_the_ca_for_the_reactor() {
+    // Three registries: the push one, one with a Secret of its own, one without.
+    let extra = [Some("mirror-push".to_owned()), None];
+    let pod = render_pod(
+        "app-main-1a2b3-4",
+        "app-main-1a2b3",
+        None,
+        PodSecrets {
+            registry: Some("push-secret"),
+            extra_registries: &extra,
+            registry_ca: Some("osbs-registry-ca"),
+            ..PodSecrets::default()
+        },
+        None,
+        &PodSettings::default(),
+    );
+    insta::assert_snapshot!(serde_saphyr::to_string(&pod).expect("yaml"));
+    let spec = pod.spec.expect("pod spec");
+    let volumes = spec.volumes.expect("volumes");
+    let secrets: Vec<_> = volumes
+        .iter()
+        .filter_map(|v| Some((v.name.as_str(), v.secret.as_ref()?.secret_name.as_deref()?)))
+        .collect();
+    assert_eq!(
+        secrets,
+        [
+            ("registry-secret", "push-secret"),
+            ("registry-secret-1", "mirror-push")
+        ],
+        "a registry without a Secret of its own mounts none"
+    );
+    let ca = volumes
+        .iter()
+        .find_map(|v| v.config_map.as_ref())
+        .expect("the CA ConfigMap volume");
+    assert_eq!(ca.name, "osbs-registry-ca");
+    let items = ca.items.as_ref().expect("one key");
+    assert_eq!(
+        (items[0].key.as_str(), items[0].path.as_str()),
+        ("ca.crt", "ca.crt")
+    );
+    // The reactor finds them where osbs-kube-pod's host looks.
+    let reactor = &spec.containers[0];
+    let mounts: Vec<_> = reactor
+        .volume_mounts
+        .iter()
+        .flatten()
+        .filter(|m| m.name.starts_with("registry-"))
+        .map(|m| (m.mount_path.as_str(), m.read_only))
+        .collect();
+    assert_eq!(
+        mounts,
+        [
+            ("/var/run/secrets/osbs/registry", Some(true)),
+            ("/var/run/secrets/osbs/registry-1", Some(true)),
+            ("/etc/osbs/registry-ca", Some(true)),
+        ]
+    );
+    assert!(
+        osbs_kube::extra_registry_secret_mount(0).starts_with(mounts[1].0),
+        "{}",
+        osbs_kube::extra_registry_secret_mount(0)
+    );
+    assert_eq!(
+        osbs_kube::REGISTRY_CA_MOUNT,
+        format!("{}/{}", mounts[2].0, osbs_kube::REGISTRY_CA_KEY)
+    );
+    // No credential reaches the Docker Engine's sidecar.
+    for container in spec.init_containers.iter().flatten() {
+        assert!(
+            container
+                .volume_mounts
+                .iter()
+                .flatten()
+                .all(|m| !m.name.starts_with("registry-secret")),
             "{}",
             container.name
         );
