@@ -53,11 +53,16 @@ pub(crate) fn tag_by_labels<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
         let version = cx.version.clone().ok_or(ReactorError::Missing {
             what: "the version",
         })?;
-        let release = cx.results.release.clone().ok_or(ReactorError::Missing {
-            what: "the release",
-        })?;
+        let release = cx.results.release.clone();
+        if release.is_none() && cx.request.variant.takes_release() {
+            return Err(ReactorError::Missing {
+                what: "the release",
+            });
+        }
         let image = cx.target()?.image();
-        let primary = vec![format!("{version}-{release}"), version, "latest".to_owned()];
+        // The build's variant chooses: regular `version-release`, `version`, `latest`;
+        // isolated `version-release`; scratch none; then the extra tags (`-A`).
+        let primary = cx.request.variant.tags(&version, release.as_deref());
         let unique = unique_tag(&cx.request.build_name, SystemTime::now());
         let docker = cx.docker().await?;
         for tag in primary.iter().chain([&unique]) {
