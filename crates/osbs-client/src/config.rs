@@ -62,7 +62,8 @@ pub struct SyncTarget {
 pub struct ExtraRegistry {
     /// The parsed URI.
     pub registry: RegistryEndpoint,
-    /// The `registry_secret` at its position: a dockercfg file.
+    /// The `registry_secret` at its position: a dockercfg file (local) or the name of a
+    /// Secret (kubernetes).
     pub secret: Option<String>,
 }
 
@@ -92,11 +93,14 @@ pub struct Instance {
     pub verify_ssl: bool,
     // Several registries and registry TLS (issue 11, SPEC §6).
     /// The registries after the first of a comma-separated `registry_uri`, each with the
-    /// `registry_secret` at its position (local backend only).
+    /// `registry_secret` at its position.
     pub extra_registries: Vec<ExtraRegistry>,
     /// `registry_ca`: a PEM file of CA certificates trusted for every registry call of the
     /// instance (relative to the config file's directory).
     pub registry_ca: Option<PathBuf>,
+    /// `registry_ca` of a kubernetes instance: the ConfigMap whose key `ca.crt` holds the CA
+    /// certificates, mounted into the build Pods.
+    pub registry_ca_config_map: Option<String>,
     // The push path (issue 12).
     /// `push_method`: `reactor` (the reactor's own parallel push, the default) or `engine`
     /// (`docker push` through the Docker Engine).
@@ -458,6 +462,7 @@ impl Instance {
             verify_ssl: true,
             extra_registries: Vec::new(),
             registry_ca: None,
+            registry_ca_config_map: None,
             push_method: osbs_core::build::PushMethod::default(),
             builder: None,
             build_secrets: std::collections::BTreeMap::new(),
@@ -645,14 +650,6 @@ impl Reader<'_> {
                 lines.registry_secret = Some(e.line);
             }
         } else {
-            if backend == Backend::Kubernetes
-                && let Some(e) = get("registry_uri")
-            {
-                return Err(self.invalid(
-                    e,
-                    "one registry: several are supported by the local backend only so far",
-                ));
-            }
             // One secret per registry, by position; an empty position means none.
             let mut secrets: Vec<Option<String>> = Vec::new();
             if let Some(e) = get("registry_secret").filter(|e| !e.value.trim().is_empty()) {
@@ -683,12 +680,27 @@ impl Reader<'_> {
                 })
                 .collect();
         }
+        // A local backend's CA is a file; a kubernetes one names a ConfigMap (key `ca.crt`)
+        // that the build Pods mount.
         if let Some(e) = get("registry_ca").filter(|e| !e.value.is_empty()) {
-            let ca = self.relative_to_file(&e.value);
-            if !ca.is_file() {
-                return Err(self.invalid(e, "a readable PEM file of CA certificates"));
+            match backend {
+                Backend::Local => {
+                    let ca = self.relative_to_file(&e.value);
+                    if !ca.is_file() {
+                        return Err(self.invalid(e, "a readable PEM file of CA certificates"));
+                    }
+                    instance.registry_ca = Some(ca);
+                }
+                Backend::Kubernetes if is_dns_label(&e.value) => {
+                    instance.registry_ca_config_map = Some(e.value.clone());
+                }
+                Backend::Kubernetes => {
+                    return Err(self.invalid(
+                        e,
+                        "the name of a ConfigMap whose key ca.crt holds the CA certificates",
+                    ));
+                }
             }
-            instance.registry_ca = Some(ca);
         }
         if let Some(e) = get("verify_ssl") {
             instance.verify_ssl =

@@ -26,8 +26,8 @@ use osbs_core::submission::{self, ResolvedSubmission, SubmissionPlan};
 use osbs_core::time::Timestamp;
 use osbs_core::trigger::{RebuildPlan, TriggerGraph};
 use osbs_kube::{
-    BuildConfigResource, BuildResource, ConnectError, ConnectOptions, ImportDone, ImportFailure,
-    ImportRequest, KubeError, OsbsApi, SyncSpec, Target,
+    BuildConfigResource, BuildResource, ConnectError, ConnectOptions, ExtraRegistrySpec,
+    ImportDone, ImportFailure, ImportRequest, KubeError, OsbsApi, SyncSpec, Target,
 };
 use osbs_registry_sync::RegistryEndpoint;
 
@@ -56,6 +56,11 @@ pub struct KubeBackend {
     registry_uri: String,
     registry_secret: Option<String>,
     sync: Option<SyncSpec>,
+    // Several registries and registry TLS (SPEC §6), written into the BuildConfig with the
+    // push registry.
+    extra_registries: Vec<ExtraRegistrySpec>,
+    skip_tls_verify: bool,
+    registry_ca: Option<String>,
     repo_config_file: String,
     resolver: Resolver,
     controller_wait: Duration,
@@ -170,6 +175,16 @@ impl KubeBackend {
                 registry_uri: uri(&target.registry),
                 registry_secret: target.secret.clone(),
             }),
+            extra_registries: instance
+                .extra_registries
+                .iter()
+                .map(|extra| ExtraRegistrySpec {
+                    registry_uri: uri(&extra.registry),
+                    registry_secret: extra.secret.clone(),
+                })
+                .collect(),
+            skip_tls_verify: !instance.verify_ssl,
+            registry_ca: instance.registry_ca_config_map.clone(),
             repo_config_file: instance.repo_config_file.clone(),
             resolver,
             controller_wait: CONTROLLER_WAIT,
@@ -372,6 +387,8 @@ impl KubeBackend {
             self.registry_secret.clone(),
             self.sync.clone(),
         );
+        let (extra_registries, registry_ca) =
+            (self.extra_registries.clone(), self.registry_ca.clone());
         self.api
             .update_build_config(&name, |resource| {
                 let config = plan.build_config(Some(resource.to_model()), "", "");
@@ -380,6 +397,9 @@ impl KubeBackend {
                 resource.spec.registry_uri = Some(registry_uri.clone());
                 resource.spec.registry_secret.clone_from(&registry_secret);
                 resource.spec.sync.clone_from(&sync);
+                resource.spec.extra_registries.clone_from(&extra_registries);
+                resource.spec.skip_tls_verify = self.skip_tls_verify;
+                resource.spec.registry_ca.clone_from(&registry_ca);
                 resource.spec != before.spec
             })
             .await

@@ -2,6 +2,7 @@
 //! nothing, so a call would fail the test): a git URL with a password is refused without
 //! calling the resolver (a BuildConfig there is readable by the namespace and the build Pod
 //! could not get the password), and an image name the reactor would refuse is a usage error.
+//! Then, against the stateful fake, what a submission writes for several registries and a CA.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -107,4 +108,89 @@ async fn an_image_name_the_reactor_would_refuse_is_a_usage_error() {
             .unwrap_or_default()
             .is_empty()
     );
+}
+
+/// osbs.conf with two registries (Secrets by position), a CA ConfigMap and `verify_ssl =
+/// false` on the kubernetes backend: the submission writes them into the BuildConfig, and the
+/// build Pod the controller's executor renders from it mounts the second registry's Secret and
+/// the CA for the reactor (against osbs-testkit's stateful fake API server).
+#[tokio::test]
+async fn two_registries_and_a_ca_reach_the_build_config_and_the_build_pod() -> anyhow::Result<()> {
+    use osbs_testkit::kube_fake::{self as fake, Cluster};
+
+    let dir = tempfile::tempdir()?;
+    let conf = dir.path().join("osbs.conf");
+    std::fs::write(
+        &conf,
+        "[default]\nbackend = kubernetes\nnamespace = osbs\n\
+         registry_uri = registry.osbs.svc:5000, https://mirror.example:8443\n\
+         registry_secret = push-secret, mirror-push\n\
+         registry_ca = osbs-registry-ca\nverify_ssl = false\n",
+    )?;
+    let instance = osbs_client::config::load(Some(&conf), "default")?;
+    let (server, cluster) = Cluster::start().await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let backend = KubeBackend::new(
+        fake::client(&server),
+        &instance,
+        Box::new(|_| {
+            Ok(SubmissionFacts {
+                commit: "c0ffee".into(),
+                base_image: None,
+                image_name: Some("osbs/app".into()),
+                warnings: vec![],
+            })
+        }),
+    );
+    let submitted = backend
+        .create_build(&submission("https://git.example.com/ns/app.git"))
+        .await?;
+    let config = cluster
+        .get(&fake::path("buildconfigs"), &submitted.build.build_config)
+        .expect("the BuildConfig");
+    let spec = &config["spec"];
+    assert_eq!(spec["registryUri"], "https://registry.osbs.svc:5000");
+    assert_eq!(spec["registrySecret"], "push-secret");
+    assert_eq!(
+        spec["extraRegistries"],
+        serde_json::json!([{"registryUri": "https://mirror.example:8443", "registrySecret": "mirror-push"}])
+    );
+    assert_eq!(spec["skipTlsVerify"], true);
+    assert_eq!(spec["registryCa"], "osbs-registry-ca");
+
+    // What the controller's executor makes of it.
+    let executor = osbs_kube::KubeExecutor::new(
+        osbs_kube::OsbsApi::new(fake::client(&server), fake::NS),
+        osbs_kube::PodSettings::default(),
+        600_000,
+    );
+    executor
+        .create_pod(&submitted.build.name, Some("lease-1"))
+        .await?;
+    let pod = cluster
+        .get(
+            &fake::core_path("pods"),
+            &osbs_kube::pod_name(&submitted.build.name),
+        )
+        .expect("the build Pod");
+    let volumes: Vec<(String, String)> = pod["spec"]["volumes"]
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .filter_map(|v| {
+            let source = v["secret"]["secretName"]
+                .as_str()
+                .or_else(|| v["configMap"]["name"].as_str())?;
+            Some((v["name"].as_str()?.to_owned(), source.to_owned()))
+        })
+        .collect();
+    assert_eq!(
+        volumes,
+        [
+            ("registry-secret".to_owned(), "push-secret".to_owned()),
+            ("registry-secret-1".to_owned(), "mirror-push".to_owned()),
+            ("registry-ca".to_owned(), "osbs-registry-ca".to_owned()),
+        ]
+    );
+    Ok(())
 }

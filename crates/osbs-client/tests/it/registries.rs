@@ -83,8 +83,8 @@ fn bad_registry_lists_name_file_line_and_value() {
             "a readable PEM file of CA certificates",
         ),
         (
-            "[default]\nbackend = kubernetes\nregistry_uri = r.example, s.example\n",
-            "several are supported by the local backend only",
+            "[default]\nbackend = kubernetes\nregistry_ca = /etc/pki/ca.pem\n",
+            "the name of a ConfigMap whose key ca.crt holds the CA certificates",
         ),
     ];
     for (text, expected) in cases {
