@@ -503,6 +503,30 @@ impl LocalBackend {
             .is_some_and(runner::is_alive))
     }
 
+    /// Whether the run of `name` is over: its runner wrote its last log line, or no runner
+    /// runs it (any more).
+    fn run_ended(&self, name: &str) -> Result<bool> {
+        use std::io::{Read as _, Seek as _, SeekFrom};
+
+        let tail = std::fs::File::open(self.log_path(name)).and_then(|mut file| {
+            let len = file.metadata()?.len();
+            file.seek(SeekFrom::Start(len.saturating_sub(4096)))?;
+            let mut tail = Vec::new();
+            file.read_to_end(&mut tail)?;
+            Ok(tail)
+        });
+        let last_line = tail.ok().and_then(|tail| {
+            String::from_utf8_lossy(&tail)
+                .lines()
+                .last()
+                .map(str::to_owned)
+        });
+        if last_line.is_some_and(|line| runner::is_last_line(name, &line)) {
+            return Ok(true);
+        }
+        Ok(!self.runner_alive(name)?)
+    }
+
     /// How many times this backend's waits for builds (`watch_build`, `build_logs` with
     /// `follow`) looked again: once per signal from the build's runner, or per second without
     /// one. What the tests of the wake-ups count.
@@ -729,6 +753,7 @@ impl Backend for LocalBackend {
         let mut waiter = wake::Waiter::register(&self.state_dir, name);
         let mut last: Option<BuildPhase> = None;
         let mut reconciled: Option<Instant> = None;
+        let mut finished: Option<Instant> = None;
         loop {
             self.reconcile_now_and_then(&mut reconciled).await?;
             let build = store::require_build(self.store().conn(), name)?;
@@ -737,7 +762,12 @@ impl Backend for LocalBackend {
                 on_change(&build);
             }
             if build.phase.is_finished() {
-                return Ok(build);
+                // The reactor stores the outcome once more, with the exit plugins' timings,
+                // and the runner writes its last line after that: the build as it ends.
+                let since = *finished.get_or_insert_with(Instant::now);
+                if self.run_ended(name)? || since.elapsed() >= LAST_LINES_WAIT {
+                    return store::require_build(self.store().conn(), name);
+                }
             }
             self.wait_round(&mut waiter).await;
         }
@@ -813,18 +843,18 @@ impl Backend for LocalBackend {
             return Ok(());
         };
         let mut reconciled: Option<Instant> = None;
-        let mut finished: Option<(Build, Instant)> = None;
+        let mut finished: Option<Instant> = None;
         loop {
             self.reconcile_now_and_then(&mut reconciled).await?;
             if finished.is_none() {
                 let build = store::require_build(self.store().conn(), name)?;
                 if build.phase.is_finished() {
-                    finished = Some((build, Instant::now()));
+                    finished = Some(Instant::now());
                 }
             }
             read_more(&mut pending, &mut offset)?;
             let saw_last = emit_lines(&mut pending, on_event, false);
-            if let Some((build, since)) = &finished {
+            if let Some(since) = &finished {
                 // The runner writes its last lines right after storing the outcome: wait for
                 // them while it still runs, a little, never for a build that had no runner.
                 let complete =
@@ -832,7 +862,9 @@ impl Backend for LocalBackend {
                 if complete {
                     read_more(&mut pending, &mut offset)?;
                     emit_lines(&mut pending, on_event, true);
-                    on_event(LogEvent::Finished(Box::new(build.clone())), None);
+                    // As the runner left it: it stores the whole outcome once more at its end.
+                    let build = store::require_build(self.store().conn(), name)?;
+                    on_event(LogEvent::Finished(Box::new(build)), None);
                     return Ok(());
                 }
             }

@@ -27,7 +27,7 @@ fn escape_sequences_from_a_repository_are_neither_stored_nor_printed() {
             b"FROM 127.0.0.1:5000/osbs/busybox:latest\n\
               LABEL name=\"osbs/@PREFIX@-hostile\" version=\"1\" \
               title=\"\x1b]0;pwned\x07\"\n\
-              RUN printf '\\033[31mred\\033[0m\\n'\n",
+              RUN printf '\\033[31mred\\033[0m\\n' # @PREFIX@: never from the layer cache\n",
         )],
     );
     let build = format!("{}-1", build_config_name(&url, "main"));
@@ -50,10 +50,16 @@ fn escape_sequences_from_a_repository_are_neither_stored_nor_printed() {
     assert!(!log.contains(&0x1b), "{}", String::from_utf8_lossy(&log));
     let log = String::from_utf8(log).unwrap();
     assert!(
-        log.lines().any(|l| l.trim() == "red"),
+        // BuildKit's step output is `#N red`, the classic builder's `red`.
+        log.lines()
+            .any(|l| l.trim() == "red" || l.ends_with(" red")),
         "the build's output is kept: {log}"
     );
-    assert!(log.contains("title="), "{log}");
+    // The classic builder echoes each step, the LABEL's words with it (BuildKit shows no
+    // LABEL step).
+    if log.contains("Step 1/") {
+        assert!(log.contains("title="), "{log}");
+    }
 
     for args in [
         vec!["build-logs", build.as_str()],
@@ -71,7 +77,9 @@ fn escape_sequences_from_a_repository_are_neither_stored_nor_printed() {
     }
     let run = home.expect(0, &["build-logs", build.as_str()]);
     assert!(
-        run.stdout.lines().any(|l| l.trim() == "red"),
+        run.stdout
+            .lines()
+            .any(|l| l.trim() == "red" || l.ends_with(" red")),
         "{}",
         run.stdout
     );
