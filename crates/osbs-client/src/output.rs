@@ -481,7 +481,8 @@ const TIMELINE_WIDTH: usize = 40;
 /// ```
 ///
 /// A bar starts where the plugin started (`timestamps`) and is as long as it ran
-/// (`durations`); plugins without a start time follow the one before. A failed plugin's line
+/// (`durations`); plugins without a start time follow the one before, plugins that started in
+/// the same millisecond are in the reactor's order. A failed plugin's line
 /// ends with `failed`. Empty when no plugin recorded a duration.
 pub fn timeline(metadata: &osbs_core::build::PluginsMetadata) -> String {
     if metadata.durations.is_empty() {
@@ -491,10 +492,19 @@ pub fn timeline(metadata: &osbs_core::build::PluginsMetadata) -> String {
     // (name, start ms from the first start, duration ms), in start order.
     let mut spans: Vec<(&str, u64, u64)> = Vec::new();
     let mut cursor = 0u64;
+    // Start times have millisecond precision: plugins that started in the same millisecond
+    // are in the order the reactor runs them.
+    let position = |name: &str| {
+        osbs_reactor::all_plugins()
+            .iter()
+            .position(|p| p.name == name)
+            .unwrap_or(usize::MAX)
+    };
     let mut by_start: Vec<(&String, &f64)> = metadata.durations.iter().collect();
     by_start.sort_by_key(|(name, _)| {
         (
             metadata.timestamps.get(*name).copied().or(first),
+            position(name),
             (*name).clone(),
         )
     });
@@ -724,6 +734,57 @@ mod tests {
         ] {
             assert_eq!(relative(millis), expected, "{millis} ms");
         }
+    }
+
+    #[test]
+    fn timeline_orders_plugins_of_one_millisecond_as_the_reactor_runs_them() {
+        let at = Timestamp::from_unix_millis;
+        let metadata = osbs_core::build::PluginsMetadata {
+            errors: [("docker_api".to_owned(), "exit 1".to_owned())].into(),
+            durations: [
+                ("fetch_source".to_owned(), 1.0),
+                ("stop_autorebuild_if_disabled".to_owned(), 0.0001),
+                ("bump_release".to_owned(), 0.0002),
+                ("docker_api".to_owned(), 3.0),
+            ]
+            .into(),
+            timestamps: [
+                ("fetch_source".to_owned(), at(0)),
+                ("stop_autorebuild_if_disabled".to_owned(), at(1_000)),
+                ("bump_release".to_owned(), at(1_000)),
+                ("docker_api".to_owned(), at(1_000)),
+            ]
+            .into(),
+        };
+        let text = timeline(&metadata);
+        let names: Vec<&str> = text
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "fetch_source",
+                "stop_autorebuild_if_disabled",
+                "bump_release",
+                "docker_api"
+            ]
+        );
+        // 4 s in 40 columns: fetch_source fills the first 10, docker_api the last 30.
+        assert!(
+            text.contains(&format!("|{}{}|  1.00s\n", "#".repeat(10), " ".repeat(30))),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "|{}{}|  3.00s  failed\n",
+                " ".repeat(10),
+                "#".repeat(30)
+            )),
+            "{text}"
+        );
+        assert_eq!(timeline(&osbs_core::build::PluginsMetadata::default()), "");
     }
 
     #[test]
