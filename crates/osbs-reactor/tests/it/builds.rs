@@ -31,7 +31,7 @@ fn snapshot_json(outcome: &BuildOutcome, image: &str, commit: &str) -> String {
 fn filters() -> Vec<(&'static str, &'static str)> {
     vec![
         (r"sha256:[0-9a-f]{64}", "[DIGEST]"),
-        (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[DATE]"),
+        (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[DATE]"),
         (r"-\d{14}\b", "-[TIME]"),
         (r#""\d+\.\d+""#, r#""[SECONDS]""#),
         (r": \d+\.\d+", ": [SECONDS]"),

@@ -11,7 +11,7 @@ const EXT_REQUEST: &str = r#"{"build_name":"x-1","build_config":"x","git_url":"e
 
 fn filters() -> Vec<(&'static str, &'static str)> {
     vec![
-        (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[DATE]"),
+        (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[DATE]"),
         (r": \d+\.\d+", ": [SECONDS]"),
     ]
 }
