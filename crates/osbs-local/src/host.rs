@@ -411,6 +411,62 @@ mod tests {
         (dir, store, build)
     }
 
+    /// A build's import by its variant: a scratch build records nothing, an isolated one
+    /// records without firing the trigger on the tag, a regular one fires it.
+    #[tokio::test]
+    async fn the_variant_decides_what_an_import_records_and_fires() {
+        use osbs_core::model::{ImageStreamTag, UserSubmission};
+        use osbs_core::variant::BuildVariant;
+
+        let isolated = BuildVariant {
+            isolated: true,
+            release: Some("1.1".into()),
+            ..BuildVariant::default()
+        };
+        let scratch = BuildVariant {
+            scratch: true,
+            ..BuildVariant::default()
+        };
+        for (variant, recorded, fired) in [
+            (scratch, false, 0),
+            (isolated, true, 0),
+            (BuildVariant::default(), true, 1),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = Store::open(dir.path()).unwrap();
+            let mut app = BuildConfig::new("https://h/ns/app.git", "main");
+            app.record_user_build(UserSubmission {
+                commit: "0123abcd".into(),
+                trigger: Some(ImageStreamTag::new("ns-base", "latest")),
+                repo_config_name: ".osbs-repo-config".into(),
+                image_name: Some("ns/app".into()),
+            });
+            let mut base = BuildConfig::new("https://h/ns/base.git", "main");
+            let mut build = Build::queued(&mut base, BuildCause::User, None, now());
+            build.variant = variant.clone();
+            let tx = store.immediate().unwrap();
+            store::put_config(&tx, &app).unwrap();
+            store::put_config(&tx, &base).unwrap();
+            store::insert_build(&tx, &build, &RunSettings::default(), now()).unwrap();
+            let version = store::get_row(&tx, &build.name).unwrap().unwrap().version;
+            assert!(store::start_run(&tx, &build.name, version, "lease", now()).unwrap());
+            tx.commit().unwrap();
+            let host = LocalHost::open(dir.path(), &build.name, "lease")
+                .await
+                .unwrap();
+            let import = ImageImport {
+                image_stream: "ns-base".into(),
+                docker_image_repository: "127.0.0.1:5000/ns/base".into(),
+                tags: vec![("latest".into(), format!("sha256:{}", "d".repeat(64)))],
+            };
+            host.import_image(&import).await.unwrap();
+            let stream = store::get_stream(store.conn(), "ns-base").unwrap();
+            assert_eq!(stream.is_some(), recorded, "{variant:?}");
+            let queued = store::unfinished_rows(store.conn(), Some(&app.name)).unwrap();
+            assert_eq!(queued.len(), fired, "{variant:?}");
+        }
+    }
+
     #[tokio::test]
     async fn the_stored_log_has_no_escape_sequences() {
         let (dir, _store, build) = started("lease-1");
