@@ -140,3 +140,77 @@ impl SubmissionPlan {
         Some(stream)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn submission(commit: &str, base: &str, variant: BuildVariant) -> ResolvedSubmission {
+        ResolvedSubmission {
+            git_url: "https://git.example.com/ns/app.git".into(),
+            git_branch: "main".into(),
+            commit: commit.into(),
+            base_image: Some(base.parse().unwrap()),
+            image_name: Some("ns/app".into()),
+            component: None,
+            repo_config_name: ".osbs-repo-config".into(),
+            variant,
+        }
+    }
+
+    #[test]
+    fn only_a_regular_build_is_recorded_on_its_build_config() {
+        let args = BTreeMap::from([("BASE".to_owned(), "reg/base:2".to_owned())]);
+        let regular = BuildVariant {
+            build_args: args.clone(),
+            ..BuildVariant::default()
+        };
+        let first = plan(&submission("c1", "reg/base:2", regular.clone())).unwrap();
+        let mut config = first.build_config(None, "https://git.example.com/ns/app.git", "main");
+        assert_eq!(config.last_user_commit.as_deref(), Some("c1"));
+        assert_eq!(config.build_args, args);
+        let build = first.queue(&mut config, Timestamp::UNIX_EPOCH);
+        assert_eq!(build.variant, regular);
+
+        for variant in [
+            BuildVariant {
+                scratch: true,
+                ..BuildVariant::default()
+            },
+            BuildVariant {
+                isolated: true,
+                release: Some("1.1".into()),
+                ..BuildVariant::default()
+            },
+        ] {
+            let other = plan(&submission("c2", "reg/other:3", variant.clone())).unwrap();
+            let mut after = other.build_config(Some(config.clone()), "", "");
+            assert_eq!(
+                after.last_user_commit, config.last_user_commit,
+                "{variant:?}"
+            );
+            assert_eq!(after.trigger, config.trigger, "{variant:?}");
+            assert_eq!(after.build_args, config.build_args, "{variant:?}");
+            let build = other.queue(&mut after, Timestamp::UNIX_EPOCH);
+            assert_eq!(build.variant, variant);
+            assert_eq!(build.commit.as_deref(), Some("c2"));
+        }
+
+        // A scratch build of a BuildConfig that has no image yet names it (where to push).
+        let scratch = plan(&submission(
+            "c3",
+            "reg/base:2",
+            BuildVariant {
+                scratch: true,
+                ..BuildVariant::default()
+            },
+        ))
+        .unwrap();
+        let fresh = scratch.build_config(None, "https://git.example.com/ns/app.git", "main");
+        assert_eq!(fresh.image_name.as_deref(), Some("ns/app"));
+        assert_eq!(fresh.last_user_commit, None);
+        assert_eq!(fresh.trigger, None);
+    }
+}
