@@ -6,7 +6,6 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -155,9 +154,15 @@ pub struct RunArgs {
     /// scheduled import; the controller needs `get` on it (deploy/rbac.yaml).
     #[arg(long, env = "OSBS_REGISTRY_SECRET")]
     pub registry_secret: Option<String>,
-    /// A PEM file of extra CA certificates for the registries of the scheduled import.
-    #[arg(long, env = "OSBS_REGISTRY_CA")]
-    pub registry_ca: Option<PathBuf>,
+    /// The ConfigMap whose key `ca.crt` holds extra CA certificates (PEM) for the registries
+    /// of the imports: the same name as `registry_ca` in the kubernetes instance's osbs.conf
+    /// (which the build Pods mount); the controller needs `get` on it (deploy/rbac.yaml).
+    #[arg(long, env = "OSBS_REGISTRY_CA", value_name = "CONFIGMAP")]
+    pub registry_ca: Option<String>,
+    /// Whether the imports verify registries' TLS certificates: `false` as osbs.conf's
+    /// `verify_ssl = false`.
+    #[arg(long, env = "OSBS_VERIFY_SSL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub verify_ssl: bool,
     /// Ended builds kept per BuildConfig by pruning (`keep_builds`).
     #[arg(long, env = "OSBS_KEEP_BUILDS", default_value_t = 50)]
     pub keep_builds: usize,
@@ -324,6 +329,7 @@ async fn run(args: Box<RunArgs>) -> Result<(), ControllerError> {
         },
         registry_secret: args.registry_secret,
         registry_ca: args.registry_ca,
+        verify_tls: args.verify_ssl,
         tick: TICK,
         identity: args.identity.clone(),
     };

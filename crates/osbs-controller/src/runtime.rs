@@ -75,8 +75,12 @@ pub struct ControllerSettings {
     /// The Secret (`kubernetes.io/dockerconfigjson`) with the credentials of the scheduled
     /// import, if any.
     pub registry_secret: Option<String>,
-    /// Extra CA certificates (PEM) for the registries of the scheduled import.
-    pub registry_ca: Option<std::path::PathBuf>,
+    /// The ConfigMap whose key `ca.crt` holds extra CA certificates (PEM) for the registries
+    /// of the imports: the same name as a kubernetes instance's `registry_ca` in osbs.conf,
+    /// which the build Pods mount.
+    pub registry_ca: Option<String>,
+    /// Whether the imports verify registries' TLS certificates (osbs.conf `verify_ssl`).
+    pub verify_tls: bool,
     /// A round runs at least this often, changes or not.
     pub tick: Duration,
     /// This replica's name (its Pod's) as the reporting instance of the Events it records.
@@ -126,7 +130,13 @@ pub struct Service {
     metrics: Metrics,
     last_import: Option<tokio::time::Instant>,
     last_prune: Option<tokio::time::Instant>,
+    /// Where the `--registry-ca` ConfigMap's certificates are written for the registry
+    /// client (in `$TMPDIR`, one file per service).
+    ca_path: std::path::PathBuf,
 }
+
+/// Numbers the [`Service`]s of this process, so that each has a CA file of its own.
+static SERVICES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 impl std::fmt::Debug for Service {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -163,6 +173,11 @@ impl Service {
             metrics: Metrics::new(),
             last_import: None,
             last_prune: None,
+            ca_path: std::env::temp_dir().join(format!(
+                "osbs-controller-{}-{}-registry-ca.pem",
+                std::process::id(),
+                SERVICES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            )),
         })
     }
 
@@ -327,16 +342,45 @@ impl Service {
         }
     }
 
-    /// How imports read registries: with the credentials of the `--registry-secret` Secret and
-    /// the `--registry-ca` certificates.
+    /// How imports read registries: with the credentials of the `--registry-secret` Secret,
+    /// the certificates of the `--registry-ca` ConfigMap and `--verify-ssl`.
     async fn registry_source(&self) -> RegistrySource {
         RegistrySource::new(
             self.import_credentials().await,
             ClientOptions {
-                ca_file: self.settings.registry_ca.clone(),
+                ca_file: self.import_ca().await,
+                verify_tls: self.settings.verify_tls,
                 ..ClientOptions::default()
             },
         )
+    }
+
+    /// The `--registry-ca` ConfigMap's certificates, read afresh each time (a changed
+    /// ConfigMap applies at the next import) and written to this service's CA file for the
+    /// registry client; without a readable ConfigMap the import goes on with the system's CAs
+    /// only, and says so.
+    async fn import_ca(&self) -> Option<std::path::PathBuf> {
+        let name = self.settings.registry_ca.as_deref()?;
+        let pem = match self.api.registry_ca(name).await {
+            Ok(pem) => pem,
+            Err(e) => {
+                tracing::warn!("import without the registry CA: {}", error_chain(&e));
+                return None;
+            }
+        };
+        // Written beside and renamed, so that a reader never sees half a file.
+        let partial = self.ca_path.with_extension("partial");
+        let written = tokio::fs::write(&partial, pem.as_bytes()).await;
+        match written.and(tokio::fs::rename(&partial, &self.ca_path).await) {
+            Ok(()) => Some(self.ca_path.clone()),
+            Err(e) => {
+                tracing::warn!(
+                    "import without the registry CA: cannot write {}: {e}",
+                    self.ca_path.display()
+                );
+                None
+            }
+        }
     }
 
     /// Step 2 of a round: [`reconcile()`] over the Builds read after `pods`.

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -834,6 +834,44 @@ impl OsbsApi {
             name: name.to_owned(),
             attempts: CONFLICT_RETRIES,
         })
+    }
+
+    // ---- ConfigMaps ----
+
+    /// The PEM CA certificates of the `registry_ca` ConfigMap `name` of this namespace: its
+    /// key [`crate::REGISTRY_CA_KEY`], as the build Pods mount it. Needs `get` on that
+    /// ConfigMap.
+    ///
+    /// # Errors
+    ///
+    /// [`KubeError::NotFound`], [`KubeError::Forbidden`] as for any object;
+    /// [`KubeError::Invalid`] when the key is missing or holds no PEM certificate.
+    pub async fn registry_ca(&self, name: &str) -> Result<String, KubeError> {
+        let config_maps: Api<ConfigMap> = Api::namespaced(self.client.clone(), &self.namespace);
+        let config_map = config_maps.get(name).await.map_err(self.error(
+            "get",
+            "configmaps",
+            "configmap",
+            name,
+        ))?;
+        let key = crate::REGISTRY_CA_KEY;
+        let pem = config_map
+            .data
+            .unwrap_or_default()
+            .remove(key)
+            .ok_or_else(|| KubeError::Invalid {
+                kind: "configmap",
+                name: name.to_owned(),
+                problem: format!("no key {key}"),
+            })?;
+        if !pem.contains("-----BEGIN CERTIFICATE-----") {
+            return Err(KubeError::Invalid {
+                kind: "configmap",
+                name: name.to_owned(),
+                problem: format!("key {key} holds no PEM certificate"),
+            });
+        }
+        Ok(pem)
     }
 
     // ---- Secrets ----

@@ -9,4 +9,5 @@ mod manifests;
 mod probes;
 mod rbac;
 mod reconcile_scenarios;
+mod registry_tls;
 mod service;

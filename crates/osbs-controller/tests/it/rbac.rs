@@ -193,6 +193,13 @@ fn the_service_accounts_get_what_their_code_needs() {
         "get".into(),
         Some("osbs-registry".into()),
     ));
+    // The imports' registry CA (`--registry-ca`), by name too.
+    controller.insert((
+        String::new(),
+        "configmaps".into(),
+        "get".into(),
+        Some("osbs-registry-ca".into()),
+    ));
     assert_eq!(role("osbs-controller"), controller);
 
     let builder = table(&[

@@ -48,6 +48,7 @@ fn settings(engine: EngineSettings) -> ControllerSettings {
         },
         registry_secret: None,
         registry_ca: None,
+        verify_tls: true,
         tick: Duration::from_secs(10),
         identity: "osbs-controller-0".to_owned(),
     }
