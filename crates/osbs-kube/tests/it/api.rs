@@ -377,3 +377,35 @@ async fn a_phase_change_records_one_event_and_a_refused_event_fails_nothing() ->
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn the_registry_ca_config_map_gives_its_ca_crt_or_names_what_is_wrong() -> anyhow::Result<()>
+{
+    let (server, cluster) = fake::Cluster::start().await;
+    let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    let config_map = |name: &str, data: Value| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data});
+    let configmaps = fake::core_path("configmaps");
+    cluster.insert(&configmaps, config_map("good", json!({"ca.crt": pem})));
+    cluster.insert(&configmaps, config_map("no-key", json!({"ca.pem": pem})));
+    cluster.insert(
+        &configmaps,
+        config_map("not-pem", json!({"ca.crt": "hello"})),
+    );
+    let api = OsbsApi::new(fake::client(&server), NS);
+    assert_eq!(api.registry_ca("good").await?, pem);
+    for (name, problem) in [
+        ("no-key", "no key ca.crt"),
+        ("not-pem", "key ca.crt holds no PEM certificate"),
+    ] {
+        let err = api.registry_ca(name).await.expect_err(name);
+        assert!(matches!(err, KubeError::Invalid { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("configmap {name:?}")) && text.contains(problem),
+            "{text}"
+        );
+    }
+    let err = api.registry_ca("missing").await.expect_err("missing");
+    assert!(matches!(err, KubeError::NotFound { .. }), "{err:?}");
+    Ok(())
+}
