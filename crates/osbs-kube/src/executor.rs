@@ -110,6 +110,7 @@ impl KubeExecutor {
                     .collect()
             })
             .unwrap_or_default();
+        let engine_registries = spec.map(registry_hosts).unwrap_or_default();
         let pod = render_pod(
             build,
             &config_name,
@@ -124,6 +125,8 @@ impl KubeExecutor {
                 build: &[],
                 extra_registries: &extra_registries,
                 registry_ca: spec.and_then(|s| s.registry_ca.as_deref()),
+                engine_registries: &engine_registries,
+                skip_tls_verify: spec.is_some_and(|s| s.skip_tls_verify),
             },
             lease,
             &self.settings,
@@ -252,4 +255,27 @@ impl osbs_engine::Executor for KubeExecutor {
             .await
             .map_err(|e| -> StoreError { Box::new(e) })
     }
+}
+
+/// The `host[:port]` of every registry `spec` names (push, further, sync), once each, in that
+/// order: a URI without its scheme and an optional `/v2` suffix.
+fn registry_hosts(spec: &crate::BuildConfigSpec) -> Vec<String> {
+    let uris = spec
+        .registry_uri
+        .iter()
+        .chain(spec.extra_registries.iter().map(|r| &r.registry_uri))
+        .chain(spec.sync.iter().map(|s| &s.registry_uri));
+    let mut hosts: Vec<String> = Vec::new();
+    for uri in uris {
+        let rest = uri
+            .strip_prefix("https://")
+            .or_else(|| uri.strip_prefix("http://"))
+            .unwrap_or(uri);
+        let host = rest.trim_end_matches('/');
+        let host = host.strip_suffix("/v2").unwrap_or(host);
+        if !host.is_empty() && !hosts.iter().any(|h| h == host) {
+            hosts.push(host.to_owned());
+        }
+    }
+    hosts
 }

@@ -106,6 +106,14 @@ pub struct PodSecrets<'a> {
     /// The `registry_ca` ConfigMap: its key [`crate::REGISTRY_CA_KEY`] mounted at
     /// [`crate::REGISTRY_CA_MOUNT`] (not a secret, but mounted for the reactor the same way).
     pub registry_ca: Option<&'a str>,
+    /// The build's registries (`host[:port]`: push, further and sync) as the Docker Engine
+    /// sidecar (dind) is told of them: with `registry_ca` it trusts the CA for each
+    /// (`/etc/docker/certs.d/HOST/ca.crt`), with `skip_tls_verify` it takes each as insecure
+    /// (`--insecure-registry`), for its pulls of base images and `push_method = engine`.
+    pub engine_registries: &'a [String],
+    /// `verify_ssl = false`, for the Docker Engine sidecar (the reactor reads it from the
+    /// BuildConfig).
+    pub skip_tls_verify: bool,
 }
 
 /// The reactor's environment variable that lists the ids of the build secrets mounted into the
@@ -181,17 +189,64 @@ pub fn render_pod(
                 empty_dir: Some(Default::default()),
                 ..Volume::default()
             });
+            let mut args = vec![
+                "--host=tcp://127.0.0.1:2375".to_owned(),
+                format!("--insecure-registry={}", settings.default_registry),
+                "--insecure-registry=10.0.0.0/8".to_owned(),
+                "--insecure-registry=172.16.0.0/12".to_owned(),
+                "--insecure-registry=192.168.0.0/16".to_owned(),
+            ];
+            if secrets.skip_tls_verify {
+                args.extend(
+                    secrets
+                        .engine_registries
+                        .iter()
+                        .map(|host| format!("--insecure-registry={host}")),
+                );
+            }
+            let mut engine_mounts = vec![VolumeMount {
+                name: "docker-graph".to_owned(),
+                mount_path: "/var/lib/docker".to_owned(),
+                ..VolumeMount::default()
+            }];
+            // The CA where the Engine looks for each registry's: the ConfigMap's key once per
+            // registry, as `HOST[:PORT]/ca.crt` of one volume (a mount path may not hold the
+            // port's colon, an item's path may).
+            if let Some(config_map) = secrets.registry_ca
+                && !secrets.engine_registries.is_empty()
+            {
+                volumes.push(Volume {
+                    name: "registry-ca-engine".to_owned(),
+                    config_map: Some(ConfigMapVolumeSource {
+                        name: config_map.to_owned(),
+                        default_mode: Some(0o444),
+                        items: Some(
+                            secrets
+                                .engine_registries
+                                .iter()
+                                .map(|host| KeyToPath {
+                                    key: crate::REGISTRY_CA_KEY.to_owned(),
+                                    path: format!("{host}/ca.crt"),
+                                    ..KeyToPath::default()
+                                })
+                                .collect(),
+                        ),
+                        ..ConfigMapVolumeSource::default()
+                    }),
+                    ..Volume::default()
+                });
+                engine_mounts.push(VolumeMount {
+                    name: "registry-ca-engine".to_owned(),
+                    mount_path: "/etc/docker/certs.d".to_owned(),
+                    read_only: Some(true),
+                    ..VolumeMount::default()
+                });
+            }
             init_containers.push(Container {
                 name: "dind".to_owned(),
                 image: Some(image.clone()),
                 restart_policy: Some("Always".to_owned()),
-                args: Some(vec![
-                    "--host=tcp://127.0.0.1:2375".to_owned(),
-                    format!("--insecure-registry={}", settings.default_registry),
-                    "--insecure-registry=10.0.0.0/8".to_owned(),
-                    "--insecure-registry=172.16.0.0/12".to_owned(),
-                    "--insecure-registry=192.168.0.0/16".to_owned(),
-                ]),
+                args: Some(args),
                 env: Some(vec![env("DOCKER_TLS_CERTDIR", "")]),
                 security_context: Some(SecurityContext {
                     privileged: Some(true),
@@ -211,11 +266,7 @@ pub fn render_pod(
                     failure_threshold: Some(120),
                     ..Probe::default()
                 }),
-                volume_mounts: Some(vec![VolumeMount {
-                    name: "docker-graph".to_owned(),
-                    mount_path: "/var/lib/docker".to_owned(),
-                    ..VolumeMount::default()
-                }]),
+                volume_mounts: Some(engine_mounts),
                 ..Container::default()
             });
         }

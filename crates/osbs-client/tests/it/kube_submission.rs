@@ -187,10 +187,36 @@ async fn two_registries_and_a_ca_reach_the_build_config_and_the_build_pod() -> a
     assert_eq!(
         volumes,
         [
+            (
+                "registry-ca-engine".to_owned(),
+                "osbs-registry-ca".to_owned()
+            ),
             ("registry-secret".to_owned(), "push-secret".to_owned()),
             ("registry-secret-1".to_owned(), "mirror-push".to_owned()),
             ("registry-ca".to_owned(), "osbs-registry-ca".to_owned()),
         ]
+    );
+    // The Docker Engine sidecar: the CA for both registries (their hosts, without scheme),
+    // and both taken as insecure.
+    let engine_ca: Vec<&str> = pod["spec"]["volumes"]
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .filter(|v| v["name"] == "registry-ca-engine")
+        .flat_map(|v| v["configMap"]["items"].as_array().into_iter().flatten())
+        .filter_map(|item| item["path"].as_str())
+        .collect();
+    assert_eq!(
+        engine_ca,
+        [
+            "registry.osbs.svc:5000/ca.crt",
+            "mirror.example:8443/ca.crt"
+        ]
+    );
+    let args = pod["spec"]["initContainers"][0]["args"].to_string();
+    assert!(
+        args.contains("--insecure-registry=mirror.example:8443"),
+        "{args}"
     );
     Ok(())
 }

@@ -218,6 +218,11 @@ fn build_pod_mounts_each_build_secret_key_for_the_reactor_only() {
 fn build_pod_mounts_the_further_registries_secrets_and_the_ca_for_the_reactor() {
     // Three registries: the push one, one with a Secret of its own, one without.
     let extra = [Some("mirror-push".to_owned()), None];
+    let hosts = [
+        "registry.example:5000".to_owned(),
+        "mirror.example:8443".to_owned(),
+        "backup.example".to_owned(),
+    ];
     let pod = render_pod(
         "app-main-1a2b3-4",
         "app-main-1a2b3",
@@ -226,6 +231,8 @@ fn build_pod_mounts_the_further_registries_secrets_and_the_ca_for_the_reactor() 
             registry: Some("push-secret"),
             extra_registries: &extra,
             registry_ca: Some("osbs-registry-ca"),
+            engine_registries: &hosts,
+            skip_tls_verify: true,
             ..PodSecrets::default()
         },
         None,
@@ -248,7 +255,8 @@ fn build_pod_mounts_the_further_registries_secrets_and_the_ca_for_the_reactor() 
     );
     let ca = volumes
         .iter()
-        .find_map(|v| v.config_map.as_ref())
+        .find(|v| v.name == "registry-ca")
+        .and_then(|v| v.config_map.as_ref())
         .expect("the CA ConfigMap volume");
     assert_eq!(ca.name, "osbs-registry-ca");
     let items = ca.items.as_ref().expect("one key");
@@ -281,6 +289,51 @@ fn build_pod_mounts_the_further_registries_secrets_and_the_ca_for_the_reactor() 
     assert_eq!(
         osbs_kube::REGISTRY_CA_MOUNT,
         format!("{}/{}", mounts[2].0, osbs_kube::REGISTRY_CA_KEY)
+    );
+    // The Docker Engine's sidecar trusts the CA for each registry, where it looks for one,
+    // and with verification off takes each as insecure.
+    let engine_ca = volumes
+        .iter()
+        .find(|v| v.name == "registry-ca-engine")
+        .and_then(|v| v.config_map.as_ref())
+        .expect("the Engine's CA volume");
+    let paths: Vec<_> = engine_ca
+        .items
+        .iter()
+        .flatten()
+        .map(|i| (i.key.as_str(), i.path.as_str()))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            ("ca.crt", "registry.example:5000/ca.crt"),
+            ("ca.crt", "mirror.example:8443/ca.crt"),
+            ("ca.crt", "backup.example/ca.crt"),
+        ]
+    );
+    let dind = &spec.init_containers.as_ref().expect("dind")[0];
+    assert!(
+        dind.volume_mounts
+            .iter()
+            .flatten()
+            .any(|m| m.name == "registry-ca-engine"
+                && m.mount_path == "/etc/docker/certs.d"
+                && !m.mount_path.contains(':'))
+    );
+    let insecure: Vec<_> = dind
+        .args
+        .iter()
+        .flatten()
+        .filter(|a| a.contains(".example"))
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        insecure,
+        [
+            "--insecure-registry=registry.example:5000",
+            "--insecure-registry=mirror.example:8443",
+            "--insecure-registry=backup.example",
+        ]
     );
     // No credential reaches the Docker Engine's sidecar.
     for container in spec.init_containers.iter().flatten() {
