@@ -210,8 +210,8 @@ pub fn render_pod(
                 ..VolumeMount::default()
             }];
             // The CA where the Engine looks for each registry's: the ConfigMap's key once per
-            // registry, as `HOST[:PORT]/ca.crt` of one volume (a mount path may not hold the
-            // port's colon, an item's path may).
+            // registry, as `HOST[:PORT]/ca.crt` of one volume mounted once (no mount path
+            // carries a registry's name or the port's colon).
             if let Some(config_map) = secrets.registry_ca
                 && !secrets.engine_registries.is_empty()
             {
