@@ -138,6 +138,13 @@ pub struct Service {
 /// Numbers the [`Service`]s of this process, so that each has a CA file of its own.
 static SERVICES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
+impl Drop for Service {
+    /// Removes the CA file the imports wrote, if any.
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.ca_path);
+    }
+}
+
 impl std::fmt::Debug for Service {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Service")
