@@ -16,7 +16,7 @@ use super::{PluginFuture, Step};
 use crate::error::{ReactorError, chain};
 use crate::layer_push::PushJob;
 use crate::pipeline::Context;
-use crate::progress::{Kind, LayerProgress};
+use crate::progress::{EngineStatus, Kind, LayerProgress};
 use crate::time::compact;
 
 /// `s` reduced to the characters a tag may hold.
@@ -88,6 +88,28 @@ fn digest_from_status(status: &str, tag: &str) -> Option<String> {
     let rest = status.strip_prefix(tag)?.strip_prefix(": digest: ")?;
     let digest = rest.split_whitespace().next()?;
     digest.starts_with("sha256:").then(|| digest.to_owned())
+}
+
+/// One status of the Engine's push stream as layer progress; `true` when it was per-layer.
+/// bollard's push status carries no layer id, so a layer is told apart by its size (two
+/// layers of one size share a bar); the Engine's own ids come with the reactor's push path.
+fn push_status(
+    cx: &Context<'_>,
+    layers: &LayerProgress,
+    status: &str,
+    detail: Option<&bollard::models::ProgressDetail>,
+) -> bool {
+    let total = detail.and_then(|d| d.total);
+    let id = total.map(|total| format!("layer-{total}"));
+    layers.engine_status(
+        cx,
+        EngineStatus {
+            id: id.as_deref(),
+            status,
+            current: detail.and_then(|d| d.current),
+            total,
+        },
+    )
 }
 
 /// Pushes the image under every tag to the target registry (credentials for that registry
@@ -274,6 +296,7 @@ async fn push_by_engine(
     ));
     let options = PushImageOptionsBuilder::default().tag(tag).build();
     let mut push = docker.push_image(image, Some(options), credentials);
+    let layers = LayerProgress::new(Kind::Push);
     let mut digest = None;
     loop {
         let item = tokio::select! {
@@ -287,15 +310,8 @@ async fn push_by_engine(
                     if let Some(d) = digest_from_status(status, tag) {
                         digest = Some(d);
                     }
-                    // Per-layer progress is noise in a build log; the rest is not.
-                    let per_layer = [
-                        "Preparing",
-                        "Waiting",
-                        "Pushing",
-                        "Pushed",
-                        "Layer already exists",
-                    ];
-                    if !per_layer.contains(&status.as_str()) {
+                    // Per-layer progress becomes progress lines; the rest is text.
+                    if !push_status(cx, &layers, status, info.progress_detail.as_ref()) {
                         cx.log(status);
                     }
                 }
@@ -312,6 +328,7 @@ async fn push_by_engine(
             }
         }
     }
+    layers.finish_all(cx);
     digest.map(Some).ok_or_else(|| ReactorError::Push {
         image: format!("{image}:{tag}"),
         message: "the Docker Engine reported no digest".to_owned(),
