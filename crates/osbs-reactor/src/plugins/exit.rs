@@ -102,8 +102,9 @@ fn is_stale_hold(tag: &str, cutoff: &str) -> bool {
     stamp.bytes().all(|b| b.is_ascii_digit()) && stamp < cutoff
 }
 
-/// The hold tags (`repository:tag`) older than [`STALE_HOLD`].
-async fn stale_holds(docker: &Docker) -> Result<Vec<String>, bollard::errors::Error> {
+/// The hold tags (`repository:tag`) older than [`STALE_HOLD`]; started in the background when
+/// a run first connects to the Engine (`Context::docker`).
+pub(crate) async fn stale_holds(docker: Docker) -> Result<Vec<String>, bollard::errors::Error> {
     let cutoff = compact(SystemTime::now() - STALE_HOLD);
     let filters = HashMap::from([("reference", vec![BASE_HOLD_REPOSITORY])]);
     let options = ListImagesOptionsBuilder::default()
@@ -151,7 +152,14 @@ pub(crate) fn remove_built_image<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a
             .cloned()
             .collect();
         // Holds that killed runs left behind, so they do not keep base images forever.
-        let stale = match stale_holds(&docker).await {
+        let listing = match cx.stale_holds.take() {
+            Some(started) => match started.await {
+                Ok(listing) => listing.map_err(|e| e.to_string()),
+                Err(join) => Err(join.to_string()),
+            },
+            None => stale_holds(docker.clone()).await.map_err(|e| e.to_string()),
+        };
+        let stale = match listing {
             Ok(stale) => stale,
             Err(err) => {
                 cx.log(&format!("warning: cannot list old base-image holds: {err}"));
