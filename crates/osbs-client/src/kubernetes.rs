@@ -560,16 +560,6 @@ impl Backend for KubeBackend {
         }
     }
 
-    async fn build_logs(
-        &self,
-        name: &str,
-        follow: bool,
-        on_event: &mut (dyn FnMut(LogEvent) + Send),
-    ) -> Result<()> {
-        self.build_logs_timed(name, follow, &mut |event, _| on_event(event))
-            .await
-    }
-
     async fn build_logs_timed(
         &self,
         name: &str,

@@ -194,22 +194,22 @@ pub trait Backend {
         name: &str,
         follow: bool,
         on_event: &mut (dyn FnMut(LogEvent) + Send),
-    ) -> impl Future<Output = Result<()>>;
+    ) -> impl Future<Output = Result<()>> {
+        async move {
+            self.build_logs_timed(name, follow, &mut |event, _| on_event(event))
+                .await
+        }
+    }
 
     /// [`Backend::build_logs`] with the time each line was logged (`osbs build-logs
     /// --timestamps`), where the backend knows it: `None` for lines of logs kept before
-    /// times were, and for [`LogEvent::Finished`]. The default knows no times.
+    /// times were, and for [`LogEvent::Finished`].
     fn build_logs_timed(
         &self,
         name: &str,
         follow: bool,
         on_event: &mut (dyn FnMut(LogEvent, Option<osbs_core::time::Timestamp>) + Send),
-    ) -> impl Future<Output = Result<()>> {
-        async move {
-            self.build_logs(name, follow, &mut |event| on_event(event, None))
-                .await
-        }
-    }
+    ) -> impl Future<Output = Result<()>>;
 
     /// Cancels a build: a queued one at once, a running one through its runner (exit plugins
     /// run). Returns the build as it is after the request.

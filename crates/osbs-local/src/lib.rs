@@ -773,16 +773,6 @@ impl Backend for LocalBackend {
         }
     }
 
-    async fn build_logs(
-        &self,
-        name: &str,
-        follow: bool,
-        on_event: &mut (dyn FnMut(LogEvent) + Send),
-    ) -> Result<()> {
-        self.build_logs_timed(name, follow, &mut |event, _| on_event(event))
-            .await
-    }
-
     /// The log with each line's time from `logs/BUILD.log.times` (module `log_times`).
     async fn build_logs_timed(
         &self,
