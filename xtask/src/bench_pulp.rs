@@ -24,7 +24,7 @@ use anyhow::{Context, Result, bail};
 use osbs_testkit as kit;
 
 use crate::cmd::{Cmd, on_path};
-use crate::measure::{Sample, measure, median, number_options};
+use crate::measure::{Sample, interleave, measure, median, number_options, seconds};
 use crate::services;
 
 /// Accept header that makes the registry answer for schema 2 and OCI manifests.
@@ -107,6 +107,7 @@ pub fn run(root: &Path, args: &[&str]) -> Result<()> {
     };
 
     eprintln!("fresh sync of {source} ({tags} tags) into Pulp ({runs} pairs)");
+    let runs = usize::try_from(runs)?;
     let (fresh_ours, fresh_skopeo) = interleave(
         runs,
         |i| measure(&ours, &ours_args(&format!("bench-{run_id}-ours-{i}"))),
@@ -160,35 +161,6 @@ pub fn run(root: &Path, args: &[&str]) -> Result<()> {
         println!("  {label}: {} | {}", list(a), list(b));
     }
     Ok(())
-}
-
-fn seconds(samples: &[Sample]) -> Vec<f64> {
-    samples.iter().map(|s| s.wall.as_secs_f64()).collect()
-}
-
-/// Runs `runs` interleaved pairs (alternating who goes first).
-fn interleave(
-    runs: u64,
-    mut ours: impl FnMut(u64) -> Result<Sample>,
-    mut skopeo: impl FnMut(u64) -> Result<Sample>,
-) -> Result<(Vec<Sample>, Vec<Sample>)> {
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    for i in 0..runs {
-        if i % 2 == 0 {
-            a.push(ours(i)?);
-            b.push(skopeo(i)?);
-        } else {
-            b.push(skopeo(i)?);
-            a.push(ours(i)?);
-        }
-        eprintln!(
-            "  pair {}: ours {:.3} s, skopeo {:.3} s",
-            i + 1,
-            a[a.len() - 1].wall.as_secs_f64(),
-            b[b.len() - 1].wall.as_secs_f64()
-        );
-    }
-    Ok((a, b))
 }
 
 /// `bench/pulp-N`: `tags` distinct images (the base with a label `bench.n=N`), tags

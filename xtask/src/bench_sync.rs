@@ -30,7 +30,7 @@ use anyhow::{Context, Result, bail};
 use osbs_testkit as kit;
 
 use crate::cmd::{Cmd, on_path};
-use crate::measure::{Sample, measure, median};
+use crate::measure::{Sample, interleave, measure, median, seconds};
 use crate::services;
 
 /// Accept header that makes the registry answer for schema 2 and OCI manifests.
@@ -227,35 +227,6 @@ struct Row {
     ok: bool,
     /// The registries' floor for the job, in seconds (see the module docs).
     floor: Vec<f64>,
-}
-
-/// Runs `pairs` interleaved pairs (alternating who goes first) and returns wall seconds.
-fn interleave(
-    pairs: usize,
-    mut ours: impl FnMut(usize) -> Result<Sample>,
-    mut skopeo: impl FnMut(usize) -> Result<Sample>,
-) -> Result<(Vec<Sample>, Vec<Sample>)> {
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    for i in 0..pairs {
-        if i % 2 == 0 {
-            a.push(ours(i)?);
-            b.push(skopeo(i)?);
-        } else {
-            b.push(skopeo(i)?);
-            a.push(ours(i)?);
-        }
-        eprintln!(
-            "  pair {}: ours {:.3} s, skopeo {:.3} s",
-            i + 1,
-            a[i].wall.as_secs_f64(),
-            b[i].wall.as_secs_f64()
-        );
-    }
-    Ok((a, b))
-}
-
-fn seconds(samples: &[Sample]) -> Vec<f64> {
-    samples.iter().map(|s| s.wall.as_secs_f64()).collect()
 }
 
 /// Entry point of `cargo xtask bench sync [--pairs N] [--only SCENARIO]`.

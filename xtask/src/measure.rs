@@ -164,3 +164,34 @@ pub fn seeded_state(
         state,
     })
 }
+
+/// Runs `pairs` interleaved pairs of `ours` and `skopeo` (alternating who goes first, so
+/// neither always finds warm caches), printing each pair's wall times.
+pub fn interleave(
+    pairs: usize,
+    mut ours: impl FnMut(usize) -> Result<Sample>,
+    mut skopeo: impl FnMut(usize) -> Result<Sample>,
+) -> Result<(Vec<Sample>, Vec<Sample>)> {
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for i in 0..pairs {
+        if i % 2 == 0 {
+            a.push(ours(i)?);
+            b.push(skopeo(i)?);
+        } else {
+            b.push(skopeo(i)?);
+            a.push(ours(i)?);
+        }
+        eprintln!(
+            "  pair {}: ours {:.3} s, skopeo {:.3} s",
+            i + 1,
+            a[i].wall.as_secs_f64(),
+            b[i].wall.as_secs_f64()
+        );
+    }
+    Ok((a, b))
+}
+
+/// The wall times of `samples`, in seconds.
+pub fn seconds(samples: &[Sample]) -> Vec<f64> {
+    samples.iter().map(|s| s.wall.as_secs_f64()).collect()
+}
