@@ -271,17 +271,9 @@ impl ImageReference {
         self.registry == DEFAULT_REGISTRY
     }
 
-    /// Whether the registry is on the loopback interface: `localhost` (any case), an IPv4
-    /// address in `127.0.0.0/8`, or `[::1]`, with any port. Names are not resolved.
+    /// Whether the registry is on the loopback interface ([`is_loopback_host`]).
     pub fn is_loopback_registry(&self) -> bool {
-        let host = self.registry_host();
-        if host.eq_ignore_ascii_case("localhost") {
-            return true;
-        }
-        if let Some(address) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-            return address.parse::<Ipv6Addr>().is_ok_and(|ip| ip.is_loopback());
-        }
-        host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+        is_loopback_host(&self.registry)
     }
 
     /// The name the way `docker` shows it: without `docker.io/`, and without `library/` for
@@ -437,6 +429,21 @@ impl<'de> serde::Deserialize<'de> for ImageReference {
         let text = String::deserialize(deserializer)?;
         text.parse().map_err(serde::de::Error::custom)
     }
+}
+
+/// Whether `host[:port]` names the loopback interface: `localhost` (any case), an IPv4
+/// address in `127.0.0.0/8`, or `[::1]`, with any port. Names are not resolved. One rule for
+/// the reference's registry and osbs-registry-sync's endpoints (plain HTTP on loopback).
+pub fn is_loopback_host(host_port: &str) -> bool {
+    if let Some(rest) = host_port.strip_prefix('[') {
+        return rest
+            .split_once(']')
+            .and_then(|(address, _)| address.parse::<Ipv6Addr>().ok())
+            .is_some_and(|ip| ip.is_loopback());
+    }
+    let host = host_port.rsplit_once(':').map_or(host_port, |(h, _)| h);
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Checks that `tag` is a valid tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.

@@ -1,7 +1,6 @@
 //! Where a registry is and how to reach it: the `registry_uri` rules of SPEC §6.
 
 use std::fmt;
-use std::net::Ipv4Addr;
 use std::str::FromStr;
 
 use crate::error::Error;
@@ -73,7 +72,7 @@ impl RegistryEndpoint {
             Some("http") => true,
             Some("https") => false,
             Some(_) => return Err(invalid("the scheme must be http:// or https://")),
-            None => is_loopback(&host),
+            None => osbs_core::reference::is_loopback_host(&host),
         };
         let name = osbs_core::auth::normalize_registry(&host);
         let api_host = if name == osbs_core::auth::DOCKER_HUB {
@@ -160,19 +159,6 @@ fn valid_host_port(s: &str) -> bool {
                     && !label.ends_with('-')
                     && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
             }))
-}
-
-/// Whether `host[:port]` names the loopback interface (no name resolution).
-pub(crate) fn is_loopback(host_port: &str) -> bool {
-    if let Some(rest) = host_port.strip_prefix('[') {
-        return rest
-            .split_once(']')
-            .and_then(|(address, _)| address.parse::<std::net::Ipv6Addr>().ok())
-            .is_some_and(|ip| ip.is_loopback());
-    }
-    let host = host_port.rsplit_once(':').map_or(host_port, |(h, _)| h);
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
