@@ -158,11 +158,7 @@ pub(crate) fn stream(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn excluded(rules: &str, path: &str) -> bool {
-        let components: Vec<&str> = path.split('/').collect();
-        DockerIgnore::parse(rules).excludes(&components)
-    }
+    use crate::dockerignore::tests::excluded;
 
     #[test]
     fn patterns() {

@@ -413,10 +413,11 @@ impl Automaton {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn excluded(rules: &str, path: &str) -> bool {
+    /// Whether `rules` exclude the `/`-separated `path` (also used by `context_tar`'s tests).
+    pub(crate) fn excluded(rules: &str, path: &str) -> bool {
         let components: Vec<&str> = path.split('/').collect();
         DockerIgnore::parse(rules).excludes(&components)
     }
