@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::error::{ReactorError, chain};
 use crate::gzip::{self, Compressed};
+use crate::layer_store::{self, LayerStore};
 
 /// Entries up to this size are kept in memory until `manifest.json` says what they are.
 const SMALL_ENTRY: u64 = 1024 * 1024;
@@ -170,6 +171,120 @@ pub(crate) async fn export(
     })
 }
 
+/// Gzips `input` into the file `path` on `threads` threads, announcing the file on `started`
+/// so that its upload can follow the compression. With `expected`, the input must hash to that
+/// `diff_id`: otherwise the file is marked failed, and an upload that followed it never
+/// commits.
+fn gzip_to_file(
+    input: impl Read,
+    path: &Path,
+    level: u32,
+    threads: usize,
+    started: Option<&mpsc::UnboundedSender<Started>>,
+    expected: Option<&str>,
+) -> Result<Compressed, String> {
+    let file = std::fs::File::create(path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    let (growth, follow) = watch::channel(Growth::default());
+    if let Some(started) = started {
+        let _ = started.send(Started {
+            path: path.to_owned(),
+            growth: follow,
+        });
+    }
+    let counting = Counting {
+        file,
+        written: 0,
+        growth: growth.clone(),
+    };
+    let writer = io::BufWriter::with_capacity(256 * 1024, counting);
+    let compressed = gzip::compress(input, writer, level, threads)
+        .map_err(|e| e.to_string())
+        .and_then(|compressed| match expected {
+            Some(expected) if compressed.diff_id != expected => Err(format!(
+                "it hashes to {}, not to {expected}",
+                compressed.diff_id
+            )),
+            _ => Ok(compressed),
+        });
+    match compressed {
+        Ok(compressed) => {
+            growth.send_modify(|g| {
+                g.complete = Some((compressed.digest.clone(), compressed.size));
+            });
+            Ok(compressed)
+        }
+        Err(e) => {
+            growth.send_modify(|g| g.failed = true);
+            Err(e)
+        }
+    }
+}
+
+/// The image `image_id` from the Engine's layer store (module `layer_store`) instead of its
+/// export: the config as the Engine keeps it, and each layer of `engine_layers` (its
+/// `diff_id`s, bottom first) assembled and gzipped at `level` into `dir`, unless the registry
+/// has it (`skip`). Each layer must hash to its `diff_id` before its file is complete.
+pub(crate) async fn from_store(
+    store: LayerStore,
+    image_id: &str,
+    engine_layers: &[String],
+    dir: &Path,
+    level: u32,
+    skip: HashSet<String>,
+    started: Option<mpsc::UnboundedSender<Started>>,
+) -> Result<Exported, String> {
+    let image_id = image_id.to_owned();
+    let engine_layers = engine_layers.to_vec();
+    let dir = dir.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let config = store.config(&image_id)?;
+        let chains = layer_store::chain_ids(&engine_layers);
+        let mut layers: Vec<Layer> = Vec::with_capacity(engine_layers.len());
+        for (index, (diff_id, chain_id)) in engine_layers.iter().zip(&chains).enumerate() {
+            if let Some(same) = layers.iter().find(|l| &l.compressed.diff_id == diff_id) {
+                layers.push(same.clone());
+                continue;
+            }
+            if skip.contains(diff_id) {
+                layers.push(Layer {
+                    compressed: Compressed {
+                        diff_id: diff_id.clone(),
+                        digest: String::new(),
+                        size: 0,
+                        raw_size: 0,
+                    },
+                    file: None,
+                });
+                continue;
+            }
+            let input = store.layer(chain_id)?;
+            let path = dir.join(format!("store-layer-{}.tar.gz", index + 1));
+            let compressed = gzip_to_file(
+                input,
+                &path,
+                level,
+                threads,
+                started.as_ref(),
+                Some(diff_id),
+            )
+            .map_err(|e| format!("layer {diff_id} from the layer store: {e}"))?;
+            layers.push(Layer {
+                compressed,
+                file: Some(path),
+            });
+        }
+        Ok(Exported {
+            config: Bytes::from(config),
+            layers,
+            diff_ids: engine_layers,
+        })
+    })
+    .await
+    .map_err(|e| format!("the layer store reader stopped: {e}"))?
+}
+
 /// Reads the export tar: layers are gzipped as they stream by, small entries kept.
 fn read_export(
     input: impl Read,
@@ -266,31 +381,8 @@ fn read_export(
         } else {
             count += 1;
             let path = dir.join(format!("layer-{count}.tar.gz"));
-            let file = std::fs::File::create(&path)
-                .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-            let (growth, follow) = watch::channel(Growth::default());
-            if let Some(started) = started {
-                let _ = started.send(Started {
-                    path: path.clone(),
-                    growth: follow,
-                });
-            }
-            let counting = Counting {
-                file,
-                written: 0,
-                growth: growth.clone(),
-            };
-            let writer = io::BufWriter::with_capacity(256 * 1024, counting);
-            let compressed = match gzip::compress(&mut entry, writer, level, threads) {
-                Ok(compressed) => compressed,
-                Err(e) => {
-                    growth.send_modify(|g| g.failed = true);
-                    return Err(format!("cannot gzip {name}: {e}"));
-                }
-            };
-            growth.send_modify(|g| {
-                g.complete = Some((compressed.digest.clone(), compressed.size));
-            });
+            let compressed = gzip_to_file(&mut entry, &path, level, threads, started, None)
+                .map_err(|e| format!("cannot gzip {name}: {e}"))?;
             entries.insert(name, Entry::Gzipped(compressed, path));
         }
     }
@@ -451,6 +543,77 @@ mod tests {
         );
         let file = std::fs::read(big_layer.file.as_ref().unwrap()).unwrap();
         assert_eq!(file.len() as u64, big_layer.compressed.size);
+    }
+
+    /// Builds `dockerfile` with the classic builder; the image id.
+    fn docker_build(dir: &Path, dockerfile: &str, tag: &str) -> String {
+        std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
+        let out = std::process::Command::new("docker")
+            .args(["build", "-q", "-t", tag, "."])
+            .env("DOCKER_BUILDKIT", "0")
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_layer_store_gives_the_layers_of_the_export_byte_for_byte() {
+        osbs_testkit::require_services();
+        let docker = Docker::connect_with_defaults().unwrap();
+        let store = LayerStore::open(&docker)
+            .await
+            .expect("the tests run beside the Engine, as root");
+        let context = tempfile::tempdir().unwrap();
+        let tag = format!("localhost/osbs-test/layer-store:{}", std::process::id());
+        // Hard and symbolic links, empty files, a name that is not UTF-8, a large file,
+        // whiteouts of the base's and of an earlier layer's files, an opaque directory.
+        let dockerfile = format!(
+            "FROM {}\n\
+             RUN mkdir -p /d/sub /opq && echo a > /d/sub/f && ln /d/sub/f /d/hard && \
+                 ln -s /d/sub/f /d/sym && touch /d/empty && echo x > /opq/x && \
+                 printf 'latin-1' > \"$(printf '/d/n\\351')\" && \
+                 head -c 3000000 /dev/urandom > /d/big\n\
+             RUN rm -f /d/sub/f /bin/true && rm -rf /opq && mkdir /opq && echo y > /opq/y\n",
+            osbs_testkit::base_image()
+        );
+        let id = docker_build(context.path(), &dockerfile, &tag);
+        let inspected = docker.inspect_image(&id).await.unwrap();
+        let layers = inspected.root_fs.and_then(|r| r.layers).unwrap();
+        assert!(layers.len() >= 3, "{layers:?}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, mut announced) = mpsc::unbounded_channel();
+        let stored = from_store(store, &id, &layers, dir.path(), 1, HashSet::new(), Some(tx))
+            .await
+            .unwrap();
+        let mut files = 0;
+        while announced.try_recv().is_ok() {
+            files += 1;
+        }
+        assert_eq!(files, layers.len(), "every layer was announced for upload");
+        let exported = export(&docker, &id, dir.path(), 1, Skip::default(), None)
+            .await
+            .unwrap();
+        std::process::Command::new("docker")
+            .args(["rmi", "-f", &tag])
+            .output()
+            .unwrap();
+        assert_eq!(stored.diff_ids, layers);
+        assert_eq!(exported.diff_ids, layers);
+        assert_eq!(stored.config, exported.config);
+        for (a, b) in stored.layers.iter().zip(&exported.layers) {
+            assert_eq!(a.compressed, b.compressed, "same tar, same gzip");
+            assert_eq!(
+                std::fs::read(a.file.as_ref().unwrap()).unwrap(),
+                std::fs::read(b.file.as_ref().unwrap()).unwrap()
+            );
+        }
     }
 
     #[test]

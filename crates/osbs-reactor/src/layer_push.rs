@@ -12,6 +12,7 @@
 //! image id. The registry's digest for each `PUT` must be the manifest's own.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::PathBuf;
 
 use bollard::Docker;
@@ -28,6 +29,7 @@ use tokio::task::JoinHandle;
 use crate::error::{ReactorError, chain};
 use crate::export::{self, Exported, Skip};
 use crate::gzip;
+use crate::layer_store::{self, LayerStore, Source};
 use crate::progress::State;
 
 /// Docker schema 2 manifest media type.
@@ -339,6 +341,30 @@ impl PushJob<'_> {
         Ok((descriptor, line))
     }
 
+    /// Runs `read` (the export or the layer store) while starting an upload for each layer
+    /// file it announces on `started`: large layers upload while they are compressed.
+    async fn follow<T>(
+        &self,
+        read: impl Future<Output = T>,
+        mut started: mpsc::UnboundedReceiver<export::Started>,
+        early: &mut HashMap<PathBuf, EarlyUpload>,
+    ) -> T {
+        tokio::pin!(read);
+        loop {
+            tokio::select! {
+                Some(layer) = started.recv() => {
+                    let repo = self.target.clone();
+                    let path = layer.path.clone();
+                    let task = tokio::spawn(async move {
+                        repo.upload_blob_growing(&layer.path, layer.growth).await
+                    });
+                    early.insert(path, EarlyUpload(task));
+                }
+                done = &mut read => return done,
+            }
+        }
+    }
+
     /// The checks of the module documentation, before anything is pushed.
     fn verify(&self, exported: &Exported, engine_layers: &[String]) -> Result<(), ReactorError> {
         if exported.diff_ids != engine_layers {
@@ -376,29 +402,57 @@ impl PushJob<'_> {
         let engine_layers = inspected.root_fs.and_then(|r| r.layers).unwrap_or_default();
         let (known, mut skip) = self.known_layers(&mut lines).await;
         skip.layers.clone_from(&engine_layers);
-        // Large layers start uploading while they are compressed.
-        let (started_tx, mut started) = mpsc::unbounded_channel();
-        let export = export::export(
-            self.docker,
-            self.image_id,
-            self.dir,
-            gzip::level(),
-            skip,
-            Some(started_tx),
-        );
-        tokio::pin!(export);
         let mut early: HashMap<PathBuf, EarlyUpload> = HashMap::new();
-        let exported = loop {
-            tokio::select! {
-                Some(layer) = started.recv() => {
-                    let repo = self.target.clone();
-                    let path = layer.path.clone();
-                    let task = tokio::spawn(async move {
-                        repo.upload_blob_growing(&layer.path, layer.growth).await
-                    });
-                    early.insert(path, EarlyUpload(task));
+        let source = layer_store::source();
+        let store = match source {
+            Source::Export => Err(format!("{} is `export`", layer_store::SOURCE_VAR)),
+            Source::Auto | Source::Store => LayerStore::open(self.docker).await,
+        };
+        let from_store = match store {
+            Ok(store) => {
+                let (started_tx, started) = mpsc::unbounded_channel();
+                let read = export::from_store(
+                    store,
+                    self.image_id,
+                    &engine_layers,
+                    self.dir,
+                    gzip::level(),
+                    skip.diff_ids.clone(),
+                    Some(started_tx),
+                );
+                self.follow(read, started, &mut early).await
+            }
+            Err(reason) => Err(reason),
+        };
+        let exported = match from_store {
+            Ok(exported) => {
+                lines.push("layers read from the Engine's layer store".to_owned());
+                exported
+            }
+            Err(reason) if source == Source::Store => {
+                return Err(self.verify_error(format!(
+                    "the Engine's layer store cannot be read ({} is `store`): {reason}",
+                    layer_store::SOURCE_VAR
+                )));
+            }
+            Err(reason) => {
+                // Uploads that followed the store's files never commit.
+                early.clear();
+                if source == Source::Auto {
+                    lines.push(format!(
+                        "layers from the Engine's image export (its layer store: {reason})"
+                    ));
                 }
-                exported = &mut export => break exported?,
+                let (started_tx, started) = mpsc::unbounded_channel();
+                let export = export::export(
+                    self.docker,
+                    self.image_id,
+                    self.dir,
+                    gzip::level(),
+                    skip,
+                    Some(started_tx),
+                );
+                self.follow(export, started, &mut early).await?
             }
         };
         self.verify(&exported, &engine_layers)?;

@@ -27,6 +27,7 @@ mod git;
 mod gzip;
 mod host;
 mod layer_push;
+mod layer_store;
 mod pipeline;
 mod plugins;
 pub mod progress;

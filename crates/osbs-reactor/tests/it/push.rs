@@ -65,6 +65,12 @@ fn an_image_pushed_by_the_reactor_pulls_and_runs_with_the_built_layers() {
     assert_eq!(outcome.phase, BuildPhase::Complete, "{}", summary(&outcome));
     let log = host.log_text();
     assert!(log.contains("the reactor's own push"), "{log}");
+    // Beside the Engine, as root (CI), the layers come from its layer store, not its export;
+    // the export's equivalence is `export::tests` in the crate.
+    assert!(
+        log.contains("layers read from the Engine's layer store"),
+        "{log}"
+    );
     // The base image lives in the same registry: its layers are mounted or found, not sent.
     assert!(
         log.contains("mounted from osbs/busybox") || log.contains(": present"),
