@@ -726,9 +726,14 @@ impl Reader<'_> {
                 }
                 let source = match backend {
                     Backend::Local => self.relative_to_file(file).display().to_string(),
-                    Backend::Kubernetes if is_dns_label(file) => file.to_owned(),
+                    Backend::Kubernetes if osbs_core::naming::is_dns1123_subdomain(file) => {
+                        file.to_owned()
+                    }
                     Backend::Kubernetes => {
-                        return Err(self.invalid(e, "id=SECRET pairs naming Kubernetes Secrets"));
+                        return Err(self.invalid(
+                            e,
+                            "id=SECRET pairs naming Kubernetes Secrets (DNS-1123 subdomains)",
+                        ));
                     }
                 };
                 instance.build_secrets.insert(id.to_owned(), source);
@@ -920,11 +925,7 @@ impl Reader<'_> {
 /// Whether `id` can name a build secret (`RUN --mount=type=secret,id=ID`, a Secret's key, a
 /// directory of the build Pod): letters, digits, `.`, `_`, `-`, starting with a letter or digit.
 fn is_secret_id(id: &str) -> bool {
-    id.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && id.len() <= 253
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    osbs_core::naming::is_build_secret_id(id)
 }
 
 /// Whether `s` is a DNS-1123 label (Kubernetes namespace names).

@@ -26,8 +26,9 @@ use osbs_core::submission::{self, ResolvedSubmission, SubmissionPlan};
 use osbs_core::time::Timestamp;
 use osbs_core::trigger::{RebuildPlan, TriggerGraph};
 use osbs_kube::{
-    BuildConfigResource, BuildResource, ConnectError, ConnectOptions, ExtraRegistrySpec,
-    ImportDone, ImportFailure, ImportRequest, KubeError, OsbsApi, SyncSpec, Target,
+    BuildConfigResource, BuildResource, BuildSecretSpec, ConnectError, ConnectOptions,
+    ExtraRegistrySpec, ImportDone, ImportFailure, ImportRequest, KubeError, OsbsApi, SyncSpec,
+    Target,
 };
 use osbs_registry_sync::RegistryEndpoint;
 
@@ -61,6 +62,9 @@ pub struct KubeBackend {
     extra_registries: Vec<ExtraRegistrySpec>,
     skip_tls_verify: bool,
     registry_ca: Option<String>,
+    // Build secrets (osbs.conf `build_secrets`: id → Secret name), written into the
+    // BuildConfig likewise; names only.
+    build_secrets: Vec<BuildSecretSpec>,
     repo_config_file: String,
     resolver: Resolver,
     controller_wait: Duration,
@@ -185,6 +189,14 @@ impl KubeBackend {
                 .collect(),
             skip_tls_verify: !instance.verify_ssl,
             registry_ca: instance.registry_ca_config_map.clone(),
+            build_secrets: instance
+                .build_secrets
+                .iter()
+                .map(|(id, secret)| BuildSecretSpec {
+                    id: id.clone(),
+                    secret: secret.clone(),
+                })
+                .collect(),
             repo_config_file: instance.repo_config_file.clone(),
             resolver,
             controller_wait: CONTROLLER_WAIT,
@@ -352,6 +364,11 @@ impl KubeBackend {
             .variant
             .validate()
             .map_err(|e| ClientError::Usage(e.to_string()))?;
+        // osbs.conf's loader checked `build_secrets` (naming its line); an instance made
+        // otherwise is held to the rule the BuildConfig's CRD enforces.
+        if let Some(problem) = osbs_kube::build_secrets_problem(&self.build_secrets) {
+            return Err(ClientError::Usage(format!("build_secrets: {problem}")));
+        }
         let facts = (self.resolver)(submission)?;
         // The image name under the push registry: what the reactor's `bump_release` requires
         // (the resolver checked the Dockerfile's labels already).
@@ -400,6 +417,7 @@ impl KubeBackend {
                 resource.spec.extra_registries.clone_from(&extra_registries);
                 resource.spec.skip_tls_verify = self.skip_tls_verify;
                 resource.spec.registry_ca.clone_from(&registry_ca);
+                resource.spec.build_secrets.clone_from(&self.build_secrets);
                 resource.spec != before.spec
             })
             .await

@@ -92,9 +92,70 @@ pub fn image_stream_name(repository: &str) -> String {
     repository.replace('/', "-")
 }
 
+// Build secrets (issue 12): the names osbs.conf's `build_secrets` gives, checked alike by the
+// client (at submission) and by osbs-kube (the BuildConfig's spec, the build Pod).
+
+/// Whether `id` is a build secret id (`RUN --mount=type=secret,id=ID`) that every backend
+/// can carry: 1 to 253 letters, digits, `.`, `_` and `-`, starting with a letter or digit.
+/// It is also a valid key of a Kubernetes Secret and a file name (never `.` or `..`), and has
+/// no `,` (the build Pod lists ids comma-separated).
+pub fn is_build_secret_id(id: &str) -> bool {
+    id.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && id.len() <= 253
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Whether `name` is a DNS-1123 subdomain, what Kubernetes requires of the name of a Secret
+/// or ConfigMap: at most 253 characters, dot-separated labels of lowercase letters, digits and
+/// `-`, each starting and ending with a letter or digit.
+pub fn is_dns1123_subdomain(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn build_secret_ids_and_secret_names() {
+        for id in ["npmrc", "NPM_TOKEN", "pip.conf", "a-b_c.d", "0"] {
+            assert!(is_build_secret_id(id), "{id}");
+        }
+        let long = "x".repeat(254);
+        for id in [
+            "", ".", "..", ".npmrc", "-x", "a/b", "a,b", "a=b", "a b", &long,
+        ] {
+            assert!(!is_build_secret_id(id), "{id}");
+        }
+        for name in ["npm-token", "osbs.npm-token", "a", "0-1"] {
+            assert!(is_dns1123_subdomain(name), "{name}");
+        }
+        let long = "a".repeat(254);
+        for name in [
+            "",
+            "Npm",
+            "npm_token",
+            "-npm",
+            "npm-",
+            "a..b",
+            ".a",
+            "a.",
+            &long,
+        ] {
+            assert!(!is_dns1123_subdomain(name), "{name}");
+        }
+    }
 
     #[test]
     fn url_paths_of_one_repository_agree() {

@@ -46,6 +46,8 @@ pub struct KubeHost {
     secret_path: String,
     /// The run's lease; `None`: not fenced.
     lease: Option<String>,
+    /// The ids of the build secrets the Pod mounts (`$OSBS_BUILD_SECRETS`).
+    build_secrets: Vec<String>,
     /// Set once a poll saw a reason to stop; never cleared.
     cancel: AtomicBool,
     /// When the Build was last read for a cancel request; `None`: not yet.
@@ -109,6 +111,7 @@ impl KubeHost {
             default_registry: default_registry.to_owned(),
             secret_path: REGISTRY_SECRET_MOUNT.to_owned(),
             lease: None,
+            build_secrets: Vec::new(),
             cancel: AtomicBool::new(false),
             polled: Mutex::new(None),
         })
@@ -120,6 +123,15 @@ impl KubeHost {
     #[must_use]
     pub fn with_lease(mut self, lease: Option<String>) -> Self {
         self.lease = lease;
+        self
+    }
+
+    /// The build secrets the Pod mounts, by id (the value of `$OSBS_BUILD_SECRETS`,
+    /// [`osbs_kube::pod::BUILD_SECRETS_ENV`], split with [`osbs_kube::pod::build_secret_ids`]):
+    /// the request gets each as [`osbs_kube::pod::build_secret_path`]`(id)`.
+    #[must_use]
+    pub fn with_build_secrets(mut self, ids: Vec<String>) -> Self {
+        self.build_secrets = ids;
         self
     }
 
@@ -214,14 +226,10 @@ impl BuildHost for KubeHost {
                 .map(|_| osbs_kube::REGISTRY_CA_MOUNT.to_owned());
         }
         // The build secrets the Pod mounts (`osbs_kube::pod::BUILD_SECRETS_ENV` lists their ids).
-        for id in std::env::var(osbs_kube::pod::BUILD_SECRETS_ENV)
-            .unwrap_or_default()
-            .split(',')
-            .filter(|id| !id.is_empty())
-        {
+        for id in &self.build_secrets {
             request
                 .build_secrets
-                .insert(id.to_owned(), osbs_kube::pod::build_secret_path(id));
+                .insert(id.clone(), osbs_kube::pod::build_secret_path(id));
         }
         Ok(request)
     }

@@ -111,6 +111,20 @@ impl KubeExecutor {
             })
             .unwrap_or_default();
         let engine_registries = spec.map(registry_hosts).unwrap_or_default();
+        // Build secrets: an entry the Pod could not mount (a BuildConfig edited by hand past
+        // the CRD's patterns) is refused here, naming the BuildConfig, not sent to the kubelet.
+        let build_secrets = spec.map_or(&[][..], |s| s.build_secrets.as_slice());
+        if let Some(problem) = crate::build_secrets_problem(build_secrets) {
+            return Err(KubeError::Invalid {
+                kind: "build config",
+                name: config_name,
+                problem,
+            });
+        }
+        let build_secrets: Vec<(String, String)> = build_secrets
+            .iter()
+            .map(|s| (s.id.clone(), s.secret.clone()))
+            .collect();
         let pod = render_pod(
             build,
             &config_name,
@@ -120,9 +134,7 @@ impl KubeExecutor {
                 sync: spec
                     .and_then(|s| s.sync.as_ref())
                     .and_then(|s| s.registry_secret.as_deref()),
-                // BuildConfigs do not carry build secrets yet (osbs.conf `build_secrets` of a
-                // kubernetes instance names them; the client does not pass them on).
-                build: &[],
+                build: &build_secrets,
                 extra_registries: &extra_registries,
                 registry_ca: spec.and_then(|s| s.registry_ca.as_deref()),
                 engine_registries: &engine_registries,

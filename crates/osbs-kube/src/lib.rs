@@ -42,9 +42,10 @@ pub use outbox::webhook_fingerprint;
 pub use pod::{DockerMode, PodPhase, PodSecrets, PodSettings, PodView, render_pod};
 pub use requests::{ImportDone, ImportFailure, ImportRequest};
 pub use resources::{
-    BuildConfigResource, BuildConfigSpec, BuildConfigStatus, BuildResource, BuildSpec, BuildStatus,
-    CauseSpec, ExtraRegistrySpec, ImageStreamResource, ImageStreamSpec, ImageStreamStatus,
-    PendingTrigger, Phase, SyncSpec, TagEventSpec, TagStatus, TriggerSpec, all_crds, crds_yaml,
+    BuildConfigResource, BuildConfigSpec, BuildConfigStatus, BuildResource, BuildSecretSpec,
+    BuildSpec, BuildStatus, CauseSpec, ExtraRegistrySpec, ImageStreamResource, ImageStreamSpec,
+    ImageStreamStatus, PendingTrigger, Phase, SyncSpec, TagEventSpec, TagStatus, TriggerSpec,
+    all_crds, build_secrets_problem, crds_yaml,
 };
 pub use store::{FiredTriggers, KubeStore};
 pub use triggers::{TriggerPlan, plan_triggers};

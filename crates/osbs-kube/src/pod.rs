@@ -123,6 +123,18 @@ pub const BUILD_SECRETS_ENV: &str = "OSBS_BUILD_SECRETS";
 /// Where build secrets are mounted: one directory per id.
 pub const BUILD_SECRETS_DIR: &str = "/var/run/secrets/osbs/build";
 
+/// The ids of the build secrets of [`BUILD_SECRETS_ENV`]'s `value`, as the Pod lists them
+/// (comma-separated); what is no build secret id (`osbs_core::naming::is_build_secret_id`,
+/// which the executor requires before it renders a Pod) is left out, so no path leaves
+/// [`BUILD_SECRETS_DIR`].
+pub fn build_secret_ids(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .filter(|id| osbs_core::naming::is_build_secret_id(id))
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The file of build secret `id` in the reactor container.
 pub fn build_secret_path(id: &str) -> String {
     format!("{BUILD_SECRETS_DIR}/{id}/{id}")

@@ -104,6 +104,13 @@ pub struct BuildConfigSpec {
     /// for every registry call, mounted into the build Pod at `/etc/osbs/registry-ca/ca.crt`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry_ca: Option<String>,
+    // Build secrets (issue 12: osbs.conf `build_secrets`), written by the client like
+    // `registry_uri`: names only, never contents.
+    /// The sources of `RUN --mount=type=secret,id=ID`: each id with the Secret whose key `ID`
+    /// holds it, mounted into the build Pod for the reactor.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["id"]))]
+    pub build_secrets: Vec<BuildSecretSpec>,
     // Build variants.
     /// The Docker build arguments of the last regular user build; its autorebuilds use them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -166,6 +173,58 @@ pub struct ExtraRegistrySpec {
     /// `registry_secret` at its position; without one, the primary registry's Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry_secret: Option<String>,
+}
+
+/// A build secret of a BuildConfig (osbs.conf `build_secrets = ID=SECRET`): the Secret `secret`
+/// of the namespace, whose key `id` the build Pod mounts for `RUN --mount=type=secret,id=ID`.
+/// The CRD's patterns are the rules `problem` checks, so the API server refuses what a build
+/// Pod could not mount.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildSecretSpec {
+    /// The id (`osbs_core::naming::is_build_secret_id`), also the Secret's key.
+    #[schemars(length(min = 1, max = 253), pattern(r"^[A-Za-z0-9][A-Za-z0-9._-]*$"))]
+    pub id: String,
+    /// The Secret's name (a DNS-1123 subdomain).
+    #[schemars(
+        length(min = 1, max = 253),
+        pattern(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+    )]
+    pub secret: String,
+}
+
+impl BuildSecretSpec {
+    /// What is wrong with this entry, if anything: an id a build Pod cannot mount or list, or
+    /// a name no Secret can have.
+    pub fn problem(&self) -> Option<String> {
+        if !osbs_core::naming::is_build_secret_id(&self.id) {
+            Some(format!(
+                "build secret id {:?} is not 1-253 letters, digits, '.', '_' or '-' starting \
+                 with a letter or digit",
+                self.id
+            ))
+        } else if !osbs_core::naming::is_dns1123_subdomain(&self.secret) {
+            Some(format!(
+                "build secret {:?} names Secret {:?}, which is not a DNS-1123 subdomain",
+                self.id, self.secret
+            ))
+        } else {
+            None
+        }
+    }
+}
+
+/// What is wrong with `secrets` (a BuildConfig's `buildSecrets`), if anything: an entry's
+/// [`BuildSecretSpec::problem`], or an id given twice (the Pod would mount both at one path).
+pub fn build_secrets_problem(secrets: &[BuildSecretSpec]) -> Option<String> {
+    secrets.iter().enumerate().find_map(|(index, secret)| {
+        secret.problem().or_else(|| {
+            secrets[..index]
+                .iter()
+                .any(|earlier| earlier.id == secret.id)
+                .then(|| format!("build secret id {:?} is given twice", secret.id))
+        })
+    })
 }
 
 /// A BuildConfig's sync target: a named registry every pushed tag is copied to.
@@ -556,6 +615,7 @@ impl BuildConfigResource {
                 extra_registries: Vec::new(),
                 skip_tls_verify: false,
                 registry_ca: None,
+                build_secrets: Vec::new(),
                 build_args: BTreeMap::new(),
             },
         );

@@ -262,7 +262,8 @@ fn builder_and_build_secrets() {
 
     let file = Path::new("/etc/osbs/osbs.conf");
     let text = "[default]\nbuilder = Classic\nbuild_secrets = npmrc=secrets/npmrc, token=/run/token\n\
-                [cluster]\nbackend = kubernetes\nbuild_secrets = token=osbs-build-token\n";
+                [cluster]\nbackend = kubernetes\nbuild_secrets = token=osbs-build-token, \
+                pip.conf=osbs.pip-conf\n";
     let local = config::parse(text, file, "default").expect("valid");
     assert_eq!(local.builder, Some(Builder::Classic));
     let want = BTreeMap::from([
@@ -277,7 +278,11 @@ fn builder_and_build_secrets() {
     );
     assert_eq!(
         cluster.build_secrets,
-        BTreeMap::from([("token".to_owned(), "osbs-build-token".to_owned())])
+        BTreeMap::from([
+            ("pip.conf".to_owned(), "osbs.pip-conf".to_owned()),
+            ("token".to_owned(), "osbs-build-token".to_owned())
+        ]),
+        "a Secret's name is a DNS-1123 subdomain: dots allowed"
     );
 
     let cases = [
@@ -304,6 +309,11 @@ fn builder_and_build_secrets() {
         (
             "[default]\nbackend = kubernetes\nbuild_secrets = t=Not_A_Name\n",
             "osbs.conf:3: invalid value \"t=Not_A_Name\" for build_secrets: expected id=SECRET",
+        ),
+        (
+            "[default]\nbackend = kubernetes\nbuild_secrets = t=osbs..token\n",
+            "osbs.conf:3: invalid value \"t=osbs..token\" for build_secrets: expected id=SECRET \
+             pairs naming Kubernetes Secrets (DNS-1123 subdomains)",
         ),
     ];
     for (text, want) in cases {

@@ -193,6 +193,11 @@ async fn configuration_problems_name_the_file_server_and_context() {
         "openshift.conf",
         "[default]\nopenshift_url = https://openshift.example.com:8443/\nnamespace = builds\n",
     );
+    let bad_build_secret = write(
+        &home,
+        "bad-build-secret.conf",
+        "[default]\nbackend = kubernetes\nbuild_secrets = npmrc=osbs-npmrc, token=Osbs_Token\n",
+    );
     home.filter("127.0.0.1:9", "[REFUSED]");
     let s = |v: &str| v.to_owned();
     let cases: Vec<(&str, Vec<String>, i32)> = vec![
@@ -236,6 +241,17 @@ async fn configuration_problems_name_the_file_server_and_context() {
         (
             "cluster-flags-on-a-local-instance",
             vec![s("--config"), local_conf.clone(), s("-n"), s("team-a")],
+            2,
+        ),
+        (
+            // Refused when osbs.conf is read, before the kubeconfig or the server.
+            "bad-build-secret-name",
+            vec![
+                s("--config"),
+                bad_build_secret.clone(),
+                s("--kubeconfig"),
+                refused.clone(),
+            ],
             2,
         ),
         (

@@ -2,7 +2,8 @@
 //! nothing, so a call would fail the test): a git URL with a password is refused without
 //! calling the resolver (a BuildConfig there is readable by the namespace and the build Pod
 //! could not get the password), and an image name the reactor would refuse is a usage error.
-//! Then, against the stateful fake, what a submission writes for several registries and a CA.
+//! Then, against the stateful fake, what a submission writes for several registries and a CA,
+//! and for build secrets (a bad one is refused before any call).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -219,4 +220,162 @@ async fn two_registries_and_a_ca_reach_the_build_config_and_the_build_pod() -> a
         "{args}"
     );
     Ok(())
+}
+
+/// osbs.conf's `build_secrets` on the kubernetes backend names Secrets: the submission writes
+/// the ids and names (never contents) into the BuildConfig, and the build Pod the controller's
+/// executor renders from it mounts each Secret's key for the reactor and lists the ids.
+#[tokio::test]
+async fn build_secrets_reach_the_build_config_and_the_build_pod() -> anyhow::Result<()> {
+    use osbs_testkit::kube_fake::{self as fake, Cluster};
+
+    let dir = tempfile::tempdir()?;
+    let conf = dir.path().join("osbs.conf");
+    std::fs::write(
+        &conf,
+        "[default]\nbackend = kubernetes\nnamespace = osbs\n\
+         build_secrets = npmrc=osbs-npmrc, pip.conf=osbs.pip-conf\n",
+    )?;
+    let instance = osbs_client::config::load(Some(&conf), "default")?;
+    let (server, cluster) = Cluster::start().await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let backend = KubeBackend::new(
+        fake::client(&server),
+        &instance,
+        Box::new(|_| {
+            Ok(SubmissionFacts {
+                commit: "c0ffee".into(),
+                base_image: None,
+                image_name: Some("osbs/app".into()),
+                warnings: vec![],
+            })
+        }),
+    );
+    let submitted = backend
+        .create_build(&submission("https://git.example.com/ns/app.git"))
+        .await?;
+    let config = cluster
+        .get(&fake::path("buildconfigs"), &submitted.build.build_config)
+        .expect("the BuildConfig");
+    assert_eq!(
+        config["spec"]["buildSecrets"],
+        serde_json::json!([
+            {"id": "npmrc", "secret": "osbs-npmrc"},
+            {"id": "pip.conf", "secret": "osbs.pip-conf"}
+        ])
+    );
+
+    let executor = osbs_kube::KubeExecutor::new(
+        osbs_kube::OsbsApi::new(fake::client(&server), fake::NS),
+        osbs_kube::PodSettings::default(),
+        600_000,
+    );
+    executor
+        .create_pod(&submitted.build.name, Some("lease-1"))
+        .await?;
+    let pod = cluster
+        .get(
+            &fake::core_path("pods"),
+            &osbs_kube::pod_name(&submitted.build.name),
+        )
+        .expect("the build Pod");
+    let secrets: Vec<(&str, &str)> = pod["spec"]["volumes"]
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .filter_map(|v| {
+            let source = &v["secret"];
+            Some((
+                source["secretName"].as_str()?,
+                source["items"][0]["key"].as_str()?,
+            ))
+        })
+        .collect();
+    assert_eq!(
+        secrets,
+        [("osbs-npmrc", "npmrc"), ("osbs.pip-conf", "pip.conf")]
+    );
+    let reactor = &pod["spec"]["containers"][0];
+    let ids: Vec<&serde_json::Value> = reactor["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .filter(|e| e["name"] == osbs_kube::pod::BUILD_SECRETS_ENV)
+        .map(|e| &e["value"])
+        .collect();
+    assert_eq!(ids, [&serde_json::json!("npmrc,pip.conf")]);
+
+    // Removed from osbs.conf: the next submission takes them off the BuildConfig.
+    let mut without = instance.clone();
+    without.build_secrets.clear();
+    let backend = KubeBackend::new(
+        fake::client(&server),
+        &without,
+        Box::new(|_| {
+            Ok(SubmissionFacts {
+                commit: "c0ffee".into(),
+                base_image: None,
+                image_name: Some("osbs/app".into()),
+                warnings: vec![],
+            })
+        }),
+    );
+    backend
+        .create_build(&submission("https://git.example.com/ns/app.git"))
+        .await?;
+    let config = cluster
+        .get(&fake::path("buildconfigs"), &submitted.build.build_config)
+        .expect("the BuildConfig");
+    assert!(
+        config["spec"].get("buildSecrets").is_none(),
+        "{}",
+        config["spec"]
+    );
+    Ok(())
+}
+
+/// An instance made without osbs.conf's loader (which names the line) is held to the same
+/// rule: a build secret no Pod could mount is a usage error before any API call.
+#[tokio::test]
+async fn a_build_secret_naming_no_possible_secret_is_refused_before_any_call() {
+    let server = MockServer::start().await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut config = kube::Config::new(server.uri().parse().expect("uri"));
+    config.default_namespace = "osbs".to_owned();
+    let mut instance = Instance::defaults();
+    instance
+        .build_secrets
+        .insert("npmrc".to_owned(), "Osbs_Npmrc".to_owned());
+    let counted = Arc::clone(&calls);
+    let backend = KubeBackend::new(
+        kube::Client::try_from(config).expect("client"),
+        &instance,
+        Box::new(move |_| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            Err(osbs_client::backend::ClientError::Usage("not asked".into()))
+        }),
+    );
+    let err = backend
+        .create_build(&submission("https://git.example.com/ns/app.git"))
+        .await
+        .expect_err("refused");
+    assert_eq!(err.exit_code(), 2, "{err}");
+    assert_eq!(
+        err.to_string(),
+        "build_secrets: build secret \"npmrc\" names Secret \"Osbs_Npmrc\", which is not a \
+         DNS-1123 subdomain"
+    );
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "the resolver was not asked"
+    );
+    assert!(
+        server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .is_empty()
+    );
 }

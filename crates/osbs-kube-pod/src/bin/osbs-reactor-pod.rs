@@ -1,10 +1,10 @@
 //! `osbs-reactor-pod`: the entry point of a build Pod. Runs the reactor for the Build named by
 //! `$OSBS_BUILD_NAME` in `$OSBS_NAMESPACE` with `osbs_kube_pod::KubeHost` (the Build, its
 //! BuildConfig, ImageStream imports and results all go through the API), fenced by the run's
-//! lease in `$OSBS_LEASE` (a Pod without one, started before leases, is not fenced). SIGTERM
-//! (the controller deleting the Pod to cancel) cancels the build; the exit plugins still run
-//! and the outcome is stored before the grace period ends. Exit code 0 for `Complete`, 1
-//! otherwise, 2 when the host cannot start.
+//! lease in `$OSBS_LEASE` (a Pod without one, started before leases, is not fenced), with the
+//! build secrets `$OSBS_BUILD_SECRETS` lists. SIGTERM (the controller deleting the Pod to
+//! cancel) cancels the build; the exit plugins still run and the outcome is stored before the
+//! grace period ends. Exit code 0 for `Complete`, 1 otherwise, 2 when the host cannot start.
 
 use std::process::ExitCode;
 
@@ -36,6 +36,10 @@ fn main() -> ExitCode {
             osbs_kube::LEASE_ENV
         );
     }
+    // The build secrets the Pod mounts, by id (`osbs_kube::pod::render_pod` lists them).
+    let build_secrets = osbs_kube::pod::build_secret_ids(
+        &std::env::var(osbs_kube::pod::BUILD_SECRETS_ENV).unwrap_or_default(),
+    );
     // One runtime for the whole run: the host's API client lives on it, and the reactor
     // awaits the host there.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -52,7 +56,8 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         let host = KubeHost::infer(&namespace, &build, &registry)
             .await?
-            .with_lease(lease);
+            .with_lease(lease)
+            .with_build_secrets(build_secrets);
         Ok::<_, osbs_kube::KubeError>(run_build_with_signals(&host, "osbs-reactor-pod").await)
     });
     let outcome = match outcome {

@@ -279,3 +279,76 @@ async fn the_further_registries_and_registry_tls_reach_the_request() -> anyhow::
     assert_eq!(request.registry_ca, None);
     Ok(())
 }
+
+/// Build secrets: the ids the rendered Pod lists in `$OSBS_BUILD_SECRETS` (what
+/// `osbs-reactor-pod` passes to `with_build_secrets`) become the request's `build_secrets`,
+/// each the file the Pod mounts for it; the request holds paths, never contents.
+#[tokio::test]
+async fn the_pod_s_build_secrets_reach_the_request_as_mounted_files() -> anyhow::Result<()> {
+    let name = "app-main-1a2b3-1";
+    let secrets = [
+        ("npmrc".to_owned(), "osbs-npmrc".to_owned()),
+        ("pip.conf".to_owned(), "osbs.pip-conf".to_owned()),
+    ];
+    let pod = osbs_kube::render_pod(
+        name,
+        "app-main-1a2b3",
+        None,
+        osbs_kube::PodSecrets {
+            build: &secrets,
+            ..osbs_kube::PodSecrets::default()
+        },
+        Some("lease-1"),
+        &osbs_kube::PodSettings::default(),
+    );
+    let reactor = &pod.spec.as_ref().expect("a spec").containers[0];
+    let listed = reactor
+        .env
+        .iter()
+        .flatten()
+        .find(|e| e.name == osbs_kube::pod::BUILD_SECRETS_ENV)
+        .and_then(|e| e.value.clone())
+        .expect("the ids in the reactor's environment");
+    let mounts: Vec<&str> = reactor
+        .volume_mounts
+        .iter()
+        .flatten()
+        .map(|m| m.mount_path.as_str())
+        .collect();
+
+    let (server, _cluster) = cluster_with_run(name, "lease-1").await;
+    let host = KubeHost::with_config(fake::config(&server), NS, name, "fallback:5000")?
+        .with_lease(Some("lease-1".to_owned()))
+        .with_build_secrets(osbs_kube::pod::build_secret_ids(&listed));
+    let request = host.build_request().await.map_err(|e| anyhow::anyhow!(e))?;
+    let want = std::collections::BTreeMap::from([
+        (
+            "npmrc".to_owned(),
+            "/var/run/secrets/osbs/build/npmrc/npmrc".to_owned(),
+        ),
+        (
+            "pip.conf".to_owned(),
+            "/var/run/secrets/osbs/build/pip.conf/pip.conf".to_owned(),
+        ),
+    ]);
+    assert_eq!(request.build_secrets, want);
+    for path in request.build_secrets.values() {
+        assert!(
+            mounts.iter().any(|m| path.starts_with(&format!("{m}/"))),
+            "{path} is under a mount of the reactor: {mounts:?}"
+        );
+    }
+
+    // Without the variable there are none; an id that is no build secret id is ignored, so no
+    // path leaves the build secrets' directory.
+    assert!(osbs_kube::pod::build_secret_ids("").is_empty());
+    assert_eq!(
+        osbs_kube::pod::build_secret_ids("npmrc,,../etc,/abs,token"),
+        ["npmrc", "token"]
+    );
+    let host = KubeHost::with_config(fake::config(&server), NS, name, "fallback:5000")?
+        .with_lease(Some("lease-1".to_owned()));
+    let request = host.build_request().await.map_err(|e| anyhow::anyhow!(e))?;
+    assert!(request.build_secrets.is_empty());
+    Ok(())
+}

@@ -1,9 +1,10 @@
 //! Integration tests of osbs-kube: the CRDs against the committed YAML, the build Pod, the
-//! trigger fan-out and the executor's liveness rule as pure functions, and the API layer and
-//! the engine's store and executor against wiremock API servers (osbs-testkit's `kube_fake`;
-//! no cluster here).
+//! trigger fan-out and the executor's liveness rule as pure functions, and the API layer, the
+//! engine's store and executor, and build secrets from BuildConfig to Pod against wiremock API
+//! servers (osbs-testkit's `kube_fake`; no cluster here).
 
 mod api;
+mod build_secrets;
 mod connect;
 mod crds;
 mod engine;

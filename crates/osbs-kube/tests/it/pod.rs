@@ -144,6 +144,7 @@ fn build_pod_mounts_each_build_secret_key_for_the_reactor_only() {
         None,
         &PodSettings::default(),
     );
+    insta::assert_snapshot!(serde_saphyr::to_string(&pod).expect("yaml"));
     let spec = pod.spec.expect("pod spec");
     let volumes = spec.volumes.expect("volumes");
     let secrets: Vec<_> = volumes

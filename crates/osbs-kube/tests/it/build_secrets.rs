@@ -1,0 +1,212 @@
+//! Build secrets on Kubernetes (osbs.conf `build_secrets = ID=SECRET`): a BuildConfig's
+//! `spec.buildSecrets` (names only) becomes, through `KubeExecutor::create_pod`, a build Pod
+//! that mounts each Secret's key `ID` for the reactor and lists the ids in its environment; an
+//! entry no Pod could mount is refused naming the BuildConfig, and no Pod is created (against
+//! osbs-testkit's stateful fake API server).
+
+use osbs_core::model::{Build, BuildCause, BuildConfig};
+use osbs_core::time::Timestamp;
+use osbs_kube::{
+    BuildConfigResource, BuildResource, BuildSecretSpec, KubeError, KubeExecutor, OsbsApi,
+    PodSecrets, PodSettings, render_pod,
+};
+use osbs_testkit::kube_fake::{self as fake, Cluster, NS};
+use serde_json::{Value, json};
+
+fn secret(id: &str, secret: &str) -> BuildSecretSpec {
+    BuildSecretSpec {
+        id: id.to_owned(),
+        secret: secret.to_owned(),
+    }
+}
+
+/// Stores a BuildConfig with `secrets` and a queued Build of it; returns the Build's name and
+/// the BuildConfig's.
+fn insert_build(
+    cluster: &Cluster,
+    secrets: Vec<BuildSecretSpec>,
+) -> anyhow::Result<(String, String)> {
+    let mut config = BuildConfig::new("https://git.example.com/ns/app.git", "main");
+    let mut resource = BuildConfigResource::from_model(
+        &config,
+        Some("https://registry.osbs.svc:5000".to_owned()),
+        None,
+    );
+    resource.spec.build_secrets = secrets;
+    cluster.insert(
+        &fake::path("buildconfigs"),
+        serde_json::to_value(&resource)?,
+    );
+    let build = Build::queued(
+        &mut config,
+        BuildCause::User,
+        None,
+        Timestamp::from_unix_millis(0),
+    );
+    cluster.insert(
+        &fake::path("builds"),
+        serde_json::to_value(BuildResource::from_model(&build, None))?,
+    );
+    Ok((build.name, config.name))
+}
+
+fn executor(server: &wiremock::MockServer) -> KubeExecutor {
+    KubeExecutor::new(
+        OsbsApi::new(fake::client(server), NS),
+        PodSettings::default(),
+        600_000,
+    )
+}
+
+#[test]
+fn build_secrets_are_names_in_the_spec_and_older_objects_stay_valid() -> anyhow::Result<()> {
+    let config = BuildConfig::new("https://git.example.com/ns/app.git", "main");
+    let mut resource = BuildConfigResource::from_model(&config, None, None);
+    let without = serde_json::to_value(&resource)?;
+    assert!(
+        without["spec"].get("buildSecrets").is_none(),
+        "none: not written"
+    );
+    // A BuildConfig stored before build secrets reads as one without any.
+    let older: BuildConfigResource = serde_json::from_value(without)?;
+    assert!(older.spec.build_secrets.is_empty());
+    resource.spec.build_secrets = vec![secret("npmrc", "osbs-npmrc")];
+    assert_eq!(
+        serde_json::to_value(&resource)?["spec"]["buildSecrets"],
+        json!([{"id": "npmrc", "secret": "osbs-npmrc"}])
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_build_config_s_build_secrets_are_mounted_into_its_build_pod() -> anyhow::Result<()> {
+    let (server, cluster) = Cluster::start().await;
+    let secrets = vec![
+        secret("npmrc", "osbs-npmrc"),
+        secret("pip.conf", "osbs.pip-conf"),
+    ];
+    let (build, config) = insert_build(&cluster, secrets)?;
+    executor(&server)
+        .create_pod(&build, Some("lease-1"))
+        .await?;
+
+    let pod = cluster
+        .get(&fake::core_path("pods"), &osbs_kube::pod_name(&build))
+        .expect("the build Pod");
+    let spec = &pod["spec"];
+    // One Secret volume per id, holding only that key, readable by its owner alone.
+    let volumes: Vec<&Value> = spec["volumes"]
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .filter(|v| {
+            v["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("build-secret-"))
+        })
+        .collect();
+    assert_eq!(
+        volumes,
+        [
+            &json!({"name": "build-secret-0", "secret": {"secretName": "osbs-npmrc",
+                "defaultMode": 0o400, "items": [{"key": "npmrc", "path": "npmrc"}]}}),
+            &json!({"name": "build-secret-1", "secret": {"secretName": "osbs.pip-conf",
+                "defaultMode": 0o400, "items": [{"key": "pip.conf", "path": "pip.conf"}]}}),
+        ]
+    );
+    // Mounted read-only into the reactor, where `build_secret_path` points, ids listed.
+    let reactor = &spec["containers"][0];
+    assert_eq!(reactor["name"], "reactor");
+    let mounts: Vec<(&str, &Value)> = reactor["volumeMounts"]
+        .as_array()
+        .expect("mounts")
+        .iter()
+        .filter(|m| {
+            m["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("build-secret-"))
+        })
+        .filter_map(|m| Some((m["mountPath"].as_str()?, &m["readOnly"])))
+        .collect();
+    assert_eq!(
+        mounts,
+        [
+            ("/var/run/secrets/osbs/build/npmrc", &json!(true)),
+            ("/var/run/secrets/osbs/build/pip.conf", &json!(true)),
+        ]
+    );
+    assert!(osbs_kube::pod::build_secret_path("pip.conf").starts_with(mounts[1].0));
+    let listed: Vec<&Value> = reactor["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .filter(|e| e["name"] == osbs_kube::pod::BUILD_SECRETS_ENV)
+        .map(|e| &e["value"])
+        .collect();
+    assert_eq!(listed, [&json!("npmrc,pip.conf")]);
+    // The Docker Engine sidecar mounts none of them.
+    for container in spec["initContainers"].as_array().into_iter().flatten() {
+        let text = container.to_string();
+        assert!(!text.contains("build-secret"), "{text}");
+    }
+    // What was created is exactly what `render_pod` gives for these secrets.
+    let build_secrets = [
+        ("npmrc".to_owned(), "osbs-npmrc".to_owned()),
+        ("pip.conf".to_owned(), "osbs.pip-conf".to_owned()),
+    ];
+    let hosts = ["registry.osbs.svc:5000".to_owned()];
+    let rendered = render_pod(
+        &build,
+        &config,
+        None,
+        PodSecrets {
+            build: &build_secrets,
+            engine_registries: &hosts,
+            ..PodSecrets::default()
+        },
+        Some("lease-1"),
+        &PodSettings::default(),
+    );
+    assert_eq!(spec, &serde_json::to_value(rendered.spec)?);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_build_secret_no_pod_could_mount_is_refused_naming_the_build_config() -> anyhow::Result<()>
+{
+    let cases = [
+        (
+            vec![secret("npmrc", "Osbs_Npmrc")],
+            "build secret \"npmrc\" names Secret \"Osbs_Npmrc\", which is not a DNS-1123 subdomain",
+        ),
+        (
+            vec![secret("../npmrc", "osbs-npmrc")],
+            "build secret id \"../npmrc\" is not 1-253 letters",
+        ),
+        (
+            vec![secret("a,b", "osbs-npmrc")],
+            "build secret id \"a,b\" is not",
+        ),
+        (
+            vec![secret("npmrc", "osbs-npmrc"), secret("npmrc", "other")],
+            "build secret id \"npmrc\" is given twice",
+        ),
+    ];
+    for (secrets, want) in cases {
+        let (server, cluster) = Cluster::start().await;
+        let (build, config) = insert_build(&cluster, secrets)?;
+        let err = executor(&server)
+            .create_pod(&build, Some("lease-1"))
+            .await
+            .expect_err(want);
+        assert!(matches!(err, KubeError::Invalid { .. }), "{err:?}");
+        let shown = err.to_string();
+        assert!(
+            shown.starts_with(&format!("invalid build config {config:?}: {want}")),
+            "{shown}"
+        );
+        assert!(cluster.list(&fake::core_path("pods")).is_empty(), "{want}");
+        assert_eq!(cluster.writes(), Vec::<String>::new(), "{want}");
+    }
+    Ok(())
+}
