@@ -64,6 +64,15 @@ fn parse_webhook(value: &str) -> Result<String, String> {
     }
 }
 
+/// `--allowed-build-secrets`: the name of a Secret (a DNS-1123 subdomain).
+fn parse_secret_name(value: &str) -> Result<String, String> {
+    if osbs_core::naming::is_dns1123_subdomain(value) {
+        Ok(value.to_owned())
+    } else {
+        Err("expected the name of a Secret (a DNS-1123 subdomain)".to_owned())
+    }
+}
+
 /// `--notify-smtp`: `host:port` of an SMTP relay.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Relay {
@@ -159,6 +168,11 @@ pub struct RunArgs {
     /// (which the build Pods mount); the controller needs `get` on it (deploy/rbac.yaml).
     #[arg(long, env = "OSBS_REGISTRY_CA", value_name = "CONFIGMAP")]
     pub registry_ca: Option<String>,
+    /// The Secrets build Pods may mount as build secrets (osbs.conf `build_secrets = ID=SECRET`
+    /// of the kubernetes instance names them); repeat it, or separate names with commas. A
+    /// build whose BuildConfig names another ends `Error`; unset, none is allowed.
+    #[arg(long = "allowed-build-secrets", env = "OSBS_ALLOWED_BUILD_SECRETS", value_name = "SECRET", value_delimiter = ',', value_parser = parse_secret_name)]
+    pub allowed_build_secrets: Vec<String>,
     /// Whether the imports verify registries' TLS certificates: `false` as osbs.conf's
     /// `verify_ssl = false`.
     #[arg(long, env = "OSBS_VERIFY_SSL", default_value_t = true, action = clap::ArgAction::Set)]
@@ -315,6 +329,7 @@ async fn run(args: Box<RunArgs>) -> Result<(), ControllerError> {
             service_account: args.builder_service_account,
             default_registry: args.default_registry,
             grace_seconds: args.cancel_grace,
+            allowed_build_secrets: args.allowed_build_secrets,
         },
         reconcile: Settings {
             cancel_grace_seconds: args.cancel_grace,

@@ -1,10 +1,11 @@
 //! [`KubeExecutor`]: `osbs_engine::Executor` with build Pods.
 //!
 //! `start` creates the Build's Pod ([`render_pod`], fixed name [`crate::pod_name`], the run's
-//! lease in `$OSBS_LEASE`) and records its name in the Build's status; `clean_up` deletes the
-//! Pod of a run declared dead at once (grace 0: its lease is gone, nothing it would still do
-//! takes effect). `Executor::liveness` is synchronous, so it reads a snapshot of the build Pods
-//! that [`KubeExecutor::refresh`] takes: the controller refreshes it at the start of each round,
+//! lease in `$OSBS_LEASE`, the BuildConfig's build secrets if the controller allows their
+//! Secrets) and records its name in the Build's status; `clean_up` deletes the Pod of a run
+//! declared dead at once (grace 0: its lease is gone, nothing it would still do takes effect).
+//! `Executor::liveness` is synchronous, so it reads a snapshot of the build Pods that
+//! [`KubeExecutor::refresh`] takes: the controller refreshes it at the start of each round,
 //! *before* it reads the Builds, so a Pod seen ended without an outcome really ended without
 //! one. Without a snapshot every run's liveness is unknown and nothing is declared dead.
 //! [`liveness`] is the rule, a pure function.
@@ -17,7 +18,7 @@ use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::{Api, Resource};
 use osbs_core::build::BuildPhase;
 use osbs_core::model::Build;
-use osbs_core::policy::Liveness;
+use osbs_core::policy::{Action, Liveness};
 use osbs_core::time::Timestamp;
 use osbs_engine::{RunRecord, StoreError, StoreResult};
 
@@ -94,9 +95,14 @@ impl KubeExecutor {
     /// its name in the Build's status. What `start` does, and what the controller does for a
     /// started Build whose Pod was never created (a restart between the two).
     ///
+    /// The BuildConfig's build secrets are checked first: an entry no Pod could mount, or a
+    /// Secret not in [`PodSettings::allowed_build_secrets`], ends the build `Error` (fenced by
+    /// `lease`) and creates no Pod.
+    ///
     /// # Errors
     ///
-    /// [`KubeError`] when the Build or its BuildConfig cannot be read or the Pod not created.
+    /// [`KubeError`] when the Build or its BuildConfig cannot be read or the Pod not created;
+    /// [`KubeError::Invalid`] naming the BuildConfig for a refused build secret.
     pub async fn create_pod(&self, build: &str, lease: Option<&str>) -> Result<(), KubeError> {
         let resource = self.api.get_build_resource(build).await?;
         let config_name = resource.spec.build_config.clone();
@@ -112,14 +118,35 @@ impl KubeExecutor {
             .unwrap_or_default();
         let engine_registries = spec.map(registry_hosts).unwrap_or_default();
         // Build secrets: an entry the Pod could not mount (a BuildConfig edited by hand past
-        // the CRD's patterns) is refused here, naming the BuildConfig, not sent to the kubelet.
+        // the CRD's patterns) or a Secret the controller does not allow ends the build `Error`
+        // naming the BuildConfig; no Pod is made.
         let build_secrets = spec.map_or(&[][..], |s| s.build_secrets.as_slice());
-        if let Some(problem) = crate::build_secrets_problem(build_secrets) {
-            return Err(KubeError::Invalid {
+        let problem = crate::build_secrets_problem(build_secrets).or_else(|| {
+            let allowed = &self.settings.allowed_build_secrets;
+            build_secrets
+                .iter()
+                .find(|s| !allowed.contains(&s.secret))
+                .map(|s| {
+                    let allowed = if allowed.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        allowed.join(", ")
+                    };
+                    format!(
+                        "build secret {:?} names Secret {:?}, which osbs-controller does not \
+                         allow build Pods to mount (its --allowed-build-secrets: {allowed})",
+                        s.id, s.secret
+                    )
+                })
+        });
+        if let Some(problem) = problem {
+            let error = KubeError::Invalid {
                 kind: "build config",
                 name: config_name,
                 problem,
-            });
+            };
+            self.end_with_error(build, lease, &error).await?;
+            return Err(error);
         }
         let build_secrets: Vec<(String, String)> = build_secrets
             .iter()
@@ -150,6 +177,27 @@ impl KubeExecutor {
             Err(e) => return Err(self.api.error("create", "pods", "pod", &name)(e)),
         }
         self.api.set_build_pod(build, &name).await
+    }
+
+    /// Ends the Build `build` (still run under `lease`, if given) `Error` with `error`: a
+    /// problem of its BuildConfig that no retry fixes.
+    async fn end_with_error(
+        &self,
+        build: &str,
+        lease: Option<&str>,
+        error: &KubeError,
+    ) -> Result<(), KubeError> {
+        let action = Action::Error {
+            build: build.to_owned(),
+            error: error.to_string(),
+        };
+        let now = Timestamp::from_system_time(std::time::SystemTime::now());
+        let end = |b: &mut Build| action.apply(b, now);
+        match lease {
+            Some(lease) => self.api.update_build_fenced(build, lease, end).await?,
+            None => self.api.update_build(build, end).await?,
+        };
+        Ok(())
     }
 
     /// Deletes the Pod `pod` with `grace_seconds` for its reactor after SIGTERM (a gone Pod

@@ -62,6 +62,12 @@ pub struct PodSettings {
     pub default_registry: String,
     /// Seconds the reactor gets after SIGTERM (cancel).
     pub grace_seconds: i64,
+    // Build secrets (issue 12).
+    /// The Secrets a BuildConfig's `buildSecrets` may name (the controller's
+    /// `--allowed-build-secrets`): people who may write BuildConfigs read no Secret, so a
+    /// build that names any other one ends `Error` instead of getting it mounted. Empty: none.
+    #[serde(default)]
+    pub allowed_build_secrets: Vec<String>,
 }
 
 impl Default for PodSettings {
@@ -74,6 +80,7 @@ impl Default for PodSettings {
             service_account: "osbs-builder".to_owned(),
             default_registry: "registry.osbs.svc:5000".to_owned(),
             grace_seconds: 60,
+            allowed_build_secrets: Vec::new(),
         }
     }
 }

@@ -267,7 +267,11 @@ async fn build_secrets_reach_the_build_config_and_the_build_pod() -> anyhow::Res
 
     let executor = osbs_kube::KubeExecutor::new(
         osbs_kube::OsbsApi::new(fake::client(&server), fake::NS),
-        osbs_kube::PodSettings::default(),
+        osbs_kube::PodSettings {
+            // The controller's --allowed-build-secrets.
+            allowed_build_secrets: vec!["osbs-npmrc".into(), "osbs.pip-conf".into()],
+            ..osbs_kube::PodSettings::default()
+        },
         600_000,
     );
     executor

@@ -12,6 +12,7 @@ fn controller(args: &[&str]) -> std::process::Output {
         .env_remove("OSBS_IMPORT_INTERVAL")
         .env_remove("OSBS_MAX_CONCURRENT_BUILDS")
         .env_remove("OSBS_NOTIFY_WEBHOOK")
+        .env_remove("OSBS_ALLOWED_BUILD_SECRETS")
         .env("KUBECONFIG", "/nonexistent/kubeconfig")
         .output()
         .expect("osbs-controller runs")
@@ -32,6 +33,7 @@ fn run_takes_the_service_settings_as_options_and_environment() {
         ("--notify-from", "OSBS_NOTIFY_FROM"),
         ("--notify-to", "OSBS_NOTIFY_TO"),
         ("--registry-secret", "OSBS_REGISTRY_SECRET"),
+        ("--allowed-build-secrets", "OSBS_ALLOWED_BUILD_SECRETS"),
     ] {
         assert!(help.contains(option), "{option} missing:\n{help}");
         assert!(help.contains(env), "{env} missing:\n{help}");
@@ -56,6 +58,11 @@ fn bad_values_are_refused_at_start() {
         (
             &["run", "--notify-webhook", "ftp://hooks.example.com/s3cr3t"][..],
             "expected an http:// or https:// URL",
+        ),
+        (
+            &["run", "--allowed-build-secrets", "osbs-npmrc,Osbs_Token"][..],
+            "invalid value 'Osbs_Token' for '--allowed-build-secrets <SECRET>': expected the \
+             name of a Secret (a DNS-1123 subdomain)",
         ),
     ] {
         let output = controller(args);

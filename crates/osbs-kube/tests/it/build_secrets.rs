@@ -1,8 +1,9 @@
 //! Build secrets on Kubernetes (osbs.conf `build_secrets = ID=SECRET`): a BuildConfig's
 //! `spec.buildSecrets` (names only) becomes, through `KubeExecutor::create_pod`, a build Pod
 //! that mounts each Secret's key `ID` for the reactor and lists the ids in its environment; an
-//! entry no Pod could mount is refused naming the BuildConfig, and no Pod is created (against
-//! osbs-testkit's stateful fake API server).
+//! entry no Pod could mount, or a Secret the controller does not allow, ends the build `Error`
+//! naming the BuildConfig, and no Pod is created (against osbs-testkit's stateful fake API
+//! server).
 
 use osbs_core::model::{Build, BuildCause, BuildConfig};
 use osbs_core::time::Timestamp;
@@ -13,6 +14,9 @@ use osbs_kube::{
 use osbs_testkit::kube_fake::{self as fake, Cluster, NS};
 use serde_json::{Value, json};
 
+/// The run lease of the started Builds here.
+const LEASE: &str = "lease-1";
+
 fn secret(id: &str, secret: &str) -> BuildSecretSpec {
     BuildSecretSpec {
         id: id.to_owned(),
@@ -20,8 +24,8 @@ fn secret(id: &str, secret: &str) -> BuildSecretSpec {
     }
 }
 
-/// Stores a BuildConfig with `secrets` and a queued Build of it; returns the Build's name and
-/// the BuildConfig's.
+/// Stores a BuildConfig with `secrets` and a Build of it the engine started (`Pending` under
+/// [`LEASE`], no Pod yet); returns the Build's name and the BuildConfig's.
 fn insert_build(
     cluster: &Cluster,
     secrets: Vec<BuildSecretSpec>,
@@ -43,17 +47,21 @@ fn insert_build(
         None,
         Timestamp::from_unix_millis(0),
     );
-    cluster.insert(
-        &fake::path("builds"),
-        serde_json::to_value(BuildResource::from_model(&build, None))?,
-    );
+    let mut started = serde_json::to_value(BuildResource::from_model(&build, None))?;
+    started["status"]["phase"] = json!("Pending");
+    started["status"]["lease"] = json!(LEASE);
+    cluster.insert(&fake::path("builds"), started);
     Ok((build.name, config.name))
 }
 
-fn executor(server: &wiremock::MockServer) -> KubeExecutor {
+/// An executor whose build Pods may mount the Secrets `allowed`.
+fn executor(server: &wiremock::MockServer, allowed: &[&str]) -> KubeExecutor {
     KubeExecutor::new(
         OsbsApi::new(fake::client(server), NS),
-        PodSettings::default(),
+        PodSettings {
+            allowed_build_secrets: allowed.iter().map(|s| (*s).to_owned()).collect(),
+            ..PodSettings::default()
+        },
         600_000,
     )
 }
@@ -86,8 +94,8 @@ async fn a_build_config_s_build_secrets_are_mounted_into_its_build_pod() -> anyh
         secret("pip.conf", "osbs.pip-conf"),
     ];
     let (build, config) = insert_build(&cluster, secrets)?;
-    executor(&server)
-        .create_pod(&build, Some("lease-1"))
+    executor(&server, &["osbs-npmrc", "osbs.pip-conf", "unused"])
+        .create_pod(&build, Some(LEASE))
         .await?;
 
     let pod = cluster
@@ -164,7 +172,7 @@ async fn a_build_config_s_build_secrets_are_mounted_into_its_build_pod() -> anyh
             engine_registries: &hosts,
             ..PodSecrets::default()
         },
-        Some("lease-1"),
+        Some(LEASE),
         &PodSettings::default(),
     );
     assert_eq!(spec, &serde_json::to_value(rendered.spec)?);
@@ -172,8 +180,8 @@ async fn a_build_config_s_build_secrets_are_mounted_into_its_build_pod() -> anyh
 }
 
 #[tokio::test]
-async fn a_build_secret_no_pod_could_mount_is_refused_naming_the_build_config() -> anyhow::Result<()>
-{
+async fn a_build_secret_no_pod_may_mount_ends_the_build_error_naming_the_build_config()
+-> anyhow::Result<()> {
     let cases = [
         (
             vec![secret("npmrc", "Osbs_Npmrc")],
@@ -188,15 +196,22 @@ async fn a_build_secret_no_pod_could_mount_is_refused_naming_the_build_config() 
             "build secret id \"a,b\" is not",
         ),
         (
-            vec![secret("npmrc", "osbs-npmrc"), secret("npmrc", "other")],
+            vec![secret("npmrc", "osbs-npmrc"), secret("npmrc", "osbs-npmrc")],
             "build secret id \"npmrc\" is given twice",
+        ),
+        // A valid name, but not one the controller lets build Pods mount (people who may
+        // write BuildConfigs must not get any Secret of the namespace into their build).
+        (
+            vec![secret("npmrc", "osbs-npmrc"), secret("sa", "osbs-registry")],
+            "build secret \"sa\" names Secret \"osbs-registry\", which osbs-controller does not \
+             allow build Pods to mount (its --allowed-build-secrets: osbs-npmrc)",
         ),
     ];
     for (secrets, want) in cases {
         let (server, cluster) = Cluster::start().await;
         let (build, config) = insert_build(&cluster, secrets)?;
-        let err = executor(&server)
-            .create_pod(&build, Some("lease-1"))
+        let err = executor(&server, &["osbs-npmrc"])
+            .create_pod(&build, Some(LEASE))
             .await
             .expect_err(want);
         assert!(matches!(err, KubeError::Invalid { .. }), "{err:?}");
@@ -206,7 +221,38 @@ async fn a_build_secret_no_pod_could_mount_is_refused_naming_the_build_config() 
             "{shown}"
         );
         assert!(cluster.list(&fake::core_path("pods")).is_empty(), "{want}");
-        assert_eq!(cluster.writes(), Vec::<String>::new(), "{want}");
+        // The build ends Error with that reason at once (no retry fixes it).
+        let status = &cluster
+            .get(&fake::path("builds"), &build)
+            .expect("the Build")["status"];
+        assert_eq!(status["phase"], "Error", "{want}");
+        assert_eq!(status["error"], shown.as_str(), "{want}");
     }
+
+    // Nothing allowed (the default): every build secret is refused.
+    let (server, cluster) = Cluster::start().await;
+    let (build, _) = insert_build(&cluster, vec![secret("npmrc", "osbs-npmrc")])?;
+    let err = executor(&server, &[])
+        .create_pod(&build, Some(LEASE))
+        .await
+        .expect_err("none allowed");
+    assert!(
+        err.to_string()
+            .ends_with("does not allow build Pods to mount (its --allowed-build-secrets: none)"),
+        "{err}"
+    );
+
+    // A run that lost its lease writes nothing: the error is the fence's.
+    let (server, cluster) = Cluster::start().await;
+    let (build, _) = insert_build(&cluster, vec![secret("npmrc", "Osbs_Npmrc")])?;
+    let err = executor(&server, &[])
+        .create_pod(&build, Some("another-lease"))
+        .await
+        .expect_err("fenced");
+    assert!(matches!(err, KubeError::Fenced { .. }), "{err:?}");
+    let status = &cluster
+        .get(&fake::path("builds"), &build)
+        .expect("the Build")["status"];
+    assert_eq!(status["phase"], "Pending");
     Ok(())
 }
