@@ -9,6 +9,10 @@
 //! - `reactor`: the `osbs-reactor build --request` binary alone (its peak RSS is sampled from
 //!   `/proc/PID/status` every 20 ms).
 //!
+//! `--layer-source auto|store|export` sets the reactor's `OSBS_REACTOR_LAYER_SOURCE`: where its
+//! push path takes the built layers from (the Engine's layer store read in place, or its image
+//! export, which writes the whole image to a temporary directory before its first byte).
+//!
 //! Cases (`--only`): `small` (a COPY and a RUN), `random` (a `--size-mb` layer of
 //! `/dev/urandom`), `base64` (the same size of base64 text, compressible), `rss` (the reactor's
 //! peak RSS while pushing a `--rss-mb` random layer, reactor mode), `faults` (10 small builds
@@ -244,6 +248,7 @@ struct Options {
     mode: String,
     push_method: String,
     gzip_level: Option<u32>,
+    layer_source: Option<String>,
 }
 
 fn options(args: &[&str]) -> Result<Options> {
@@ -255,9 +260,11 @@ fn options(args: &[&str]) -> Result<Options> {
         mode: "osbs".to_owned(),
         push_method: "reactor".to_owned(),
         gzip_level: None,
+        layer_source: None,
     };
     let usage = "--pairs N, --only small|random|base64|rss|faults (repeatable), --size-mb N, \
-                 --rss-mb N, --mode osbs|reactor, --push-method reactor|engine, --gzip-level 0-9";
+                 --rss-mb N, --mode osbs|reactor, --push-method reactor|engine, --gzip-level 0-9, \
+                 --layer-source auto|store|export";
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut value = || it.next().map(|v| v.to_string()).context(usage);
@@ -269,6 +276,7 @@ fn options(args: &[&str]) -> Result<Options> {
             "--mode" => o.mode = value()?,
             "--push-method" => o.push_method = value()?,
             "--gzip-level" => o.gzip_level = Some(value()?.parse()?),
+            "--layer-source" => o.layer_source = Some(value()?),
             other => bail!("unknown argument `{other}` ({usage})"),
         }
     }
@@ -276,6 +284,12 @@ fn options(args: &[&str]) -> Result<Options> {
     ensure!(
         matches!(o.mode.as_str(), "osbs" | "reactor"),
         "--mode osbs|reactor"
+    );
+    ensure!(
+        o.layer_source
+            .as_deref()
+            .is_none_or(|s| matches!(s, "auto" | "store" | "export")),
+        "--layer-source auto|store|export"
     );
     if o.only.is_empty() {
         o.only = ["small", "random", "base64", "rss", "faults"]
@@ -325,6 +339,11 @@ pub fn run(root: &Path, args: &[&str]) -> Result<()> {
             .gzip_level
             .map(|level| format!("OSBS_REACTOR_GZIP_LEVEL={level}"))
             .into_iter()
+            .chain(
+                o.layer_source
+                    .as_ref()
+                    .map(|source| format!("OSBS_REACTOR_LAYER_SOURCE={source}")),
+            )
             .collect(),
         osbs: release.join("osbs"),
         work,
@@ -343,9 +362,11 @@ pub fn run(root: &Path, args: &[&str]) -> Result<()> {
         }
     }
     println!(
-        "\nbench build (mode {}, push_method {}, gzip level {}, {} pairs, large layers {} MB):",
+        "\nbench build (mode {}, push_method {}, layer source {}, gzip level {}, {} pairs, large \
+         layers {} MB):",
         o.mode,
         o.push_method,
+        o.layer_source.as_deref().unwrap_or("auto"),
         o.gzip_level
             .map_or_else(|| "default".to_owned(), |l| l.to_string()),
         o.pairs,
