@@ -4,7 +4,10 @@
 use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
 
 use osbs_core::build::{BuildOutcome, BuildRequest, ImageImport, RunTarget};
 use osbs_core::import::apply_import;
@@ -106,6 +109,13 @@ pub(crate) struct LocalHost {
     // `osbs build-logs --timestamps`.
     /// When each log line was written (`logs/BUILD.log.times`); locked after `log`.
     times: Mutex<Option<crate::log_times::TimesWriter>>,
+    // The end of the build, before the end of the run (the reactor cleans up after it).
+    /// Whether this host wrote the build's end line (`build B ended PHASE`): it does when a
+    /// store of the results first makes the Build final.
+    end_logged: AtomicBool,
+    /// Notified when the Build became final, so the runner's caller can start what it freed
+    /// while the reactor still cleans up.
+    ended: Arc<Notify>,
 }
 
 /// A write of a run that no longer holds its lease.
@@ -160,7 +170,20 @@ impl LocalHost {
             lease: lease.to_owned(),
             log: Mutex::new(log),
             times: Mutex::new(times),
+            end_logged: AtomicBool::new(false),
+            ended: Arc::new(Notify::new()),
         })
+    }
+
+    /// Notifies `ended` once a store of the results makes the Build final.
+    pub fn with_end_signal(mut self, ended: Arc<Notify>) -> Self {
+        self.ended = ended;
+        self
+    }
+
+    /// Whether this host wrote the build's end line already.
+    pub fn end_logged(&self) -> bool {
+        self.end_logged.load(Ordering::SeqCst)
     }
 
     /// Runs `f` with the store, the build's name and the run's lease on the blocking pool.
@@ -287,20 +310,35 @@ impl BuildHost for LocalHost {
         Ok(())
     }
 
+    /// Stores the outcome under the lease. The store that makes the Build final (the reactor's
+    /// `store_metadata`, before its clean-up) also writes the build's end line and tells the
+    /// runner's caller: a follower has the whole build then, and the run slot is free, while
+    /// the reactor still removes what it left in the Docker Engine (its lines follow the end
+    /// line; the store at the very end only adds the clean-up's timings).
     async fn store_results(&self, outcome: &BuildOutcome) -> Result<(), HostError> {
         let outcome = outcome.clone();
-        self.blocking(move |store, build, lease| {
-            let tx = store.immediate()?;
-            require_lease(&tx, build, lease)?;
-            let mut build = store::require_build(&tx, build)?;
-            let changed = build.store_results(&outcome, now());
-            if changed {
-                store::update_build(&tx, &build)?;
-            }
-            tx.commit()?;
-            Ok(())
-        })
-        .await?;
+        let ended = self
+            .blocking(move |store, build, lease| {
+                let tx = store.immediate()?;
+                require_lease(&tx, build, lease)?;
+                let mut build = store::require_build(&tx, build)?;
+                let was_final = build.phase.is_finished();
+                let changed = build.store_results(&outcome, now());
+                if changed {
+                    store::update_build(&tx, &build)?;
+                }
+                tx.commit()?;
+                Ok((!was_final && build.phase.is_finished()).then_some(build.phase))
+            })
+            .await?;
+        if let Some(phase) = ended {
+            self.log_line(&format!(
+                "{}{phase}",
+                super::runner::end_line_prefix(&self.build)
+            ));
+            self.end_logged.store(true, Ordering::SeqCst);
+            self.ended.notify_one();
+        }
         // The build's end: whoever waits for it learns now, not at its next poll.
         self.wake_waiters();
         Ok(())
@@ -478,6 +516,66 @@ mod tests {
         host.log_line("plain\ttext");
         let log = std::fs::read_to_string(store::log_path(dir.path(), &build.name)).unwrap();
         assert_eq!(log, "Step 2/3 : LABEL evil=\"\"\nred\nplain\ttext\n");
+    }
+
+    /// The store that makes the Build final (the reactor's `store_metadata`, before its
+    /// clean-up) ends the log for followers and signals the runner's caller, once; the store at
+    /// the end of the run (the clean-up's timings) keeps the phase and writes no second end.
+    #[tokio::test]
+    async fn the_store_that_ends_the_build_writes_the_end_line_and_signals_once() {
+        use osbs_core::build::{BuildOutcome, BuildResults};
+
+        let (dir, store, build) = started("lease-1");
+        let ended = Arc::new(Notify::new());
+        let host = LocalHost::open(dir.path(), &build.name, "lease-1")
+            .await
+            .unwrap()
+            .with_end_signal(Arc::clone(&ended));
+        let mut outcome = BuildOutcome {
+            phase: BuildPhase::Complete,
+            error: None,
+            reason: None,
+            results: BuildResults::default(),
+        };
+        assert!(!host.end_logged());
+        host.store_results(&outcome).await.unwrap();
+        assert!(host.end_logged());
+        tokio::time::timeout(std::time::Duration::from_secs(5), ended.notified())
+            .await
+            .expect("the end was signalled");
+        host.log_line("running plugin remove_built_image");
+
+        outcome
+            .results
+            .plugins_metadata
+            .durations
+            .insert("remove_built_image".to_owned(), 0.02);
+        host.store_results(&outcome).await.unwrap();
+        let stored = store::require_build(store.conn(), &build.name).unwrap();
+        assert_eq!(stored.phase, BuildPhase::Complete);
+        assert!(
+            stored
+                .plugins_metadata
+                .durations
+                .contains_key("remove_built_image")
+        );
+        // A failure found afterwards does not change how it ended.
+        outcome.phase = BuildPhase::Failed;
+        host.store_results(&outcome).await.unwrap();
+        let stored = store::require_build(store.conn(), &build.name).unwrap();
+        assert_eq!(stored.phase, BuildPhase::Complete);
+        let log = std::fs::read_to_string(store::log_path(dir.path(), &build.name)).unwrap();
+        assert_eq!(
+            log,
+            format!(
+                "build {} ended Complete\nrunning plugin remove_built_image\n",
+                build.name
+            )
+        );
+        assert!(super::super::runner::is_last_line(
+            &build.name,
+            log.lines().next().unwrap()
+        ));
     }
 
     fn is_fenced(err: &HostError) -> bool {

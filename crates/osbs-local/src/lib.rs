@@ -456,14 +456,27 @@ impl LocalBackend {
     ///
     /// [`ClientError`] when the state database cannot be used or the build does not exist.
     pub async fn run_build_process(&self, build: &str, lease: &str) -> Result<()> {
-        runner::run_build(&self.state_dir, build, lease).await?;
-        self.reconcile_all().await?;
-        if let Ok(notifier) = Notifier::new(self.engine_settings.notify.clone())
-            && let Err(err) = self.engine.notify(&notifier).await
-        {
-            tracing::warn!("notifications: {}", osbs_engine::error_chain(&err));
-        }
-        Ok(())
+        // The engine pass and the notifications start when the Build is final, which is before
+        // the run ends: the reactor cleans up after storing the results.
+        let ended = Arc::new(tokio::sync::Notify::new());
+        let run = async {
+            let run = runner::run_build(&self.state_dir, build, lease, Arc::clone(&ended)).await;
+            ended.notify_one();
+            run
+        };
+        let after = async {
+            ended.notified().await;
+            self.reconcile_all().await?;
+            if let Ok(notifier) = Notifier::new(self.engine_settings.notify.clone())
+                && let Err(err) = self.engine.notify(&notifier).await
+            {
+                tracing::warn!("notifications: {}", osbs_engine::error_chain(&err));
+            }
+            Ok(())
+        };
+        let (run, after) = tokio::join!(run, after);
+        run?;
+        after
     }
 
     /// One engine pass: stale runners end `Error` (cleaned up), superseded autorebuilds end
@@ -503,8 +516,9 @@ impl LocalBackend {
             .is_some_and(runner::is_alive))
     }
 
-    /// Whether the run of `name` is over: its runner wrote its last log line, or no runner
-    /// runs it (any more).
+    /// Whether the log of `name` is whole for a follower: it holds the end line (written when
+    /// the outcome is stored; only the reactor's clean-up lines follow it), or no runner runs
+    /// the build (any more).
     fn run_ended(&self, name: &str) -> Result<bool> {
         use std::io::{Read as _, Seek as _, SeekFrom};
 
@@ -515,13 +529,12 @@ impl LocalBackend {
             file.read_to_end(&mut tail)?;
             Ok(tail)
         });
-        let last_line = tail.ok().and_then(|tail| {
-            String::from_utf8_lossy(&tail)
-                .lines()
-                .last()
-                .map(str::to_owned)
-        });
-        if last_line.is_some_and(|line| runner::is_last_line(name, &line)) {
+        // The end line, or after it the few lines of the reactor's clean-up.
+        let last_lines = tail
+            .ok()
+            .map(|tail| String::from_utf8_lossy(&tail).into_owned());
+        if last_lines.is_some_and(|tail| tail.lines().any(|line| runner::is_last_line(name, line)))
+        {
             return Ok(true);
         }
         Ok(!self.runner_alive(name)?)
@@ -762,8 +775,8 @@ impl Backend for LocalBackend {
                 on_change(&build);
             }
             if build.phase.is_finished() {
-                // The reactor stores the outcome once more, with the exit plugins' timings,
-                // and the runner writes its last line after that: the build as it ends.
+                // The end line follows the store that made the Build final: wait for it (a
+                // little), not for the clean-up after it.
                 let since = *finished.get_or_insert_with(Instant::now);
                 if self.run_ended(name)? || since.elapsed() >= LAST_LINES_WAIT {
                     return store::require_build(self.store().conn(), name);
@@ -845,14 +858,15 @@ impl Backend for LocalBackend {
             read_more(&mut pending, &mut offset)?;
             let saw_last = emit_lines(&mut pending, on_event, false);
             if let Some(since) = &finished {
-                // The runner writes its last lines right after storing the outcome: wait for
-                // them while it still runs, a little, never for a build that had no runner.
+                // The end line is written right after the outcome is stored: wait for it
+                // while the runner still runs, a little, never for a build that had no runner
+                // (the reactor's clean-up, after the end line, is not waited for).
                 let complete =
                     saw_last || !self.runner_alive(name)? || since.elapsed() >= LAST_LINES_WAIT;
                 if complete {
                     read_more(&mut pending, &mut offset)?;
                     emit_lines(&mut pending, on_event, true);
-                    // As the runner left it: it stores the whole outcome once more at its end.
+                    // As stored (the clean-up's timings are added when the run ends).
                     let build = store::require_build(self.store().conn(), name)?;
                     on_event(LogEvent::Finished(Box::new(build)), None);
                     return Ok(());

@@ -188,6 +188,7 @@ pub(crate) async fn run_build(
     state_dir: &Path,
     build: &str,
     lease: &str,
+    ended: Arc<tokio::sync::Notify>,
 ) -> Result<(), ClientError> {
     let me = this_process();
     let (dir, name, run) = (state_dir.to_path_buf(), build.to_owned(), lease.to_owned());
@@ -195,7 +196,9 @@ pub(crate) async fn run_build(
     if !claimed {
         return Ok(());
     }
-    let host = LocalHost::open(state_dir, build, lease).await?;
+    let host = LocalHost::open(state_dir, build, lease)
+        .await?
+        .with_end_signal(ended);
     let fenced = CancellationToken::new();
     let stop = start_heartbeat(
         state_dir.to_path_buf(),
@@ -209,6 +212,9 @@ pub(crate) async fn run_build(
     let (dir, name, run) = (state_dir.to_path_buf(), build.to_owned(), lease.to_owned());
     let phase = outcome.phase;
     match off_runtime(move || finish(&mut Store::open(&dir)?, &name, &run, &outcome)).await? {
+        // The host wrote it when the reactor's store made the Build final, before its
+        // clean-up; this covers a store that failed there.
+        Some(_) if host.end_logged() => {}
         Some(ended) => host.log_line(&format!("{}{ended}", end_line_prefix(build))),
         None => host.log_line(&format!(
             "{}: it was declared dead, its outcome ({phase}) is not recorded",
@@ -218,8 +224,9 @@ pub(crate) async fn run_build(
     Ok(())
 }
 
-/// The start of a runner's last log line when it stored the outcome (`build B ended PHASE`).
-fn end_line_prefix(build: &str) -> String {
+/// The start of the line that ends a build's log as a follower reads it (`build B ended
+/// PHASE`), written when the outcome is stored; only the reactor's clean-up lines follow it.
+pub(crate) fn end_line_prefix(build: &str) -> String {
     format!("build {build} ended ")
 }
 
@@ -228,8 +235,8 @@ fn lost_line_prefix(build: &str) -> String {
     format!("build {build}'s run lost its lease")
 }
 
-/// Whether `line` is the last line a runner of `build` writes: a follower that read it has the
-/// whole log.
+/// Whether `line` ends the build's log for a follower: the build ended (or its run lost its
+/// lease); a follower that read it has the whole build, only clean-up lines may follow.
 pub(crate) fn is_last_line(build: &str, line: &str) -> bool {
     line.starts_with(&end_line_prefix(build)) || line.starts_with(&lost_line_prefix(build))
 }

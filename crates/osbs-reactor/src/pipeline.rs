@@ -88,6 +88,9 @@ pub(crate) struct Context<'h> {
     /// The local tag a BuildKit build stored its image under, dropped at the end.
     pub(crate) built_tag: Option<String>,
     pub(crate) results: BuildResults,
+    /// Whether `store_metadata` stored the outcome: the Build is final, and what runs after it
+    /// (the clean-up) can no longer change how it ended, only log.
+    pub(crate) stored: bool,
     docker: Option<Docker>,
     /// The listing of base-image holds killed runs left behind, started when the Engine is
     /// first connected so that `remove_built_image` does not wait for it: listing images
@@ -342,6 +345,7 @@ async fn run_build_on(host: &dyn DynHost, cancel: CancellationToken) -> BuildOut
         base_hold: None,
         built_tag: None,
         results: BuildResults::default(),
+        stored: false,
         docker: None,
         stale_holds: None,
     };
@@ -432,7 +436,7 @@ async fn run_one(cx: &mut Context<'_>, plugin: &Planned, cancellable: bool) -> P
         }
         Ok(Step::Cancel(reason)) => {
             cx.log(&format!("plugin {name} cancelled the build: {reason}"));
-            if cx.ending == Ending::Complete {
+            if cx.ending == Ending::Complete && !cx.stored {
                 cx.ending = Ending::Cancelled(reason.clone());
             }
             PluginOutcome::Skipped { reason }
@@ -444,7 +448,10 @@ async fn run_one(cx: &mut Context<'_>, plugin: &Planned, cancellable: bool) -> P
                 .plugins_metadata
                 .errors
                 .insert(name.to_owned(), message.clone());
-            if cancellable && cx.cancel.is_cancelled() {
+            if cx.stored {
+                // The Build is final already: a failure after it (the clean-up) is logged
+                // and kept in the plugin metadata, whatever the plugin's `allowed_to_fail`.
+            } else if cancellable && cx.cancel.is_cancelled() {
                 if cx.ending == Ending::Complete {
                     cx.ending = Ending::Cancelled("build cancelled".to_owned());
                 }

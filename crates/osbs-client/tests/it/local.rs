@@ -355,9 +355,23 @@ async fn queue_cancel_coalesce_and_kill_recovery() {
     assert_eq!(c2.phase, BuildPhase::Cancelled);
     assert_eq!(c2.reason.as_deref(), Some("cancelled by user"));
 
-    // Cancel of the running build: through its runner, exit plugins run.
+    // Cancel of the running build: through its runner, exit plugins run (the clean-up after
+    // the store that made the build final; its timings are stored when it is done).
     backend.cancel_build(&s1.name).await.unwrap();
     let c1 = wait_finished(&backend, &s1.name).await;
+    assert_eq!(c1.phase, BuildPhase::Cancelled, "{c1:#?}");
+    let c1 = wait_for(
+        &backend,
+        &s1.name,
+        Duration::from_secs(60),
+        "cleaned up",
+        |b| {
+            b.plugins_metadata
+                .durations
+                .contains_key("remove_built_image")
+        },
+    )
+    .await;
     assert_eq!(c1.phase, BuildPhase::Cancelled, "{c1:#?}");
     assert!(
         c1.plugins_metadata.durations.contains_key("store_metadata"),

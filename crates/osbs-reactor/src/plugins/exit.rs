@@ -1,4 +1,5 @@
-//! `import_image` (postbuild) and the exit plugins `store_metadata` and `remove_built_image`.
+//! `import_image` (postbuild) and the exit plugins `store_metadata` and `remove_built_image`
+//! (the clean-up, after the results are stored).
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
@@ -52,7 +53,9 @@ pub(crate) fn import_image<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
     })
 }
 
-/// Stores the outcome and results (SPEC §5) on the Build through the host.
+/// Stores the outcome and results (SPEC §5) on the Build through the host. This finishes the
+/// Build: what runs after it (`remove_built_image`) cannot change how it ended, and the runner
+/// stores the outcome once more at its very end only for the clean-up's timings.
 pub(crate) fn store_metadata<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
     Box::pin(async move {
         let outcome = cx.outcome();
@@ -60,6 +63,7 @@ pub(crate) fn store_metadata<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
             .store_results(&outcome)
             .await
             .map_err(ReactorError::host("store the results"))?;
+        cx.stored = true;
         Ok(Step::Done)
     })
 }
@@ -124,28 +128,27 @@ pub(crate) async fn stale_holds(docker: Docker) -> Result<Vec<String>, bollard::
         .collect())
 }
 
-/// Drops what this build put into the Docker Engine: its tags (pushed and unique), its hold on
-/// the base image, then the built image itself unless something else still uses it; also any
-/// base-image hold older than a day, which a killed run left behind. Only this
-/// build's own references are removed, never by force, and untagged parents are kept, so a
-/// build running beside this one keeps its base image and layer cache.
+/// Drops what this build put into the Docker Engine: its unique tag, its hold on the base
+/// image and the name BuildKit exported it under (every one a name of this build's own, never
+/// a shared one such as `latest`: `tag_by_labels` makes no other), then the built image itself
+/// unless something else still uses it; also any base-image hold older than a day, which a
+/// killed run left behind. It runs after `store_metadata`, so the next build of the
+/// BuildConfig may already be running: removing only names unique to this build, never by
+/// force, and keeping untagged parents, leaves that build's (and any other's) base image,
+/// image and layer cache alone.
 pub(crate) fn remove_built_image<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
     Box::pin(async move {
         let Some(docker) = cx.connected_docker() else {
             return Ok(Step::Skipped("the Docker Engine was not used".to_owned()));
         };
-        let tags = &cx.results.repositories;
+        // The one registry name made locally (`tag_by_labels`): the unique tag.
+        let unique = &cx.results.repositories.unique;
         // The image goes with its last tag. It is removed by id only when this build never
         // tagged it: by id, the daemon would also delete a tag another build holds on it (a
         // base-image hold of an autorebuild building FROM this very image).
-        let untagged_image = cx
-            .image_id
+        let untagged_image = cx.image_id.iter().filter(|_| unique.is_empty());
+        let references: Vec<String> = unique
             .iter()
-            .filter(|_| tags.primary.is_empty() && tags.unique.is_empty());
-        let references: Vec<String> = tags
-            .primary
-            .iter()
-            .chain(&tags.unique)
             .chain(&cx.base_hold)
             .chain(&cx.built_tag)
             .chain(untagged_image)

@@ -137,8 +137,11 @@ pub fn all() -> &'static [PluginSpec] {
             registries::push_to_other_registries,
         ),
         plugin("import_image", Postbuild, false, false, exit::import_image),
-        // Clean-up comes before the results are stored: storing them finishes the Build and
-        // lets the next build of its BuildConfig start, which must not race this clean-up.
+        // The results are stored first: that finishes the Build (`osbs build` returns, the
+        // next build of its BuildConfig may start) while this run cleans up. The clean-up
+        // removes only names of this build's own, so it cannot race that next build; its
+        // failure is logged and changes nothing stored (`pipeline`).
+        plugin("store_metadata", Exit, true, false, exit::store_metadata),
         plugin(
             "remove_built_image",
             Exit,
@@ -146,7 +149,6 @@ pub fn all() -> &'static [PluginSpec] {
             true,
             exit::remove_built_image,
         ),
-        plugin("store_metadata", Exit, true, false, exit::store_metadata),
     ];
     ALL
 }
@@ -166,14 +168,18 @@ mod tests {
     }
 
     #[test]
-    fn results_are_stored_last_after_the_clean_up() {
-        // Storing the results finishes the Build and lets the next build of its BuildConfig
-        // start; nothing of this build may still be touching the Docker Engine by then.
+    fn results_are_stored_before_the_clean_up_which_runs_last() {
+        // Storing the results finishes the Build: the clean-up comes after it, last, so that
+        // the user has the result without waiting for it. (That it removes only names unique
+        // to the build is shown by the integration tests `builds::*_leaves_nothing_behind`.)
         let names: Vec<_> = all().iter().map(|p| p.name).collect();
-        assert_eq!(names.last(), Some(&"store_metadata"));
-        let [.., clean_up, _] = names[..] else {
+        let [.., store, clean_up] = names[..] else {
             panic!("too few plugins: {names:?}");
         };
-        assert_eq!(clean_up, "remove_built_image");
+        assert_eq!((store, clean_up), ("store_metadata", "remove_built_image"));
+        let exit: Vec<_> = all().iter().filter(|p| p.phase == Phase::Exit).collect();
+        assert_eq!(exit.len(), 2, "{exit:?}");
+        let clean_up = exit[1];
+        assert!(clean_up.allowed_to_fail && !clean_up.required);
     }
 }

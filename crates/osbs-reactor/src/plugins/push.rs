@@ -1,8 +1,8 @@
-//! `tag_by_labels` and `tag_and_push`: tag the built image `version-release`, `version`,
-//! `latest` and a unique tag, push the image once (the reactor's own path, module
-//! `layer_push`, or `docker push` through the Engine: `push_method`), give every further tag
-//! one manifest `PUT` of the same bytes, and record each manifest digest after checking it
-//! with a manifest HEAD.
+//! `tag_by_labels` and `tag_and_push`: choose the tags `version-release`, `version`, `latest`
+//! and a unique tag (only the unique one is made in the Docker Engine), push the image once
+//! (the reactor's own path, module `layer_push`, or `docker push` through the Engine:
+//! `push_method`), give every further tag one manifest `PUT` of the same bytes, and record
+//! each manifest digest after checking it with a manifest HEAD.
 
 use std::time::SystemTime;
 
@@ -44,7 +44,10 @@ pub(crate) fn unique_tag(build_name: &str, at: SystemTime) -> String {
     tag
 }
 
-/// Tags the built image with the primary tags and a unique tag.
+/// Chooses the primary tags and a unique tag, and tags the built image locally with the
+/// unique tag only: a name of this build's own. The primary tags (`latest`, `version`, …) are
+/// shared by every build of the image, so they are never made locally, where the clean-up of
+/// one build could untag the next one's image; the push gives them to the registry.
 pub(crate) fn tag_by_labels<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
     Box::pin(async move {
         let image_id = cx.image_id.clone().ok_or(ReactorError::Missing {
@@ -65,16 +68,14 @@ pub(crate) fn tag_by_labels<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
         let primary = cx.request.variant.tags(&version, release.as_deref());
         let unique = unique_tag(&cx.request.build_name, SystemTime::now());
         let docker = cx.docker().await?;
-        for tag in primary.iter().chain([&unique]) {
-            let options = TagImageOptionsBuilder::default()
-                .repo(&image)
-                .tag(tag)
-                .build();
-            docker
-                .tag_image(&image_id, Some(options))
-                .await
-                .map_err(ReactorError::docker("tag"))?;
-        }
+        let options = TagImageOptionsBuilder::default()
+            .repo(&image)
+            .tag(&unique)
+            .build();
+        docker
+            .tag_image(&image_id, Some(options))
+            .await
+            .map_err(ReactorError::docker("tag"))?;
         cx.results.repositories.primary = primary.iter().map(|t| format!("{image}:{t}")).collect();
         cx.results.repositories.unique = vec![format!("{image}:{unique}")];
         cx.primary_tags = primary;
@@ -113,9 +114,10 @@ fn push_status(
 }
 
 /// Pushes the image under every tag to the target registry (credentials for that registry
-/// only) and records the digest the registry serves for each. The image is pushed once, under
-/// the first tag (`push_method`: the reactor's own path, or `docker push` through the
-/// Engine); every further tag costs one manifest `PUT` of the same bytes.
+/// only) and records the digest the registry serves for each. The image is pushed once
+/// (`push_method`: the reactor's own path, by image id, under the first tag; or `docker push`
+/// through the Engine of the unique tag, the one local name the build made); every further tag
+/// costs one manifest `PUT` of the same bytes.
 pub(crate) fn tag_and_push<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
     Box::pin(async move {
         let docker = cx.docker().await?;
@@ -129,7 +131,7 @@ pub(crate) fn tag_and_push<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
             .chain(cx.unique_tag.iter())
             .cloned()
             .collect();
-        let Some((first, others)) = tags.split_first() else {
+        let Some(first) = tags.first() else {
             return Err(ReactorError::Missing { what: "the tags" });
         };
         check_lease(cx).await?;
@@ -147,16 +149,29 @@ pub(crate) fn tag_and_push<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
                 manifest
             }
             PushMethod::Engine => {
-                let Some(digest) = push_by_engine(cx, &docker, &image, first).await? else {
+                // `docker push` needs a local name: the unique tag, which no other build has.
+                let unique = cx.unique_tag.clone().ok_or(ReactorError::Missing {
+                    what: "the unique tag",
+                })?;
+                let Some(digest) = push_by_engine(cx, &docker, &image, &unique).await? else {
                     return Ok(Step::Cancel("build cancelled".to_owned()));
                 };
                 get_manifest(&repo, &digest)
                     .await
-                    .map_err(|e| manifest_error(&registry_host, first, &e))?
+                    .map_err(|e| manifest_error(&registry_host, &unique, &e))?
             }
         };
-        let mut digests = vec![(first.clone(), manifest.digest.clone())];
-        for tag in others {
+        // The tag the image was pushed under already serves the manifest.
+        let pushed_as = match cx.request.push_method {
+            PushMethod::Reactor => first.as_str(),
+            PushMethod::Engine => cx.unique_tag.as_deref().unwrap_or(first),
+        };
+        let mut digests = Vec::with_capacity(tags.len());
+        for tag in &tags {
+            if tag == pushed_as {
+                digests.push((tag.clone(), manifest.digest.clone()));
+                continue;
+            }
             check_lease(cx).await?;
             let stored = put_manifest(&repo, tag, &manifest)
                 .await

@@ -513,3 +513,99 @@ fn a_vanished_pinned_base_is_pulled_again_or_named() {
     assert!(error.contains("registry now serves"), "{error}");
     assert!(!error.contains("docker.io"), "{error}");
 }
+
+/// The local names (`repository:tag`) the Docker Engine has in `repository`.
+fn local_names(repository: &str) -> Vec<String> {
+    osbs_testkit::fixture::run(std::process::Command::new("docker").args([
+        "images",
+        "--format",
+        "{{.Repository}}:{{.Tag}}",
+        repository,
+    ]))
+    .lines()
+    .map(str::to_owned)
+    .collect()
+}
+
+/// The results are stored before the clean-up (the Build is final while it runs, so the next
+/// build of the BuildConfig may start), which is safe because the build never gives its image
+/// a name another build shares: in the Engine it is only ever tagged with its unique tag, on
+/// either push path, and the clean-up leaves no image and no tag of the build behind.
+#[test]
+fn a_build_tags_only_its_own_names_and_leaves_nothing_behind_on_either_push_path() {
+    use osbs_core::build::PushMethod;
+    use std::sync::{Arc, Mutex};
+
+    require_services();
+    let registry = push_registry();
+    let repo = fixture_repo("small");
+    for method in [PushMethod::Reactor, PushMethod::Engine] {
+        let image = format!("osbs-test/{}", unique(&format!("own-names-{method}")));
+        let local_repository = format!("{registry}/{image}");
+        let mut request = request(&repo.url, &registry, &image);
+        request.push_method = method;
+        // The image's local names right after the push and when the clean-up starts.
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = Arc::clone(&seen);
+        let watched = local_repository.clone();
+        let host = TestHost::new(request).on_line(move |line| {
+            if line == "running plugin registry_sync" || line == "running plugin remove_built_image"
+            {
+                record.lock().unwrap().push(local_names(&watched));
+            }
+        });
+        let outcome = build(&host);
+        assert_eq!(outcome.phase, BuildPhase::Complete, "{}", summary(&outcome));
+        let results = &outcome.results;
+        assert_eq!(results.digests.len(), 4, "{method}");
+        assert_eq!(results.repositories.primary.len(), 3, "{method}");
+        let unique_name = results.repositories.unique[0].clone();
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![vec![unique_name.clone()], vec![unique_name.clone()]],
+            "{method}: the shared names (latest, 1, 1-1) were made locally"
+        );
+        // Every tag is in the registry with the digest the results name.
+        for pushed in &results.digests {
+            assert_eq!(
+                pushed.digest,
+                served_digest(&registry, &image, &pushed.tag),
+                "{method}: tag {}",
+                pushed.tag
+            );
+        }
+
+        // Stored, then cleaned up.
+        let log = host.log_text();
+        let at = |line: &str| log.lines().position(|l| l == line).unwrap_or(usize::MAX);
+        assert!(
+            at("running plugin store_metadata") < at("running plugin remove_built_image"),
+            "{log}"
+        );
+        assert!(
+            log.contains(&format!("removed {unique_name}")),
+            "{method}: {log}"
+        );
+        assert_eq!(host.inner.stored_outcome().as_ref(), Some(&outcome));
+
+        // Nothing of the build is left in the Engine: no name in its repository, no hold, no
+        // BuildKit export name, no image.
+        let build_name = format!("{}-1", image.replace('/', "-"));
+        assert_eq!(
+            local_names(&local_repository),
+            Vec::<String>::new(),
+            "{method}"
+        );
+        assert_eq!(holds_of(&build_name), Vec::<String>::new(), "{method}");
+        assert!(
+            !local_names("localhost/osbs-reactor/built")
+                .iter()
+                .any(|name| name.contains(&build_name)),
+            "{method}"
+        );
+        assert!(
+            !image_exists(results.image_id.as_deref().unwrap()),
+            "{method}"
+        );
+    }
+}
