@@ -572,20 +572,24 @@ mod tests {
         let context = tempfile::tempdir().unwrap();
         let tag = format!("localhost/osbs-test/layer-store:{}", std::process::id());
         // Hard and symbolic links, empty files, a name that is not UTF-8, a large file,
-        // whiteouts of the base's and of an earlier layer's files, an opaque directory.
+        // whiteouts of the base's and of an earlier layer's files, an opaque directory; the
+        // same layer twice (one `diff_id` at two places of the image).
         let dockerfile = format!(
             "FROM {}\n\
              RUN mkdir -p /d/sub /opq && echo a > /d/sub/f && ln /d/sub/f /d/hard && \
                  ln -s /d/sub/f /d/sym && touch /d/empty && echo x > /opq/x && \
                  printf 'latin-1' > \"$(printf '/d/n\\351')\" && \
                  head -c 3000000 /dev/urandom > /d/big\n\
+             COPY same.txt /same.txt\nCOPY same.txt /same.txt\n\
              RUN rm -f /d/sub/f /bin/true && rm -rf /opq && mkdir /opq && echo y > /opq/y\n",
             osbs_testkit::base_image()
         );
+        std::fs::write(context.path().join("same.txt"), "same\n").unwrap();
         let id = docker_build(context.path(), &dockerfile, &tag);
         let inspected = docker.inspect_image(&id).await.unwrap();
         let layers = inspected.root_fs.and_then(|r| r.layers).unwrap();
-        assert!(layers.len() >= 3, "{layers:?}");
+        assert_eq!(layers.len(), 5, "{layers:?}");
+        assert_eq!(layers[2], layers[3], "the same layer twice");
 
         let dir = tempfile::tempdir().unwrap();
         let (tx, mut announced) = mpsc::unbounded_channel();
@@ -596,7 +600,10 @@ mod tests {
         while announced.try_recv().is_ok() {
             files += 1;
         }
-        assert_eq!(files, layers.len(), "every layer was announced for upload");
+        assert_eq!(
+            files, 4,
+            "every distinct layer was announced for upload, once"
+        );
         let exported = export(&docker, &id, dir.path(), 1, Skip::default(), None)
             .await
             .unwrap();
