@@ -256,3 +256,68 @@ async fn a_build_secret_no_pod_may_mount_ends_the_build_error_naming_the_build_c
     assert_eq!(status["phase"], "Pending");
     Ok(())
 }
+
+/// The CRD's patterns for `buildSecrets` (what the API server checks on every write, `kubectl
+/// edit` included) accept exactly what `osbs_core::naming` accepts (what the client and the
+/// executor check).
+#[test]
+fn the_crd_patterns_are_the_naming_rules() {
+    use kube::CustomResourceExt;
+
+    let crd = serde_json::to_value(BuildConfigResource::crd()).expect("json");
+    let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+        ["buildSecrets"];
+    assert_eq!(schema["x-kubernetes-list-type"], "map");
+    assert_eq!(schema["x-kubernetes-list-map-keys"], json!(["id"]));
+    let field = |name: &str| {
+        let field = &schema["items"]["properties"][name];
+        let pattern = regex::Regex::new(field["pattern"].as_str().expect("a pattern"))
+            .expect("a valid pattern");
+        let max = field["maxLength"].as_u64().expect("a maxLength");
+        let min = field["minLength"].as_u64().expect("a minLength");
+        move |value: &str| {
+            let len = value.chars().count() as u64;
+            pattern.is_match(value) && (min..=max).contains(&len)
+        }
+    };
+    let (id_ok, secret_ok) = (field("id"), field("secret"));
+    let long = "a".repeat(253);
+    let too_long = "a".repeat(254);
+    let samples = [
+        "",
+        "a",
+        "npmrc",
+        "NPM_TOKEN",
+        "pip.conf",
+        "a-b_c.d",
+        "0",
+        ".",
+        "..",
+        ".npmrc",
+        "-x",
+        "x-",
+        "a/b",
+        "a,b",
+        "a=b",
+        "a b",
+        "a..b",
+        "osbs.pip-conf",
+        "Osbs",
+        "é",
+        "a\nb",
+        &long,
+        &too_long,
+    ];
+    for sample in samples {
+        assert_eq!(
+            id_ok(sample),
+            osbs_core::naming::is_build_secret_id(sample),
+            "id {sample:?}"
+        );
+        assert_eq!(
+            secret_ok(sample),
+            osbs_core::naming::is_dns1123_subdomain(sample),
+            "secret {sample:?}"
+        );
+    }
+}
