@@ -6,8 +6,10 @@
 //! Docker-in-Docker native sidecar by default ([`DEFAULT_DIND_IMAGE`]), or the node's socket), the registry Secrets mounted
 //! where osbs-kube-pod's `KubeHost` looks ([`crate::REGISTRY_SECRET_MOUNT`],
 //! [`crate::SYNC_SECRET_MOUNT`], [`crate::extra_registry_secret_mount`]), the `registry_ca`
-//! ConfigMap ([`crate::REGISTRY_CA_MOUNT`]), and an owner reference to the Build so that deleting the
-//! Build deletes the Pod. This crate names the binary but does not link it.
+//! ConfigMap ([`crate::REGISTRY_CA_MOUNT`]), the build secrets (each Secret's key at
+//! [`build_secret_path`], the ids in [`BUILD_SECRETS_ENV`]), and an owner reference to the
+//! Build so that deleting the Build deletes the Pod. This crate names the binary but does not
+//! link it.
 
 use std::collections::BTreeMap;
 
