@@ -230,6 +230,15 @@ pub fn render_pod(
                 mount_path: "/var/lib/docker".to_owned(),
                 ..VolumeMount::default()
             }];
+            // The reactor reads the built image's layers in place from the Engine's data
+            // root (its push path's layer store, each layer checked against its `diff_id`),
+            // instead of waiting for the Engine's image export; read-only.
+            mounts.push(VolumeMount {
+                name: "docker-graph".to_owned(),
+                mount_path: "/var/lib/docker".to_owned(),
+                read_only: Some(true),
+                ..VolumeMount::default()
+            });
             // The CA where the Engine looks for each registry's: the ConfigMap's key once per
             // registry, as `HOST[:PORT]/ca.crt` of one volume mounted once (no mount path
             // carries a registry's name or the port's colon).
