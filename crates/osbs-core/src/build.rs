@@ -145,6 +145,13 @@ pub struct BuildRequest {
     /// `registry_ca`: a PEM file of CA certificates trusted for every registry call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry_ca: Option<String>,
+    // The base image as known before the clone (`pull_base_image` checks it while cloning).
+    /// The base image the BuildConfig's trigger names (`registry/repository:tag`, from the
+    /// submission's parse of the Dockerfile), so the reactor can look it up in its registry
+    /// and the Docker Engine while it clones. Only a hint: the result is used only when the
+    /// cloned Dockerfile's `FROM` names the same image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_image_hint: Option<String>,
 }
 
 /// A registry that receives every pushed tag besides the primary one (SPEC §6: several
@@ -277,6 +284,7 @@ impl BuildRequest {
             extra_registries: Vec::new(),
             skip_tls_verify: false,
             registry_ca: None,
+            base_image_hint: None,
         }
     }
 }

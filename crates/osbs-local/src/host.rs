@@ -244,6 +244,13 @@ impl BuildHost for LocalHost {
                 })
             })?;
             let config = store::require_config(store.conn(), &row.build.build_config)?;
+            // The base image the trigger names, for the reactor to check while it clones.
+            let base_image_hint = match &config.trigger {
+                Some(trigger) => store::get_stream(store.conn(), &trigger.stream)?
+                    .and_then(|stream| stream.docker_image_repository)
+                    .map(|repository| format!("{repository}:{}", trigger.tag)),
+                None => None,
+            };
             let mut request = BuildRequest::for_build(
                 row.build,
                 RunTarget {
@@ -260,6 +267,7 @@ impl BuildHost for LocalHost {
             request.extra_registries = row.settings.extra_registries;
             request.skip_tls_verify = row.settings.skip_tls_verify;
             request.registry_ca = row.settings.registry_ca;
+            request.base_image_hint = base_image_hint;
             Ok(request)
         })
         .await
@@ -516,6 +524,36 @@ mod tests {
         host.log_line("plain\ttext");
         let log = std::fs::read_to_string(store::log_path(dir.path(), &build.name)).unwrap();
         assert_eq!(log, "Step 2/3 : LABEL evil=\"\"\nred\nplain\ttext\n");
+    }
+
+    /// The request carries the base image the BuildConfig's trigger names (its ImageStream's
+    /// repository and the tag), for the reactor to look up while it clones; none without one.
+    #[tokio::test]
+    async fn the_request_names_the_triggering_base_image_as_a_hint() {
+        use osbs_core::model::ImageStreamTag;
+
+        let (dir, store, build) = started("lease-1");
+        let host = LocalHost::open(dir.path(), &build.name, "lease-1")
+            .await
+            .unwrap();
+        assert_eq!(host.build_request().await.unwrap().base_image_hint, None);
+        let mut config = store::require_config(store.conn(), &build.build_config).unwrap();
+        config.trigger = Some(ImageStreamTag::new("ns-base", "1.0"));
+        store::put_config(store.conn(), &config).unwrap();
+        // A stream not imported yet: no repository, no hint.
+        store::put_stream(store.conn(), &ImageStream::new("ns-base")).unwrap();
+        assert_eq!(host.build_request().await.unwrap().base_image_hint, None);
+        let mut stream = ImageStream::new("ns-base");
+        stream.docker_image_repository = Some("127.0.0.1:5000/ns/base".into());
+        store::put_stream(store.conn(), &stream).unwrap();
+        assert_eq!(
+            host.build_request()
+                .await
+                .unwrap()
+                .base_image_hint
+                .as_deref(),
+            Some("127.0.0.1:5000/ns/base:1.0")
+        );
     }
 
     /// The store that makes the Build final (the reactor's `store_metadata`, before its

@@ -87,6 +87,8 @@ pub(crate) struct Context<'h> {
     pub(crate) base_hold: Option<String>,
     /// The local tag a BuildKit build stored its image under, dropped at the end.
     pub(crate) built_tag: Option<String>,
+    /// The lookup of the request's base image hint, running while the source is cloned.
+    pub(crate) base_check: Option<plugins::build::BaseCheck>,
     pub(crate) results: BuildResults,
     /// Whether `store_metadata` stored the outcome: the Build is final, and what runs after it
     /// (the clean-up) can no longer change how it ended, only log.
@@ -344,6 +346,7 @@ async fn run_build_on(host: &dyn DynHost, cancel: CancellationToken) -> BuildOut
         unique_tag: None,
         base_hold: None,
         built_tag: None,
+        base_check: None,
         results: BuildResults::default(),
         stored: false,
         docker: None,

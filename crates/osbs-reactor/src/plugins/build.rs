@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::SystemTime;
 
 use bollard::Docker;
+use bollard::models::ImageInspect;
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, CreateImageOptionsBuilder, RemoveContainerOptionsBuilder,
     TagImageOptionsBuilder,
@@ -24,7 +25,7 @@ use crate::context_tar;
 use crate::error::{ReactorError, chain};
 use crate::pipeline::Context;
 use crate::progress::{EngineStatus, Kind, LayerProgress};
-use crate::registry::Registry;
+use crate::registry::{Auth, Registry};
 
 /// The local repository of the tags that hold each running build's base image.
 pub(crate) const BASE_HOLD_REPOSITORY: &str = "localhost/osbs-reactor/base-hold";
@@ -54,25 +55,95 @@ enum Present {
     Vanished,
 }
 
+/// What decides whether the base image must be pulled: the local image of its name, and the
+/// digest its registry serves for the referenced tag (or the digest the FROM names).
+pub(crate) struct BaseLookup {
+    local: Option<ImageInspect>,
+    wanted: Result<String, ReactorError>,
+}
+
+/// Asks the Docker Engine and the base's registry at the same time.
+async fn look_up(docker: Docker, auth: Auth, base: ImageReference) -> BaseLookup {
+    let local_name = base.to_string();
+    let wanted = async {
+        match base.digest() {
+            Some(digest) => Ok(digest.to_owned()),
+            None => {
+                Registry::from_uri(base.registry(), &auth)?
+                    .manifest_digest(base.repository(), base.tag_or_latest())
+                    .await
+            }
+        }
+    };
+    let (local, wanted) = tokio::join!(docker.inspect_image(&local_name), wanted);
+    BaseLookup {
+        local: local.ok(),
+        wanted,
+    }
+}
+
+/// The lookup of the base image the build request names as a hint (`base_image_hint`),
+/// started by `fetch_source` before it clones; aborted when dropped (a cancelled or failed
+/// build, or a `FROM` that names another image).
+pub(crate) struct BaseCheck {
+    base: ImageReference,
+    task: tokio::task::JoinHandle<BaseLookup>,
+}
+
+impl Drop for BaseCheck {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts the lookup of the request's base image hint, to run while `fetch_source` clones;
+/// nothing when there is no usable hint, `pull_base_image` is disabled, or the Engine or the
+/// credentials are not at hand (then `pull_base_image` looks up as always, and reports).
+pub(crate) async fn start_base_check(cx: &mut Context<'_>) {
+    let pulls = cx
+        .request
+        .plugins
+        .get("pull_base_image")
+        .and_then(|o| o.enabled)
+        != Some(false);
+    let Some(Ok(base)) = cx
+        .request
+        .base_image_hint
+        .as_deref()
+        .filter(|_| pulls)
+        .map(ImageReference::parse)
+    else {
+        return;
+    };
+    let Ok(auth) = Auth::for_request(&cx.request) else {
+        return;
+    };
+    let Ok(docker) = cx.docker().await else {
+        return;
+    };
+    let task = tokio::spawn(look_up(docker, auth, base.clone()));
+    cx.base_check = Some(BaseCheck { base, task });
+}
+
+/// The early lookup if it was of `base` (the cloned Dockerfile's `FROM`), else `None`.
+async fn early_lookup(cx: &mut Context<'_>, base: &ImageReference) -> Option<BaseLookup> {
+    let mut check = cx.base_check.take().filter(|check| check.base == *base)?;
+    (&mut check.task).await.ok()
+}
+
 /// Makes the base image present: pulls it unless the local one already has the digest the
-/// registry serves for the referenced tag (or the digest the FROM names).
+/// registry serves for the referenced tag (or the digest the FROM names). `early` is a lookup
+/// of the same image made while the source was cloned.
 async fn make_present(
     cx: &mut Context<'_>,
     docker: &Docker,
     base: &ImageReference,
+    early: Option<BaseLookup>,
 ) -> Result<Present, ReactorError> {
     let local_name = base.to_string();
-    let local = docker.inspect_image(&local_name).await.ok();
-    let wanted = match base.digest() {
-        Some(digest) => Ok(digest.to_owned()),
-        None => match Registry::from_uri(base.registry(), &cx.auth) {
-            Ok(registry) => {
-                registry
-                    .manifest_digest(base.repository(), base.tag_or_latest())
-                    .await
-            }
-            Err(err) => Err(err),
-        },
+    let BaseLookup { local, wanted } = match early {
+        Some(lookup) => lookup,
+        None => look_up(docker.clone(), cx.auth.clone(), base.clone()).await,
     };
     let wanted = match (wanted, &local) {
         (Ok(digest), _) => digest,
@@ -174,7 +245,13 @@ pub(crate) fn pull_base_image<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
         let mut attempt = 0;
         let (id, pulled) = loop {
             attempt += 1;
-            let held = match make_present(cx, &docker, &base).await? {
+            // Looked up while the source was cloned, if the hint named this very image; a
+            // second attempt looks again.
+            let early = match attempt {
+                1 => early_lookup(cx, &base).await,
+                _ => None,
+            };
+            let held = match make_present(cx, &docker, &base, early).await? {
                 Present::Image { id, pulled } => hold_image(&docker, &id, &hold_tag)
                     .await?
                     .then_some((id, pulled)),
@@ -273,7 +350,7 @@ async fn recheck_pinned_base(
         "the base image {base} ({pinned}) vanished from the Docker Engine before the build; \
          pulling it again"
     ));
-    let id = match make_present(cx, docker, &base).await? {
+    let id = match make_present(cx, docker, &base, None).await? {
         Present::Image { id, .. } => id,
         Present::Cancelled => return Ok(Some(Step::Cancel(CANCELLED.to_owned()))),
         Present::Vanished => {

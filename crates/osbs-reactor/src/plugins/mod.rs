@@ -4,7 +4,7 @@
 //! error. The runner in `pipeline` decides what a failure means from the plugin's `required`
 //! and `allowed_to_fail` (and the build request's overrides).
 
-mod build;
+pub(crate) mod build;
 pub(crate) mod exit;
 mod labels;
 pub(crate) mod push;

@@ -9,9 +9,13 @@ use crate::pipeline::Context;
 use crate::source_files::{self, SourceDockerfile};
 
 /// Clones `git_url` at `git_commit` (or the branch head), reads the Dockerfile from the
-/// commit, parses it and its base image, checks `.dockerignore`, and records the commit.
+/// commit, parses it and its base image, checks `.dockerignore`, and records the commit;
+/// starts the lookup of the request's base image hint first, to run during the clone.
 pub(crate) fn fetch_source<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
     Box::pin(async move {
+        // The base image the request expects is looked up meanwhile (`pull_base_image` uses
+        // the answer if the cloned Dockerfile names the same image).
+        super::build::start_base_check(cx).await;
         let dest = cx.workdir.path().join("source");
         let stored = cx
             .host

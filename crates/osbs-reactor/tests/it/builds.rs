@@ -609,3 +609,98 @@ fn a_build_tags_only_its_own_names_and_leaves_nothing_behind_on_either_push_path
         );
     }
 }
+
+/// The manifest `HEAD`s of `repository:tag` the proxy saw.
+fn manifest_heads(
+    proxy: &osbs_testkit::fault_proxy::FaultProxy,
+    repository: &str,
+    tag: &str,
+) -> usize {
+    let target = format!("/v2/{repository}/manifests/{tag}");
+    proxy
+        .requests()
+        .iter()
+        .filter(|r| r.method == "HEAD" && r.target == target)
+        .count()
+}
+
+/// A base image hint in the request starts the base's lookup while the source is cloned:
+/// when the cloned `FROM` names the same image, `pull_base_image` uses that answer (one digest
+/// check in all, none of its own); when it names another, the build looks up its own base
+/// again and builds from it.
+#[test]
+fn the_base_image_hint_is_looked_up_during_the_clone_and_used_only_for_that_image() {
+    use osbs_testkit::fault_proxy::FaultProxy;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    require_services();
+    let proxy = Arc::new(FaultProxy::start(&push_registry(), 0.0, 1));
+    // The base through the proxy, so its registry's requests are counted.
+    let base = format!("{}/osbs/busybox:latest", proxy.addr());
+    let repo = fixture_repo_from("small", &base);
+    osbs_testkit::fixture::run(std::process::Command::new("docker").args(["pull", &base]));
+    let base_id = local_image_id(&base);
+
+    // The hint names the FROM's image: once the early lookup reached the registry, every
+    // registry request fails until `pull_base_image` is done, so the build only finds the
+    // base's digest (rather than warning that it cannot check it) through the early answer.
+    proxy.clear();
+    let image = format!("osbs-test/{}", unique("base-hint"));
+    let mut same = request(&repo.url, proxy.addr(), &image);
+    same.base_image_hint = Some(base.clone());
+    let switch = Arc::clone(&proxy);
+    let host = TestHost::new(same).on_line(move |line| {
+        if line == "running plugin pull_base_image" {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while manifest_heads(&switch, "osbs/busybox", "latest") == 0
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            switch.set_rate(1.0);
+        } else if line == "running plugin add_labels" {
+            switch.set_rate(0.0);
+        }
+    });
+    let outcome = build(&host);
+    assert_eq!(outcome.phase, BuildPhase::Complete, "{}", summary(&outcome));
+    assert_eq!(
+        outcome.results.base_image_id.as_deref(),
+        Some(base_id.as_str())
+    );
+    let log = host.log_text();
+    assert!(
+        log.contains(&format!("{base} is present with digest sha256:")),
+        "{log}"
+    );
+    assert!(!log.contains("cannot check"), "{log}");
+    assert_eq!(
+        manifest_heads(&proxy, "osbs/busybox", "latest"),
+        1,
+        "{:#?}",
+        proxy.requests()
+    );
+
+    // The hint names another image: its answer is not used, the FROM's base is looked up.
+    proxy.clear();
+    let image = format!("osbs-test/{}", unique("base-hint"));
+    let mut other = request(&repo.url, proxy.addr(), &image);
+    other.base_image_hint = Some(format!("{}/osbs/not-the-base:latest", proxy.addr()));
+    let host = TestHost::new(other);
+    let outcome = build(&host);
+    assert_eq!(outcome.phase, BuildPhase::Complete, "{}", summary(&outcome));
+    assert_eq!(
+        outcome.results.base_image_id.as_deref(),
+        Some(base_id.as_str())
+    );
+    assert_eq!(
+        manifest_heads(&proxy, "osbs/busybox", "latest"),
+        1,
+        "{:#?}",
+        proxy.requests()
+    );
+    let _ = std::process::Command::new("docker")
+        .args(["rmi", &base])
+        .output();
+}
