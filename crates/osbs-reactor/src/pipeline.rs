@@ -103,21 +103,35 @@ pub(crate) struct Context<'h> {
 /// The background listing of stale base-image holds (`plugins::exit::stale_holds`).
 pub(crate) type StaleHolds = tokio::task::JoinHandle<Result<Vec<String>, bollard::errors::Error>>;
 
+/// A Docker Engine client, connected and the API version negotiated.
+pub(crate) async fn connect_docker() -> Result<Docker, ReactorError> {
+    Docker::connect_with_defaults()
+        .map_err(ReactorError::docker("connect"))?
+        .with_timeout(DOCKER_TIMEOUT)
+        .negotiate_version()
+        .await
+        .map_err(ReactorError::docker("version negotiation"))
+}
+
 impl Context<'_> {
     /// The Docker Engine client, connected (and the API version negotiated) on first use.
     pub(crate) async fn docker(&mut self) -> Result<Docker, ReactorError> {
         if let Some(docker) = &self.docker {
             return Ok(docker.clone());
         }
-        let docker = Docker::connect_with_defaults()
-            .map_err(ReactorError::docker("connect"))?
-            .with_timeout(DOCKER_TIMEOUT)
-            .negotiate_version()
-            .await
-            .map_err(ReactorError::docker("version negotiation"))?;
+        let docker = connect_docker().await?;
         self.docker = Some(docker.clone());
         self.stale_holds = Some(tokio::spawn(plugins::exit::stale_holds(docker.clone())));
         Ok(docker)
+    }
+
+    /// Makes `docker` (connected by [`connect_docker`] elsewhere) this run's client unless it
+    /// has one, as [`Context::docker`] would have.
+    pub(crate) fn adopt_docker(&mut self, docker: Docker) {
+        if self.docker.is_none() {
+            self.stale_holds = Some(tokio::spawn(plugins::exit::stale_holds(docker.clone())));
+            self.docker = Some(docker);
+        }
     }
 
     /// The Docker Engine client if one was connected.

@@ -58,6 +58,8 @@ enum Present {
 /// What decides whether the base image must be pulled: the local image of its name, and the
 /// digest its registry serves for the referenced tag (or the digest the FROM names).
 pub(crate) struct BaseLookup {
+    /// The client it asked the Engine with.
+    docker: Docker,
     local: Option<ImageInspect>,
     wanted: Result<String, ReactorError>,
 }
@@ -77,6 +79,7 @@ async fn look_up(docker: Docker, auth: Auth, base: ImageReference) -> BaseLookup
     };
     let (local, wanted) = tokio::join!(docker.inspect_image(&local_name), wanted);
     BaseLookup {
+        docker,
         local: local.ok(),
         wanted,
     }
@@ -87,7 +90,8 @@ async fn look_up(docker: Docker, auth: Auth, base: ImageReference) -> BaseLookup
 /// build, or a `FROM` that names another image).
 pub(crate) struct BaseCheck {
     base: ImageReference,
-    task: tokio::task::JoinHandle<BaseLookup>,
+    /// `None` when the Docker Engine could not be reached (`pull_base_image` reports it).
+    task: tokio::task::JoinHandle<Option<BaseLookup>>,
 }
 
 impl Drop for BaseCheck {
@@ -98,8 +102,9 @@ impl Drop for BaseCheck {
 
 /// Starts the lookup of the request's base image hint, to run while `fetch_source` clones;
 /// nothing when there is no usable hint, `pull_base_image` is disabled, or the Engine or the
-/// credentials are not at hand (then `pull_base_image` looks up as always, and reports).
-pub(crate) async fn start_base_check(cx: &mut Context<'_>) {
+/// credentials are not at hand (then `pull_base_image` looks up as always, and reports). The
+/// task connects to the Engine by itself: nothing of it delays the clone.
+pub(crate) fn start_base_check(cx: &mut Context<'_>) {
     let pulls = cx
         .request
         .plugins
@@ -118,17 +123,18 @@ pub(crate) async fn start_base_check(cx: &mut Context<'_>) {
     let Ok(auth) = Auth::for_request(&cx.request) else {
         return;
     };
-    let Ok(docker) = cx.docker().await else {
-        return;
-    };
-    let task = tokio::spawn(look_up(docker, auth, base.clone()));
+    let lookup = base.clone();
+    let task = tokio::spawn(async move {
+        let docker = crate::pipeline::connect_docker().await.ok()?;
+        Some(look_up(docker, auth, lookup).await)
+    });
     cx.base_check = Some(BaseCheck { base, task });
 }
 
 /// The early lookup if it was of `base` (the cloned Dockerfile's `FROM`), else `None`.
 async fn early_lookup(cx: &mut Context<'_>, base: &ImageReference) -> Option<BaseLookup> {
     let mut check = cx.base_check.take().filter(|check| check.base == *base)?;
-    (&mut check.task).await.ok()
+    (&mut check.task).await.ok().flatten()
 }
 
 /// Makes the base image present: pulls it unless the local one already has the digest the
@@ -141,7 +147,7 @@ async fn make_present(
     early: Option<BaseLookup>,
 ) -> Result<Present, ReactorError> {
     let local_name = base.to_string();
-    let BaseLookup { local, wanted } = match early {
+    let BaseLookup { local, wanted, .. } = match early {
         Some(lookup) => lookup,
         None => look_up(docker.clone(), cx.auth.clone(), base.clone()).await,
     };
@@ -239,19 +245,19 @@ pub(crate) fn pull_base_image<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
         let Some(base) = cx.base_image.clone() else {
             return Ok(Step::Skipped("FROM scratch has no base image".to_owned()));
         };
+        // Looked up while the source was cloned, if the hint named this very image (its
+        // Engine client becomes the run's); a second attempt looks again.
+        let mut early = early_lookup(cx, &base).await;
+        if let Some(lookup) = &early {
+            cx.adopt_docker(lookup.docker.clone());
+        }
         let docker = cx.docker().await?;
         let hold_tag = unique_tag(&cx.request.build_name, SystemTime::now());
         let hold = format!("{BASE_HOLD_REPOSITORY}:{hold_tag}");
         let mut attempt = 0;
         let (id, pulled) = loop {
             attempt += 1;
-            // Looked up while the source was cloned, if the hint named this very image; a
-            // second attempt looks again.
-            let early = match attempt {
-                1 => early_lookup(cx, &base).await,
-                _ => None,
-            };
-            let held = match make_present(cx, &docker, &base, early).await? {
+            let held = match make_present(cx, &docker, &base, early.take()).await? {
                 Present::Image { id, pulled } => hold_image(&docker, &id, &hold_tag)
                     .await?
                     .then_some((id, pulled)),

@@ -15,7 +15,7 @@ pub(crate) fn fetch_source<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
     Box::pin(async move {
         // The base image the request expects is looked up meanwhile (`pull_base_image` uses
         // the answer if the cloned Dockerfile names the same image).
-        super::build::start_base_check(cx).await;
+        super::build::start_base_check(cx);
         let dest = cx.workdir.path().join("source");
         let stored = cx
             .host
