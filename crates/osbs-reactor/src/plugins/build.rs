@@ -404,15 +404,26 @@ pub(crate) const BUILT_REPOSITORY: &str = "localhost/osbs-reactor/built";
 /// The name BuildKit builds the held base image by: `repository@digest` when the image has
 /// that digest for the base's repository (the same name for every build of that base, so the
 /// Dockerfile in the context, and with it the layer cache of `COPY .`, stays the same from
-/// build to build), else `None` for the hold's own tag.
-async fn buildkit_pin(cx: &Context<'_>, docker: &Docker) -> Result<Option<String>, ReactorError> {
+/// build to build), else `None` for the hold's own tag. `Err(None)` when the image vanished
+/// since `recheck_pinned_base` saw it.
+async fn buildkit_pin(
+    cx: &Context<'_>,
+    docker: &Docker,
+) -> Result<Option<String>, Option<ReactorError>> {
     let (Some(base), Some(id)) = (&cx.base_image, &cx.results.base_image_id) else {
         return Ok(None);
     };
-    let image = docker
-        .inspect_image(id)
-        .await
-        .map_err(ReactorError::docker("inspect of the held base image"))?;
+    let image = match docker.inspect_image(id).await {
+        Ok(image) => image,
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => return Err(None),
+        Err(err) => {
+            return Err(Some(
+                ReactorError::docker("inspect of the held base image")(err),
+            ));
+        }
+    };
     let names = [base.name(), base.familiar_name()];
     Ok(image
         .repo_digests
@@ -437,7 +448,29 @@ async fn buildkit_build(
     ignore: context_tar::DockerIgnore,
 ) -> Result<Step, ReactorError> {
     if let Some(hold) = cx.base_hold.clone() {
-        let pin = buildkit_pin(cx, docker).await?.unwrap_or(hold);
+        let pin = match buildkit_pin(cx, docker).await {
+            Ok(pin) => pin,
+            Err(Some(err)) => return Err(err),
+            // The Engine can still drop an image that another run's clean-up removed the last
+            // name of at the moment this run pulled and held it (a base built just before,
+            // in a cascade): it is pulled and held again, and must be the recorded one.
+            Err(None) => {
+                if let Some(step) = recheck_pinned_base(cx, docker).await? {
+                    return Ok(step);
+                }
+                buildkit_pin(cx, docker).await.map_err(|err| {
+                    err.unwrap_or_else(|| ReactorError::Pull {
+                        image: cx
+                            .base_image
+                            .as_ref()
+                            .map_or_else(String::new, ToString::to_string),
+                        message: "the held base image vanished from the Docker Engine twice"
+                            .to_owned(),
+                    })
+                })?
+            }
+        }
+        .unwrap_or(hold);
         let line = cx.dockerfile()?.base_image_line;
         let build_args = &cx.request.variant.build_args;
         let pinned = with_base_image_and_args(&cx.dockerfile_text()?, line, &pin, build_args)
