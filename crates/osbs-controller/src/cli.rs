@@ -55,22 +55,46 @@ fn parse_notify_kinds(value: &str) -> Result<BTreeSet<EventKind>, String> {
     parse_notify_on(value).map_err(|e| e.to_string())
 }
 
-fn parse_webhook(value: &str) -> Result<String, String> {
-    if value.starts_with("http://") || value.starts_with("https://") {
-        Ok(value.to_owned())
-    } else {
-        // Not the value itself: a webhook URL may carry a token.
-        Err("expected an http:// or https:// URL".to_owned())
+/// An entry of a comma-separated list option (`--notify-webhook`,
+/// `--allowed-build-secrets`): trimmed, and `None` when blank, so that an empty value (a
+/// templated manifest's `OSBS_ALLOWED_BUILD_SECRETS=`), `a, b` and a trailing comma all mean
+/// what they say rather than stopping the controller.
+fn list_entry(
+    value: &str,
+    parse: impl Fn(&str) -> Result<String, String>,
+) -> Result<Option<String>, String> {
+    match value.trim() {
+        "" => Ok(None),
+        entry => parse(entry).map(Some),
     }
 }
 
+/// The entries of a list option, blank ones left out.
+fn entries(values: &[Option<String>]) -> Vec<String> {
+    values.iter().flatten().cloned().collect()
+}
+
+/// `--notify-webhook`: an http(s) URL.
+fn parse_webhook(value: &str) -> Result<Option<String>, String> {
+    list_entry(value, |url| {
+        if url.starts_with("http://") || url.starts_with("https://") {
+            Ok(url.to_owned())
+        } else {
+            // Not the value itself: a webhook URL may carry a token.
+            Err("expected an http:// or https:// URL".to_owned())
+        }
+    })
+}
+
 /// `--allowed-build-secrets`: the name of a Secret (a DNS-1123 subdomain).
-fn parse_secret_name(value: &str) -> Result<String, String> {
-    if osbs_core::naming::is_dns1123_subdomain(value) {
-        Ok(value.to_owned())
-    } else {
-        Err("expected the name of a Secret (a DNS-1123 subdomain)".to_owned())
-    }
+fn parse_secret_name(value: &str) -> Result<Option<String>, String> {
+    list_entry(value, |name| {
+        if osbs_core::naming::is_dns1123_subdomain(name) {
+            Ok(name.to_owned())
+        } else {
+            Err("expected the name of a Secret (a DNS-1123 subdomain)".to_owned())
+        }
+    })
 }
 
 /// `--notify-smtp`: `host:port` of an SMTP relay.
@@ -170,9 +194,9 @@ pub struct RunArgs {
     pub registry_ca: Option<String>,
     /// The Secrets build Pods may mount as build secrets (osbs.conf `build_secrets = ID=SECRET`
     /// of the kubernetes instance names them); repeat it, or separate names with commas. A
-    /// build whose BuildConfig names another ends `Error`; unset, none is allowed.
+    /// build whose BuildConfig names another ends `Error`; unset or empty, none is allowed.
     #[arg(long = "allowed-build-secrets", env = "OSBS_ALLOWED_BUILD_SECRETS", value_name = "SECRET", value_delimiter = ',', value_parser = parse_secret_name)]
-    pub allowed_build_secrets: Vec<String>,
+    pub allowed_build_secrets: Vec<Option<String>>,
     /// Whether the imports verify registries' TLS certificates: `false` as osbs.conf's
     /// `verify_ssl = false`.
     #[arg(long, env = "OSBS_VERIFY_SSL", default_value_t = true, action = clap::ArgAction::Set)]
@@ -181,9 +205,9 @@ pub struct RunArgs {
     #[arg(long, env = "OSBS_KEEP_BUILDS", default_value_t = 50)]
     pub keep_builds: usize,
     /// A URL that gets an HTTP POST of `{"event": KIND, "build": {...}}` when a build ends
-    /// (`notify_webhook`); repeat it, or separate URLs with commas.
+    /// (`notify_webhook`); repeat it, or separate URLs with commas (empty: none).
     #[arg(long = "notify-webhook", env = "OSBS_NOTIFY_WEBHOOK", value_delimiter = ',', value_parser = parse_webhook)]
-    pub notify_webhooks: Vec<String>,
+    pub notify_webhooks: Vec<Option<String>>,
     /// The kinds of build ends notified (`notify_on`): `auto_fail`, `auto_canceled`,
     /// `auto_success`, `manual_fail`, `manual_canceled`, `manual_success`, comma-separated.
     #[arg(long, env = "OSBS_NOTIFY_ON", value_parser = parse_notify_kinds)]
@@ -289,7 +313,7 @@ impl RunArgs {
             }
         };
         Ok(NotifySettings {
-            webhooks: self.notify_webhooks.clone(),
+            webhooks: entries(&self.notify_webhooks),
             smtp,
             on: self.notify_on.clone().unwrap_or_else(default_notify_on),
         })
@@ -307,10 +331,18 @@ async fn run(args: Box<RunArgs>) -> Result<(), ControllerError> {
         })?;
     let probe_addr = listener.local_addr().unwrap_or(args.probe_addr);
     tokio::spawn(probes::serve(listener, health.clone(), metrics.clone()));
+    let allowed_build_secrets = entries(&args.allowed_build_secrets);
+    // The Secrets build Pods may mount are in the log (which the controller's operators
+    // read), not in a refused Build's status (which everyone who reads Builds does).
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         namespace = %args.namespace,
         %probe_addr,
+        allowed_build_secrets = %if allowed_build_secrets.is_empty() {
+            "none".to_owned()
+        } else {
+            allowed_build_secrets.join(",")
+        },
         "osbs-controller starting; /healthz, /readyz and /metrics on {probe_addr}"
     );
     let client = Client::try_default()
@@ -329,7 +361,7 @@ async fn run(args: Box<RunArgs>) -> Result<(), ControllerError> {
             service_account: args.builder_service_account,
             default_registry: args.default_registry,
             grace_seconds: args.cancel_grace,
-            allowed_build_secrets: args.allowed_build_secrets,
+            allowed_build_secrets,
         },
         reconcile: Settings {
             cancel_grace_seconds: args.cancel_grace,

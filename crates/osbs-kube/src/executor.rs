@@ -127,14 +127,25 @@ impl KubeExecutor {
                 .iter()
                 .find(|s| !allowed.contains(&s.secret))
                 .map(|s| {
-                    let allowed = if allowed.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        allowed.join(", ")
-                    };
+                    // The allowed list goes to the controller's log only: the message is
+                    // stored in the Build, which more people read than the controller's
+                    // settings.
+                    tracing::warn!(
+                        build,
+                        build_config = %config_name,
+                        secret = %s.secret,
+                        allowed = %if allowed.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            allowed.join(", ")
+                        },
+                        "refusing build secret {:?}: Secret {:?} is not in --allowed-build-secrets",
+                        s.id,
+                        s.secret
+                    );
                     format!(
                         "build secret {:?} names Secret {:?}, which osbs-controller does not \
-                         allow build Pods to mount (its --allowed-build-secrets: {allowed})",
+                         allow build Pods to mount (its --allowed-build-secrets does not list it)",
                         s.id, s.secret
                     )
                 })

@@ -4,8 +4,15 @@
 use std::process::Command;
 
 fn controller(args: &[&str]) -> std::process::Output {
+    controller_with(args, &[])
+}
+
+/// `controller` with the environment variables `env` set.
+fn controller_with(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_osbs-controller"))
         .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("OSBS_LOG_FORMAT")
         .env_remove("OSBS_NOTIFY_SMTP")
         .env_remove("OSBS_NOTIFY_FROM")
         .env_remove("OSBS_NOTIFY_TO")
@@ -14,6 +21,7 @@ fn controller(args: &[&str]) -> std::process::Output {
         .env_remove("OSBS_NOTIFY_WEBHOOK")
         .env_remove("OSBS_ALLOWED_BUILD_SECRETS")
         .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .envs(env.iter().copied())
         .output()
         .expect("osbs-controller runs")
 }
@@ -64,6 +72,20 @@ fn bad_values_are_refused_at_start() {
             "invalid value 'Osbs_Token' for '--allowed-build-secrets <SECRET>': expected the \
              name of a Secret (a DNS-1123 subdomain)",
         ),
+        // Spaces around a bad name do not make it good.
+        (
+            &["run", "--allowed-build-secrets", "osbs-npmrc, Osbs_Token ,"][..],
+            "invalid value ' Osbs_Token ' for '--allowed-build-secrets <SECRET>': expected the \
+             name of a Secret (a DNS-1123 subdomain)",
+        ),
+        (
+            &[
+                "run",
+                "--notify-webhook",
+                "https://hooks.example.com/a, hooks.example.com/s3cr3t",
+            ][..],
+            "expected an http:// or https:// URL",
+        ),
     ] {
         let output = controller(args);
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -77,5 +99,67 @@ fn bad_values_are_refused_at_start() {
     assert!(
         stderr.contains("--notify-smtp needs --notify-from and --notify-to"),
         "{stderr}"
+    );
+}
+
+/// What `run` logs as it starts (before it reaches for the API server, which these runs
+/// cannot) for `args` and `env`; asserts that it got that far: exit 1, not the usage error 2.
+fn started(args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut all = vec!["run", "--no-leader-election", "--probe-addr", "127.0.0.1:0"];
+    all.extend_from_slice(args);
+    let output = controller_with(&all, env);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{args:?} {env:?}: {stderr}");
+    assert!(
+        stderr.contains("osbs-controller starting") && stderr.contains("cannot reach the API"),
+        "{args:?} {env:?}: {stderr}"
+    );
+    stderr
+}
+
+#[test]
+fn empty_list_values_mean_none_and_entries_are_trimmed() {
+    // An empty value (a templated manifest's `OSBS_ALLOWED_BUILD_SECRETS=`) allows none, as
+    // leaving it unset does; the allowed Secrets are in the controller's log.
+    for env in [
+        &[("OSBS_ALLOWED_BUILD_SECRETS", "")][..],
+        &[("OSBS_ALLOWED_BUILD_SECRETS", " , ")][..],
+        &[][..],
+    ] {
+        let log = started(&[], env);
+        assert!(log.contains("allowed_build_secrets=none"), "{env:?}: {log}");
+    }
+    let log = started(&["--allowed-build-secrets="], &[]);
+    assert!(log.contains("allowed_build_secrets=none"), "{log}");
+    // Spaces after the commas, and a trailing comma, are not part of the names.
+    let log = started(
+        &[],
+        &[("OSBS_ALLOWED_BUILD_SECRETS", "osbs-npmrc, osbs.pip-conf ,")],
+    );
+    assert!(
+        log.contains("allowed_build_secrets=osbs-npmrc,osbs.pip-conf"),
+        "{log}"
+    );
+    let log = started(
+        &[
+            "--allowed-build-secrets",
+            " osbs-npmrc",
+            "--allowed-build-secrets",
+            "osbs-token",
+        ],
+        &[],
+    );
+    assert!(
+        log.contains("allowed_build_secrets=osbs-npmrc,osbs-token"),
+        "{log}"
+    );
+    // The same for the webhooks.
+    started(&[], &[("OSBS_NOTIFY_WEBHOOK", "")]);
+    started(
+        &[
+            "--notify-webhook",
+            "https://a.example/h, http://b.example/h,",
+        ],
+        &[],
     );
 }
