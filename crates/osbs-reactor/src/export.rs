@@ -545,6 +545,58 @@ mod tests {
         assert_eq!(file.len() as u64, big_layer.compressed.size);
     }
 
+    #[test]
+    fn a_layer_that_does_not_hash_to_its_diff_id_leaves_its_file_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = b"the bytes of a layer";
+        let right = format!("sha256:{}", hex::encode(Sha256::digest(data)));
+        let wrong = format!("sha256:{}", "0".repeat(64));
+        let (tx, mut announced) = mpsc::unbounded_channel();
+        let err = gzip_to_file(
+            &data[..],
+            &dir.path().join("bad.gz"),
+            1,
+            2,
+            Some(&tx),
+            Some(&wrong),
+        )
+        .unwrap_err();
+        assert!(err.contains("not to sha256:000"), "{err}");
+        let started = announced.try_recv().unwrap();
+        let growth = started.growth.borrow().clone();
+        assert!(
+            growth.failed && growth.complete.is_none(),
+            "an upload that followed it cannot commit: {growth:?}"
+        );
+        let good = gzip_to_file(
+            &data[..],
+            &dir.path().join("good.gz"),
+            1,
+            2,
+            Some(&tx),
+            Some(&right),
+        )
+        .unwrap();
+        let growth = announced.try_recv().unwrap().growth.borrow().clone();
+        assert_eq!(
+            growth.complete,
+            Some((good.digest.clone(), good.size)),
+            "{growth:?}"
+        );
+        assert!(!growth.failed);
+    }
+
+    /// Removes an image when dropped, also when a test fails.
+    struct RemoveImage(String);
+
+    impl Drop for RemoveImage {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("docker")
+                .args(["rmi", "-f", &self.0])
+                .output();
+        }
+    }
+
     /// Builds `dockerfile` with the classic builder; the image id.
     fn docker_build(dir: &Path, dockerfile: &str, tag: &str) -> String {
         std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
@@ -585,6 +637,7 @@ mod tests {
             osbs_testkit::base_image()
         );
         std::fs::write(context.path().join("same.txt"), "same\n").unwrap();
+        let _remove = RemoveImage(tag.clone());
         let id = docker_build(context.path(), &dockerfile, &tag);
         let inspected = docker.inspect_image(&id).await.unwrap();
         let layers = inspected.root_fs.and_then(|r| r.layers).unwrap();
@@ -606,10 +659,6 @@ mod tests {
         );
         let exported = export(&docker, &id, dir.path(), 1, Skip::default(), None)
             .await
-            .unwrap();
-        std::process::Command::new("docker")
-            .args(["rmi", "-f", &tag])
-            .output()
             .unwrap();
         assert_eq!(stored.diff_ids, layers);
         assert_eq!(exported.diff_ids, layers);

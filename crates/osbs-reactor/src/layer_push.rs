@@ -403,7 +403,13 @@ impl PushJob<'_> {
         let (known, mut skip) = self.known_layers(&mut lines).await;
         skip.layers.clone_from(&engine_layers);
         let mut early: HashMap<PathBuf, EarlyUpload> = HashMap::new();
-        let source = layer_store::source();
+        let source = layer_store::source().unwrap_or_else(|value| {
+            lines.push(format!(
+                "warning: {}={value:?} is none of auto, store and export; using auto",
+                layer_store::SOURCE_VAR
+            ));
+            Source::Auto
+        });
         let store = match source {
             Source::Export => Err(format!("{} is `export`", layer_store::SOURCE_VAR)),
             Source::Auto | Source::Store => LayerStore::open(self.docker).await,

@@ -22,7 +22,6 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::unix::ffi::OsStringExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
 use base64::Engine as _;
@@ -49,12 +48,17 @@ pub(crate) enum Source {
     Store,
 }
 
-/// [`SOURCE_VAR`]'s value; anything else than `export` or `store` is `auto`.
-pub(crate) fn source() -> Source {
-    match std::env::var(SOURCE_VAR).as_deref() {
-        Ok("export") => Source::Export,
-        Ok("store") => Source::Store,
-        _ => Source::Auto,
+/// [`SOURCE_VAR`]'s value (unset or empty: `auto`); `Err` with the value when it is none of
+/// `auto`, `store` and `export`.
+pub(crate) fn source() -> Result<Source, String> {
+    match std::env::var(SOURCE_VAR) {
+        Err(_) => Ok(Source::Auto),
+        Ok(value) => match value.trim() {
+            "" | "auto" => Ok(Source::Auto),
+            "export" => Ok(Source::Export),
+            "store" => Ok(Source::Store),
+            _ => Err(value),
+        },
     }
 }
 
@@ -296,51 +300,54 @@ impl Assembled {
         }
     }
 
-    /// Opens `name` under the `diff` directory: every directory on the way a real directory,
-    /// the file itself a regular file of `size` bytes, never through a symbolic link.
+    /// Opens `name` under the `diff` directory one directory at a time (`openat`, never
+    /// following a symbolic link, so nothing swapped in between checking and opening can lead
+    /// out of it); the file itself must be a regular file of `size` bytes (opened without
+    /// blocking, so a FIFO cannot stall the reader).
     fn open(&self, name: &Path, size: u64) -> io::Result<File> {
-        let mut path = self.diff.clone();
-        let mut parts = name
-            .components()
-            .filter(|c| !matches!(c, Component::RootDir | Component::CurDir))
-            .peekable();
-        if parts.peek().is_none() {
+        use rustix::fs::{CWD, FileType, Mode, OFlags, fstat, openat};
+        let mut parts = Vec::new();
+        for part in name.components() {
+            match part {
+                Component::Normal(part) => parts.push(part),
+                Component::RootDir | Component::CurDir => {}
+                Component::ParentDir | Component::Prefix(_) => {
+                    return Err(invalid(format!(
+                        "the file name {} climbs out",
+                        name.display()
+                    )));
+                }
+            }
+        }
+        let Some((file_name, dirs)) = parts.split_last() else {
             return Err(invalid(format!(
                 "an empty file name in {}",
                 self.split.display()
             )));
+        };
+        let failed = |e: rustix::io::Errno| {
+            invalid(format!(
+                "{} is not what the layer's tar-split says ({size} bytes): {}",
+                self.diff.join(name).display(),
+                io::Error::from(e)
+            ))
+        };
+        let directory = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let mut dir = openat(CWD, &self.diff, directory, Mode::empty()).map_err(failed)?;
+        for part in dirs {
+            dir = openat(&dir, *part, directory, Mode::empty()).map_err(failed)?;
         }
-        while let Some(part) = parts.next() {
-            let Component::Normal(part) = part else {
-                return Err(invalid(format!(
-                    "the file name {} climbs out",
-                    name.display()
-                )));
-            };
-            path.push(part);
-            let meta = std::fs::symlink_metadata(&path)?;
-            let wanted = if parts.peek().is_some() {
-                meta.is_dir()
-            } else {
-                meta.is_file() && meta.len() == size
-            };
-            if !wanted {
-                return Err(invalid(format!(
-                    "{} is not what the layer's tar-split says ({size} bytes)",
-                    path.display()
-                )));
-            }
-        }
-        let before = std::fs::symlink_metadata(&path)?;
-        let file = File::open(&path)?;
-        let opened = file.metadata()?;
-        if (opened.dev(), opened.ino()) != (before.dev(), before.ino()) {
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        let fd = openat(&dir, *file_name, flags, Mode::empty()).map_err(failed)?;
+        let stat = fstat(&fd).map_err(failed)?;
+        let regular = FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile;
+        if !regular || u64::try_from(stat.st_size).ok() != Some(size) {
             return Err(invalid(format!(
-                "{} changed while it was opened",
-                path.display()
+                "{} is not what the layer's tar-split says ({size} bytes)",
+                self.diff.join(name).display()
             )));
         }
-        Ok(file)
+        Ok(File::from(fd))
     }
 }
 
@@ -473,16 +480,33 @@ mod tests {
         let entry = |name: &str, size: u64| {
             format!(r#"{{"type":1,"name":"{name}","size":{size},"payload":"AA=="}}"#)
         };
-        // Wrong size, missing, climbing out, through a symbolic link.
-        for (name, size) in [("a", 4), ("missing", 1), ("../../x", 1), ("link/f", 1)] {
+        // Wrong size, missing, climbing out, through a symbolic link to a directory, a
+        // symbolic link to a file of the right size, a FIFO (which must not block the reader).
+        for (name, size) in [
+            ("a", 4),
+            ("missing", 1),
+            ("../../x", 1),
+            ("link/f", 1),
+            ("filelink", 3),
+            ("fifo", 1),
+        ] {
             let (root, store) = store(&[("a", b"abc"), ("real/f", b"f")], &[entry(name, size)]);
-            std::os::unix::fs::symlink(
-                root.path().join("overlay2/cache1/diff/real"),
-                root.path().join("overlay2/cache1/diff/link"),
+            let diff = root.path().join("overlay2/cache1/diff");
+            std::os::unix::fs::symlink(diff.join("real"), diff.join("link")).unwrap();
+            std::os::unix::fs::symlink(diff.join("a"), diff.join("filelink")).unwrap();
+            rustix::fs::mknodat(
+                rustix::fs::CWD,
+                diff.join("fifo"),
+                rustix::fs::FileType::Fifo,
+                rustix::fs::Mode::from_raw_mode(0o600),
+                0,
             )
             .unwrap();
             assert!(read_all(&store).is_err(), "{name} was read");
         }
+        // The same entry for the real file is read.
+        let (_root, store) = store(&[("real/f", b"f")], &[entry("real/f", 1)]);
+        assert_eq!(read_all(&store).unwrap(), b"f");
     }
 
     #[test]

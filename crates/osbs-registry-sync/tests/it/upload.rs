@@ -377,3 +377,39 @@ async fn a_registry_refusing_a_patch_of_unknown_length_gets_the_file_upload() {
     assert_eq!(content_range(&patches[1]), "0-1999");
     assert_eq!(patches[1].body, data);
 }
+
+#[tokio::test]
+async fn a_growing_upload_whose_writer_fails_is_never_committed() {
+    // The reactor's layer store marks a layer file failed when its bytes do not hash to the
+    // layer's `diff_id`: what was streamed by then must stay an uncommitted session, in a real
+    // registry.
+    osbs_testkit::require_services();
+    let endpoint: RegistryEndpoint = osbs_testkit::push_registry().parse().unwrap();
+    let repo = RegistryClient::with_credential(endpoint, None, &ClientOptions::default())
+        .unwrap()
+        .repository(&format!("upload-tests/failed-{}", std::process::id()));
+    let data: Vec<u8> = format!("a layer of run {} {:?}", std::process::id(), Instant::now())
+        .repeat(1000)
+        .into_bytes();
+    let digest = sha256_digest(&data);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &data).unwrap();
+    let (tx, rx) = tokio::sync::watch::channel(Growth {
+        written: data.len() as u64,
+        complete: None,
+        failed: false,
+    });
+    let fail = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        tx.send_modify(|g| g.failed = true);
+        tx
+    });
+    let result = repo.upload_blob_growing(file.path(), rx).await;
+    drop(fail.await.unwrap());
+    let err = result.expect_err("a failed writer fails the upload");
+    assert!(format!("{err:?}").contains("writer failed"), "{err:?}");
+    assert!(
+        !repo.blob_exists(&digest).await.unwrap(),
+        "nothing was committed"
+    );
+}
