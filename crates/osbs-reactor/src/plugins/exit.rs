@@ -144,14 +144,15 @@ pub(crate) fn remove_built_image<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a
         // The one registry name made locally (`tag_by_labels`): the unique tag.
         let unique = &cx.results.repositories.unique;
         // The image goes with its last tag. It is removed by id only when this build never
-        // tagged it: by id, the daemon would also delete a tag another build holds on it (a
-        // base-image hold of an autorebuild building FROM this very image).
-        let untagged_image = cx.image_id.iter().filter(|_| unique.is_empty());
+        // tagged it, and only while it has no tag at all: by id, the daemon also deletes the
+        // one tag another build may hold on it (a base-image hold of an autorebuild building
+        // FROM this very image, or the next build of this BuildConfig that made the same
+        // image from the cache, both of which may run while this clean-up does).
+        let untagged_image = cx.image_id.clone().filter(|_| unique.is_empty());
         let references: Vec<String> = unique
             .iter()
             .chain(&cx.base_hold)
             .chain(&cx.built_tag)
-            .chain(untagged_image)
             .cloned()
             .collect();
         // Holds that killed runs left behind, so they do not keep base images forever.
@@ -170,7 +171,7 @@ pub(crate) fn remove_built_image<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a
             }
         };
         let references: Vec<String> = references.into_iter().chain(stale).collect();
-        if references.is_empty() {
+        if references.is_empty() && untagged_image.is_none() {
             return Ok(Step::Skipped("no image was built or held".to_owned()));
         }
         for reference in &references {
@@ -181,6 +182,30 @@ pub(crate) fn remove_built_image<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a
                 Removal::Done => cx.log(&format!("removed {reference}")),
                 Removal::Gone => {}
                 Removal::Kept(reason) => cx.log(&format!("kept {reference}: {reason}")),
+            }
+        }
+        if let Some(id) = untagged_image {
+            let tags = match docker.inspect_image(&id).await {
+                Ok(image) => image.repo_tags.unwrap_or_default(),
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => return Ok(Step::Done),
+                Err(err) => return Err(ReactorError::docker("inspect of the built image")(err)),
+            };
+            if tags.is_empty() {
+                match remove(&docker, &id)
+                    .await
+                    .map_err(ReactorError::docker("image removal"))?
+                {
+                    Removal::Done => cx.log(&format!("removed {id}")),
+                    Removal::Gone => {}
+                    Removal::Kept(reason) => cx.log(&format!("kept {id}: {reason}")),
+                }
+            } else {
+                cx.log(&format!(
+                    "kept {id}: another build tagged it ({})",
+                    tags.join(", ")
+                ));
             }
         }
         Ok(Step::Done)
