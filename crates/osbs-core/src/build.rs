@@ -146,10 +146,11 @@ pub struct BuildRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry_ca: Option<String>,
     // The base image as known before the clone (`pull_base_image` checks it while cloning).
-    /// The base image the BuildConfig's trigger names (`registry/repository:tag`, from the
-    /// submission's parse of the Dockerfile), so the reactor can look it up in its registry
-    /// and the Docker Engine while it clones. Only a hint: the result is used only when the
-    /// cloned Dockerfile's `FROM` names the same image.
+    /// The base image the BuildConfig's trigger names (`registry/repository:tag`: the trigger
+    /// ImageStream's `docker_image_repository` and the trigger's tag; the local backend fills
+    /// it, the Kubernetes one does not yet), so the reactor can look it up in its registry and
+    /// the Docker Engine while it clones. Only a hint: the result is used only when the cloned
+    /// Dockerfile's `FROM` names the same image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_image_hint: Option<String>,
 }
