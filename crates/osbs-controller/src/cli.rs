@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::builder::NonEmptyStringValueParser;
 use clap::{Parser, Subcommand};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::{Api, Client};
@@ -144,30 +145,33 @@ pub enum Command {
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// The namespace to manage.
-    #[arg(long, env = "OSBS_NAMESPACE", default_value = "osbs")]
+    #[arg(long, env = "OSBS_NAMESPACE", default_value = "osbs", value_parser = NonEmptyStringValueParser::new())]
     pub namespace: String,
     /// The reactor image of build Pods.
-    #[arg(long, env = "OSBS_REACTOR_IMAGE", default_value = "osbs-reactor:dev")]
+    #[arg(long, env = "OSBS_REACTOR_IMAGE", default_value = "osbs-reactor:dev", value_parser = NonEmptyStringValueParser::new())]
     pub reactor_image: String,
     /// The Docker-in-Docker sidecar image (pinned to a release; add `@sha256:…` to pin its
     /// digest too).
-    #[arg(long, env = "OSBS_DIND_IMAGE", default_value = DEFAULT_DIND_IMAGE)]
+    #[arg(long, env = "OSBS_DIND_IMAGE", default_value = DEFAULT_DIND_IMAGE, value_parser = NonEmptyStringValueParser::new())]
     pub dind_image: String,
-    /// Use the node's Docker socket at this path instead of a dind sidecar.
+    /// Use the node's Docker socket at this path instead of a dind sidecar (empty: the
+    /// sidecar, as unset).
     #[arg(long, env = "OSBS_DOCKER_SOCKET")]
     pub docker_socket: Option<String>,
     /// The service account of build Pods.
     #[arg(
         long,
         env = "OSBS_BUILDER_SERVICE_ACCOUNT",
-        default_value = "osbs-builder"
+        default_value = "osbs-builder",
+        value_parser = NonEmptyStringValueParser::new()
     )]
     pub builder_service_account: String,
     /// The registry builds push to when their BuildConfig names none.
     #[arg(
         long,
         env = "OSBS_DEFAULT_REGISTRY",
-        default_value = "registry.osbs.svc:5000"
+        default_value = "registry.osbs.svc:5000",
+        value_parser = NonEmptyStringValueParser::new()
     )]
     pub default_registry: String,
     /// Seconds a build Pod may stay Pending (or not be created) before its build ends Error.
@@ -282,6 +286,12 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// An optional setting, `None` when blank: a templated manifest's `OSBS_REGISTRY_SECRET=`
+/// means unset, never a Secret or a socket path named "".
+fn given(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
 impl RunArgs {
     /// The notification settings.
     ///
@@ -292,7 +302,7 @@ impl RunArgs {
         let smtp = match &self.notify_smtp {
             None => None,
             Some(relay) => {
-                let from = self.notify_from.clone().filter(|f| !f.is_empty());
+                let from = given(self.notify_from.clone());
                 let to: Vec<String> = self
                     .notify_to
                     .iter()
@@ -332,12 +342,16 @@ async fn run(args: Box<RunArgs>) -> Result<(), ControllerError> {
     let probe_addr = listener.local_addr().unwrap_or(args.probe_addr);
     tokio::spawn(probes::serve(listener, health.clone(), metrics.clone()));
     let allowed_build_secrets = entries(&args.allowed_build_secrets);
+    let docker_socket = given(args.docker_socket.clone());
     // The Secrets build Pods may mount are in the log (which the controller's operators
     // read), not in a refused Build's status (which everyone who reads Builds does).
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         namespace = %args.namespace,
         %probe_addr,
+        docker = %docker_socket
+            .as_deref()
+            .map_or_else(|| "dind".to_owned(), |path| format!("socket {path}")),
         allowed_build_secrets = %if allowed_build_secrets.is_empty() {
             "none".to_owned()
         } else {
@@ -352,7 +366,7 @@ async fn run(args: Box<RunArgs>) -> Result<(), ControllerError> {
         namespace: args.namespace.clone(),
         pod: PodSettings {
             reactor_image: args.reactor_image,
-            docker: match args.docker_socket {
+            docker: match docker_socket {
                 Some(path) => DockerMode::HostSocket { path },
                 None => DockerMode::Dind {
                     image: args.dind_image,
@@ -374,8 +388,8 @@ async fn run(args: Box<RunArgs>) -> Result<(), ControllerError> {
             notify,
             ..EngineSettings::default()
         },
-        registry_secret: args.registry_secret,
-        registry_ca: args.registry_ca,
+        registry_secret: given(args.registry_secret),
+        registry_ca: given(args.registry_ca),
         verify_tls: args.verify_ssl,
         tick: TICK,
         identity: args.identity.clone(),

@@ -93,6 +93,26 @@ fn bad_values_are_refused_at_start() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
         assert!(!stderr.contains("s3cr3t\n"), "{stderr}");
     }
+    // A blank value where one is needed is a usage error naming the variable's option, not
+    // an image or a namespace named "".
+    for env in [
+        "OSBS_NAMESPACE",
+        "OSBS_REACTOR_IMAGE",
+        "OSBS_DIND_IMAGE",
+        "OSBS_BUILDER_SERVICE_ACCOUNT",
+        "OSBS_DEFAULT_REGISTRY",
+        "OSBS_MAX_CONCURRENT_BUILDS",
+        "OSBS_IMPORT_INTERVAL",
+    ] {
+        let output = controller_with(&["run", "--no-leader-election"], &[(env, "")]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{env}: {stderr}");
+        let option = format!(
+            "--{}",
+            env["OSBS_".len()..].to_lowercase().replace('_', "-")
+        );
+        assert!(stderr.contains(&option), "{env}: {stderr}");
+    }
     let output = controller(&["run", "--notify-smtp", "smtp.example.com:25"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
@@ -153,6 +173,19 @@ fn empty_list_values_mean_none_and_entries_are_trimmed() {
         log.contains("allowed_build_secrets=osbs-npmrc,osbs-token"),
         "{log}"
     );
+    // A blank optional setting is an unset one: no socket named "" (build Pods keep their
+    // dind sidecar), no Secret or ConfigMap named "".
+    let log = started(
+        &[],
+        &[
+            ("OSBS_DOCKER_SOCKET", " "),
+            ("OSBS_REGISTRY_SECRET", ""),
+            ("OSBS_REGISTRY_CA", ""),
+        ],
+    );
+    assert!(log.contains("docker=dind"), "{log}");
+    let log = started(&[], &[("OSBS_DOCKER_SOCKET", "/run/docker.sock")]);
+    assert!(log.contains("docker=socket /run/docker.sock"), "{log}");
     // The same for the webhooks.
     started(&[], &[("OSBS_NOTIFY_WEBHOOK", "")]);
     started(
