@@ -15,6 +15,7 @@ mod measure;
 mod pulp;
 mod services;
 mod tidy;
+mod tools;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -2,7 +2,8 @@
 //! machine — a Docker Engine, two distribution registries on loopback (push target and sync
 //! target) and a busybox base image made with `docker import` and pushed to the first registry.
 //!
-//! With `--pulp`, also a Pulp 3 registry with token auth (module `pulp`).
+//! With `--pulp`, also a Pulp 3 registry with token auth (module `pulp`). Always, a small venv
+//! of offline checkers the tests run, kubernetes-validate among them (module `tools`).
 //!
 //! Every step first checks whether its service already answers, so `up` is idempotent and fast
 //! the second time. Missing tools are installed with apt-get when running as root on Debian, and
@@ -48,6 +49,7 @@ pub fn up(root: &Path) -> Result<()> {
     fs::create_dir_all(&state).with_context(|| format!("cannot create {}", state.display()))?;
     ensure_tools(root)?;
     ensure_aiosmtpd(root)?;
+    crate::tools::ensure(root, &state)?;
     ensure_docker(root, &state)?;
     for (name, addr) in registries() {
         ensure_registry(root, &state, name, &addr)?;

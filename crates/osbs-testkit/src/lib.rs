@@ -1,7 +1,8 @@
 //! Test support shared by xtask and the workspace's tests: the addresses of the local services
 //! that `cargo xtask services up` starts, and a check that fails a test loudly when they are
 //! missing instead of letting it pass or skip. The Pulp 3 registry of `services up --pulp` has
-//! its own address, credentials and check ([`pulp_registry`], [`require_pulp`]). With feature
+//! its own address, credentials and check ([`pulp_registry`], [`require_pulp`]), and so do the
+//! offline checkers that `services up` installs into a venv ([`kubernetes_validate`]). With feature
 //! `kube`, module `kube_fake` is a wiremock stand-in for the Kubernetes API server; with
 //! feature `registry`, module `registry` starts registries with htpasswd auth or TLS.
 
@@ -16,6 +17,7 @@ use std::env;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Default `host:port` of the push-target registry (SPEC §9).
@@ -225,6 +227,60 @@ pub fn require_pulp() -> bool {
          `cargo xtask services up --pulp` starts it (in CI the test fails instead)"
     );
     false
+}
+
+/// The pinned requirements of the tools venv that `cargo xtask services up` installs
+/// (`TOOLS_VENV` under [`services_dir`]): kubernetes-validate checks manifests against the
+/// Kubernetes API's JSON schemas offline, and its jsonschema checks custom resources against
+/// a CRD's `openAPIV3Schema`. A venv installed with anything else is installed again.
+pub const TOOLS_REQUIREMENTS: &[&str] = &["kubernetes-validate==1.37.0", "jsonschema==4.26.0"];
+
+/// The tools venv's directory name under [`services_dir`].
+pub const TOOLS_VENV: &str = "tools-venv";
+
+/// Where `cargo xtask services up` keeps its state: `$OSBS_SERVICES_DIR`, else
+/// `target/osbs-services` of the workspace.
+pub fn services_dir() -> PathBuf {
+    env::var_os("OSBS_SERVICES_DIR").map_or_else(
+        || {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../target/osbs-services"
+            ))
+        },
+        PathBuf::from,
+    )
+}
+
+/// The tools venv's `kubernetes-validate` program, for a test that needs it: `Some(path)` when
+/// the venv holds it, installed with [`TOOLS_REQUIREMENTS`] (its Python, with jsonschema, is
+/// `python3` beside it). When not, the test fails in CI (`CI` set: `services up` installs it,
+/// so a missing one is a broken set-up), and elsewhere this prints how to install it and
+/// returns `None`, so the test can return early.
+pub fn kubernetes_validate() -> Option<PathBuf> {
+    let venv = services_dir().join(TOOLS_VENV);
+    let program = venv.join("bin").join("kubernetes-validate");
+    let marker = venv.join("osbs-requirements.txt");
+    let installed = std::fs::read_to_string(&marker)
+        .is_ok_and(|have| have == TOOLS_REQUIREMENTS.join("\n"))
+        && program.is_file();
+    if installed {
+        return Some(program);
+    }
+    assert!(
+        env::var_os("CI").is_none(),
+        "kubernetes-validate is not installed in {} (CI is set, so this fails); \
+         run `cargo xtask services up` first",
+        venv.display()
+    );
+    eprintln!(
+        "kubernetes-validate is not installed in {}: skipping this test; \
+         `cargo xtask services up` installs it (python3 -m venv, then pip install {}; \
+         in CI the test fails instead)",
+        venv.display(),
+        TOOLS_REQUIREMENTS.join(" ")
+    );
+    None
 }
 
 #[cfg(test)]
