@@ -107,6 +107,7 @@ pub fn status(root: &Path) -> Result<()> {
     println!("base image  {} ({})", word(base), kit::base_image());
     // Pulp is optional (`services up --pulp`): shown, but not a reason to fail.
     println!("{}", crate::pulp::status().1);
+    println!("{}", crate::tools::status(&state_dir(root)));
     println!("state       {}", state_dir(root).display());
     if !ok {
         bail!("some services are down: run `cargo xtask services up`");

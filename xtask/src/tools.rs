@@ -35,11 +35,28 @@ pub fn ensure(root: &Path, state: &Path) -> Result<()> {
     }
 }
 
+/// One line for `services status` (not a reason to fail: the tests that need the venv say so).
+pub fn status(state: &Path) -> String {
+    let venv = state.join(kit::TOOLS_VENV);
+    let word = if installed(&venv) { "up  " } else { "DOWN" };
+    format!(
+        "tools venv  {word} ({}; {})",
+        kit::TOOLS_REQUIREMENTS.join(" "),
+        venv.display()
+    )
+}
+
+/// Whether `venv` was installed with the pinned requirements.
+fn installed(venv: &Path) -> bool {
+    let marker = venv.join("osbs-requirements.txt");
+    fs::read_to_string(marker).is_ok_and(|have| have == kit::TOOLS_REQUIREMENTS.join("\n"))
+}
+
 fn install(root: &Path, state: &Path) -> Result<PathBuf> {
     let venv = state.join(kit::TOOLS_VENV);
     let marker = venv.join("osbs-requirements.txt");
     let wanted = kit::TOOLS_REQUIREMENTS.join("\n");
-    if fs::read_to_string(&marker).is_ok_and(|have| have == wanted) {
+    if installed(&venv) {
         eprintln!(
             "tools: {} in {}",
             kit::TOOLS_REQUIREMENTS.join(" "),
