@@ -25,6 +25,7 @@ use osbs_testkit as kit;
 
 use crate::cmd::{Cmd, on_path};
 use crate::services::{apt_install, is_root, spawn_detached_cmd, tail};
+use crate::tools::{install_venv, venv_holds};
 
 /// What goes into the venv; a venv installed with anything else is installed again.
 const REQUIREMENTS: &[&str] = &["pulpcore==3.123.1", "pulp-container==2.30.0"];
@@ -231,36 +232,9 @@ fn as_postgres(root: &Path, program: &str, args: &[&str]) -> Cmd {
 /// The venv with pulpcore and pulp-container at the pinned versions; returns its directory.
 fn ensure_venv(root: &Path, dir: &Path) -> Result<PathBuf> {
     let venv = dir.join("venv");
-    let marker = venv.join("osbs-requirements.txt");
-    let wanted = REQUIREMENTS.join("\n");
-    if fs::read_to_string(&marker).is_ok_and(|have| have == wanted) {
-        return Ok(venv);
+    if !venv_holds(&venv, REQUIREMENTS) {
+        install_venv(root, &venv, REQUIREMENTS, "pulp")?;
     }
-    let started = Instant::now();
-    let venv_arg = venv.display().to_string();
-    if !venv.join("bin").join("pip").exists() {
-        let create = || Cmd::new(root, "python3", ["-m", "venv", &venv_arg]).run();
-        if create().is_err() {
-            if !(is_root() && Path::new("/etc/debian_version").exists()) {
-                bail!("python3 cannot make a venv; install python3-venv");
-            }
-            if venv.exists() {
-                fs::remove_dir_all(&venv)?;
-            }
-            apt_install(root, &["python3-venv"])?;
-            create()?;
-        }
-    }
-    let pip = venv.join("bin").join("pip").display().to_string();
-    let mut args = vec!["install", "--quiet", "--disable-pip-version-check"];
-    args.extend(REQUIREMENTS);
-    Cmd::new(root, &pip, args).run()?;
-    fs::write(&marker, &wanted)?;
-    eprintln!(
-        "pulp: installed {} in {:.1}s",
-        REQUIREMENTS.join(" "),
-        started.elapsed().as_secs_f64()
-    );
     Ok(venv)
 }
 

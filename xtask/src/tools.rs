@@ -48,22 +48,40 @@ pub fn status(state: &Path) -> String {
 
 /// Whether `venv` was installed with the pinned requirements.
 fn installed(venv: &Path) -> bool {
-    let marker = venv.join("osbs-requirements.txt");
-    fs::read_to_string(marker).is_ok_and(|have| have == kit::TOOLS_REQUIREMENTS.join("\n"))
+    venv_holds(venv, kit::TOOLS_REQUIREMENTS)
 }
 
 fn install(root: &Path, state: &Path) -> Result<PathBuf> {
     let venv = state.join(kit::TOOLS_VENV);
-    let marker = venv.join("osbs-requirements.txt");
-    let wanted = kit::TOOLS_REQUIREMENTS.join("\n");
     if installed(&venv) {
         eprintln!(
             "tools: {} in {}",
             kit::TOOLS_REQUIREMENTS.join(" "),
             venv.display()
         );
-        return Ok(venv);
+    } else {
+        install_venv(root, &venv, kit::TOOLS_REQUIREMENTS, "tools")?;
     }
+    Ok(venv)
+}
+
+/// The marker file in a venv made by [`install_venv`]: the requirements it was installed with.
+const MARKER: &str = "osbs-requirements.txt";
+
+/// Whether `venv` was installed by [`install_venv`] with exactly `requirements`.
+pub(crate) fn venv_holds(venv: &Path, requirements: &[&str]) -> bool {
+    fs::read_to_string(venv.join(MARKER)).is_ok_and(|have| have == requirements.join("\n"))
+}
+
+/// Makes the venv `venv` (python3-venv from apt-get first when that fails as root on Debian),
+/// `pip install`s `requirements` into it and writes the marker [`venv_holds`] reads; `label`
+/// starts the line saying how long it took.
+pub(crate) fn install_venv(
+    root: &Path,
+    venv: &Path,
+    requirements: &[&str],
+    label: &str,
+) -> Result<()> {
     let started = Instant::now();
     let venv_arg = venv.display().to_string();
     if !venv.join("bin").join("pip").exists() {
@@ -71,7 +89,7 @@ fn install(root: &Path, state: &Path) -> Result<PathBuf> {
         if create().is_err() {
             // A venv without ensurepip is left half made: start again after the install.
             if venv.exists() {
-                fs::remove_dir_all(&venv)?;
+                fs::remove_dir_all(venv)?;
             }
             if !(is_root() && Path::new("/etc/debian_version").exists()) {
                 bail!("python3 cannot make a venv; install python3-venv");
@@ -82,13 +100,13 @@ fn install(root: &Path, state: &Path) -> Result<PathBuf> {
     }
     let pip = venv.join("bin").join("pip").display().to_string();
     let mut args = vec!["install", "--quiet", "--disable-pip-version-check"];
-    args.extend(kit::TOOLS_REQUIREMENTS);
+    args.extend(requirements);
     Cmd::new(root, &pip, args).run()?;
-    fs::write(&marker, &wanted)?;
+    fs::write(venv.join(MARKER), requirements.join("\n"))?;
     eprintln!(
-        "tools: installed {} in {:.1}s",
-        kit::TOOLS_REQUIREMENTS.join(" "),
+        "{label}: installed {} in {:.1}s",
+        requirements.join(" "),
         started.elapsed().as_secs_f64()
     );
-    Ok(venv)
+    Ok(())
 }
