@@ -399,25 +399,19 @@ impl KubeBackend {
             .ensure_build_config(&initial)
             .await
             .map_err(|e| self.client_error(e))?;
-        let (registry_uri, registry_secret, sync) = (
-            self.registry_uri.clone(),
-            self.registry_secret.clone(),
-            self.sync.clone(),
-        );
-        let (extra_registries, registry_ca) =
-            (self.extra_registries.clone(), self.registry_ca.clone());
         self.api
             .update_build_config(&name, |resource| {
                 let config = plan.build_config(Some(resource.to_model()), "", "");
                 let before = resource.clone();
                 resource.apply_model(&config);
-                resource.spec.registry_uri = Some(registry_uri.clone());
-                resource.spec.registry_secret.clone_from(&registry_secret);
-                resource.spec.sync.clone_from(&sync);
-                resource.spec.extra_registries.clone_from(&extra_registries);
-                resource.spec.skip_tls_verify = self.skip_tls_verify;
-                resource.spec.registry_ca.clone_from(&registry_ca);
-                resource.spec.build_secrets.clone_from(&self.build_secrets);
+                let spec = &mut resource.spec;
+                spec.registry_uri = Some(self.registry_uri.clone());
+                spec.registry_secret.clone_from(&self.registry_secret);
+                spec.sync.clone_from(&self.sync);
+                spec.extra_registries.clone_from(&self.extra_registries);
+                spec.skip_tls_verify = self.skip_tls_verify;
+                spec.registry_ca.clone_from(&self.registry_ca);
+                spec.build_secrets.clone_from(&self.build_secrets);
                 resource.spec != before.spec
             })
             .await
