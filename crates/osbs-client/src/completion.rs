@@ -5,7 +5,7 @@
 //! kubernetes instance) means no names, never an error on the terminal.
 
 use std::ffi::OsStr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap_complete::engine::{ArgValueCompleter, CompletionCandidate};
 use osbs_local::NameKind;
@@ -15,12 +15,15 @@ use crate::config::{self, Backend};
 /// Builds, newest first; `bc/NAME` for BuildConfigs once the word starts with `bc`.
 pub fn builds() -> ArgValueCompleter {
     ArgValueCompleter::new(|current: &OsStr| {
+        let Some(state_dir) = state_dir() else {
+            return Vec::new();
+        };
         let current = current.to_string_lossy();
-        let mut out = candidates(NameKind::Build, &current, "");
+        let mut out = candidates(&state_dir, NameKind::Build, &current, "");
         if "bc/".starts_with(current.as_ref()) && !current.is_empty() || current.starts_with("bc/")
         {
             let wanted = current.strip_prefix("bc/").unwrap_or("");
-            out.extend(candidates(NameKind::BuildConfig, wanted, "bc/"));
+            out.extend(candidates(&state_dir, NameKind::BuildConfig, wanted, "bc/"));
         }
         out
     })
@@ -28,31 +31,36 @@ pub fn builds() -> ArgValueCompleter {
 
 /// BuildConfigs, by name (`bc/NAME` when the word starts so).
 pub fn build_configs() -> ArgValueCompleter {
-    ArgValueCompleter::new(|current: &OsStr| {
-        let current = current.to_string_lossy();
-        match current.strip_prefix("bc/") {
-            Some(rest) => candidates(NameKind::BuildConfig, rest, "bc/"),
-            None => candidates(NameKind::BuildConfig, &current, ""),
-        }
-    })
+    named(NameKind::BuildConfig, "bc/")
 }
 
 /// ImageStreams, by name (`is/NAME` when the word starts so).
 pub fn streams() -> ArgValueCompleter {
-    ArgValueCompleter::new(|current: &OsStr| {
+    named(NameKind::ImageStream, "is/")
+}
+
+/// Names of `kind`, with `tag` in front when the word starts with it.
+fn named(kind: NameKind, tag: &'static str) -> ArgValueCompleter {
+    ArgValueCompleter::new(move |current: &OsStr| {
+        let Some(state_dir) = state_dir() else {
+            return Vec::new();
+        };
         let current = current.to_string_lossy();
-        match current.strip_prefix("is/") {
-            Some(rest) => candidates(NameKind::ImageStream, rest, "is/"),
-            None => candidates(NameKind::ImageStream, &current, ""),
+        match current.strip_prefix(tag) {
+            Some(rest) => candidates(&state_dir, kind, rest, tag),
+            None => candidates(&state_dir, kind, &current, ""),
         }
     })
 }
 
-fn candidates(kind: NameKind, prefix: &str, add: &str) -> Vec<CompletionCandidate> {
-    let Some(state_dir) = state_dir() else {
-        return Vec::new();
-    };
-    osbs_local::names(&state_dir, kind, prefix)
+/// The names of `kind` in `state_dir` starting with `prefix`, each with `add` in front.
+fn candidates(
+    state_dir: &Path,
+    kind: NameKind,
+    prefix: &str,
+    add: &str,
+) -> Vec<CompletionCandidate> {
+    osbs_local::names(state_dir, kind, prefix)
         .into_iter()
         .map(|name| CompletionCandidate::new(format!("{add}{name}")))
         .collect()
