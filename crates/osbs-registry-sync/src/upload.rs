@@ -206,12 +206,7 @@ impl Repository {
         path: &Path,
         growth: watch::Receiver<Growth>,
     ) -> Result<UploadStats> {
-        let local = |source: std::io::Error| Error::LocalFile {
-            registry: self.client().endpoint().name().to_owned(),
-            repository: self.name().to_owned(),
-            path: path.to_owned(),
-            source,
-        };
+        let local = |source| self.local_file_error(path, source);
         let first = self.stream_growing(path, growth.clone()).await;
         let mut stats = match first {
             Ok(stats) => return Ok(stats),
@@ -238,12 +233,7 @@ impl Repository {
         path: &Path,
         growth: watch::Receiver<Growth>,
     ) -> Result<UploadStats> {
-        let local = |source: std::io::Error| Error::LocalFile {
-            registry: self.client().endpoint().name().to_owned(),
-            repository: self.name().to_owned(),
-            path: path.to_owned(),
-            source,
-        };
+        let local = |source| self.local_file_error(path, source);
         let location = self.start_upload().await?;
         let op = self.op(Access::Push, "PATCH", "blob upload".to_owned());
         let file = tokio::fs::File::open(path).await.map_err(local)?;
@@ -323,15 +313,15 @@ impl Repository {
             },
         };
         if open.offset < size {
-            let location = open.location.clone();
-            *session = Some(open);
-            let sent = self.patch_file(&location, path, session, size).await;
-            stats.bytes_sent += sent.1;
-            sent.0?;
-            open = session.take().ok_or_else(|| {
-                self.op(Access::Push, "PATCH", format!("blob {digest}"))
-                    .protocol(self.client(), "the upload session was lost")
-            })?;
+            let (sent, next) = self.patch_file(&open, path, size).await;
+            stats.bytes_sent += sent;
+            match next {
+                Ok(next) => open.location = next,
+                Err(err) => {
+                    *session = Some(open);
+                    return Err(err);
+                }
+            }
         }
         *session = Some(Session {
             location: open.location.clone(),
@@ -343,30 +333,17 @@ impl Repository {
         .await
     }
 
-    /// Sends the file from the session's offset to its end in one `PATCH`; on success the
-    /// session moves to the `Location` the registry answered with. Returns the bytes handed
-    /// to the request body with the outcome.
-    async fn patch_file(
-        &self,
-        location: &Url,
-        path: &Path,
-        session: &mut Option<Session>,
-        size: u64,
-    ) -> (Result<()>, u64) {
-        let offset = session.as_ref().map_or(0, |s| s.offset);
+    /// Sends the file from the session's offset to its end in one `PATCH`. Returns the bytes
+    /// handed to the request body, and the `Location` the registry answered with.
+    async fn patch_file(&self, session: &Session, path: &Path, size: u64) -> (u64, Result<Url>) {
+        let (location, offset) = (&session.location, session.offset);
         let op = self.op(Access::Push, "PATCH", "blob upload".to_owned());
-        let local = |source: std::io::Error| Error::LocalFile {
-            registry: self.client().endpoint().name().to_owned(),
-            repository: self.name().to_owned(),
-            path: path.to_owned(),
-            source,
-        };
         let file = match std::fs::File::open(path).and_then(|mut file| {
             file.seek(SeekFrom::Start(offset))?;
             Ok(file)
         }) {
             Ok(file) => file,
-            Err(source) => return (Err(local(source)), 0),
+            Err(source) => return (0, Err(self.local_file_error(path, source))),
         };
         let remaining = size - offset;
         let mut file = Some(tokio::fs::File::from_std(file));
@@ -400,25 +377,24 @@ impl Repository {
                 )
             })
             .await;
-        let response = match outcome {
-            Ok(response) => response,
-            Err(err) => return (Err(err), remaining),
+        let next = match outcome {
+            Ok(response) if response.status() == StatusCode::ACCEPTED => {
+                self.client().location(&op, &response)
+            }
+            Ok(response) => Err(self.client().unexpected(&op, response).await),
+            Err(err) => Err(err),
         };
-        if response.status() != StatusCode::ACCEPTED {
-            return (
-                Err(self.client().unexpected(&op, response).await),
-                remaining,
-            );
+        (remaining, next)
+    }
+
+    /// [`Error::LocalFile`] for the file at `path`, to upload to this repository.
+    fn local_file_error(&self, path: &Path, source: std::io::Error) -> Error {
+        Error::LocalFile {
+            registry: self.client().endpoint().name().to_owned(),
+            repository: self.name().to_owned(),
+            path: path.to_owned(),
+            source,
         }
-        let next = match self.client().location(&op, &response) {
-            Ok(next) => next,
-            Err(err) => return (Err(err), remaining),
-        };
-        *session = Some(Session {
-            location: next,
-            offset: size,
-        });
-        (Ok(()), remaining)
     }
 
     /// How far the upload session at `location` got (`GET`: `Range: 0-N`): `None` when the
