@@ -7,7 +7,6 @@ use futures_util::{StreamExt as _, TryStreamExt as _, stream};
 use serde::{Deserialize, Serialize};
 
 use crate::copy::SyncOptions;
-use crate::digest::sha256_digest;
 use crate::error::{Error, Result};
 use crate::manifest::Descriptor;
 use crate::repository::Repository;
@@ -93,7 +92,8 @@ struct RunConfig {
 /// # Errors
 ///
 /// [`Error::NotFound`] and any request error; [`Error::InvalidManifest`] when the manifest or
-/// config is not what it claims.
+/// config is not what it claims; [`Error::BlobCorrupt`] when the config does not hash to its
+/// digest or exceeds 4 MiB.
 pub async fn inspect_image(repository: &Repository, reference: &str) -> Result<Inspection> {
     let top = repository.manifest(reference).await?;
     let invalid = |problem: &str| Error::InvalidManifest {
@@ -122,15 +122,9 @@ pub async fn inspect_image(repository: &Repository, reference: &str) -> Result<I
     let config_descriptor = image
         .config
         .ok_or_else(|| invalid("the manifest names no config"))?;
-    let config_bytes = read_blob(repository, &config_descriptor.digest).await?;
-    if sha256_digest(&config_bytes) != config_descriptor.digest {
-        return Err(Error::BlobCorrupt {
-            registry: repository.client().endpoint().name().to_owned(),
-            repository: repository.name().to_owned(),
-            digest: config_descriptor.digest,
-            problem: "the image config does not hash to its digest".to_owned(),
-        });
-    }
+    let config_bytes = repository
+        .blob_bytes(&config_descriptor.digest, MAX_CONFIG_BYTES)
+        .await?;
     let config: ImageConfig = serde_json::from_slice(&config_bytes)
         .map_err(|_| invalid("the image config is not valid JSON"))?;
     let mut repo_tags = repository.tags().await?;
@@ -151,29 +145,6 @@ pub async fn inspect_image(repository: &Repository, reference: &str) -> Result<I
         labels: run.labels.unwrap_or_default(),
         layers: image.layers.into_iter().map(|l| l.digest).collect(),
         env: run.env.unwrap_or_default(),
-    })
-}
-
-/// A small blob, read whole (at most 4 MiB).
-async fn read_blob(repository: &Repository, digest: &str) -> Result<bytes::Bytes> {
-    let response = repository.open_blob(digest).await?;
-    let registry = repository.client().endpoint().name().to_owned();
-    if response
-        .content_length()
-        .is_some_and(|len| len > MAX_CONFIG_BYTES as u64)
-    {
-        return Err(Error::Protocol {
-            registry,
-            repository: repository.name().to_owned(),
-            operation: format!("GET blob {digest}"),
-            problem: "the image config is larger than 4 MiB".to_owned(),
-        });
-    }
-    response.bytes().await.map_err(|source| Error::Transport {
-        registry,
-        repository: repository.name().to_owned(),
-        operation: format!("GET blob {digest}"),
-        source,
     })
 }
 
