@@ -275,10 +275,7 @@ enum Outcome {
 
 fn run(cli: Cli) -> Result<(), Failure> {
     let global = &cli.global;
-    let credentials = match &global.authfile {
-        Some(path) => Credentials::from_file(path)?,
-        None => Credentials::from_environment()?,
-    };
+    let credentials = Credentials::from_secret_or_environment(global.authfile.as_deref())?;
     let client_options = ClientOptions {
         ca_file: global.ca_file.clone(),
         retry: RetryPolicy {

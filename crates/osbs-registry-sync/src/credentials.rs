@@ -235,14 +235,9 @@ fn run_helper(helper: &str, registry: &str, timeout: Duration) -> Result<Option<
     };
     let join = |thread: std::thread::JoinHandle<Vec<u8>>| thread.join().unwrap_or_default();
     let (stdout, stderr) = (join(stdout), join(stderr));
-    let output = std::process::Output {
-        status,
-        stdout,
-        stderr,
-    };
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&stdout);
+    if !status.success() {
+        let stderr = String::from_utf8_lossy(&stderr);
         // The protocol's "no credential" answer is on stdout (docker-credential-helpers)
         // or stderr (some others); neither holds a secret then.
         let not_found = |text: &str| text.contains("credentials not found");
@@ -251,9 +246,9 @@ fn run_helper(helper: &str, registry: &str, timeout: Duration) -> Result<Option<
         }
         let message: String = stderr.trim().chars().take(HELPER_MESSAGE_LIMIT).collect();
         return Err(failed(if message.is_empty() {
-            format!("it exited with {}", output.status)
+            format!("it exited with {status}")
         } else {
-            format!("it exited with {}: {message}", output.status)
+            format!("it exited with {status}: {message}")
         }));
     }
     auth::parse_helper_output(helper, registry, &stdout)
