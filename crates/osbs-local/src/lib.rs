@@ -130,6 +130,19 @@ fn create_state_dir(dir: &Path) -> Result<()> {
     })
 }
 
+/// The base image's ImageStream of `plan`, stored in `tx` when it does not exist yet.
+fn put_base_stream(
+    tx: &rusqlite::Transaction<'_>,
+    plan: &submission::SubmissionPlan,
+) -> Result<()> {
+    if let Some((name, _)) = &plan.base_stream
+        && let Some(stream) = plan.new_base_stream(store::get_stream(tx, name)?.as_ref())
+    {
+        store::put_stream(tx, &stream)?;
+    }
+    Ok(())
+}
+
 /// `uri` with an explicit scheme, so the runner reads it exactly as the config meant.
 fn registry_uri(endpoint: &RegistryEndpoint) -> String {
     let scheme = if endpoint.is_plain_http() {
@@ -559,22 +572,44 @@ impl LocalBackend {
         let plan = self.plan(submission, resolved)?;
         let mut store = self.store();
         let tx = store.immediate()?;
-        let existing = store::get_config(&tx, &plan.build_config)?;
+        let config = self.planned_config(&tx, &plan, submission, resolved)?;
+        store::put_config(&tx, &config)?;
+        put_base_stream(&tx, &plan)?;
+        tx.commit()
+            .map_err(store::db_error("cannot commit the build config"))?;
+        Ok(config)
+    }
+
+    /// The push registry's host, for the image name's full length (the reactor's rule), and
+    /// `submission` resolved with it (`submit::resolve`).
+    fn resolve(&self, submission: &BuildSubmission) -> Result<submit::Resolved> {
+        let registry = RegistryEndpoint::parse(&self.settings.registry_uri).ok();
+        submit::resolve(
+            &self.state_dir,
+            submission,
+            &self.repo_config_file,
+            registry.as_ref().map(RegistryEndpoint::name),
+        )
+    }
+
+    /// The BuildConfig of `plan` (not yet stored): the stored one updated, or one made anew.
+    fn planned_config(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        plan: &submission::SubmissionPlan,
+        submission: &BuildSubmission,
+        resolved: &submit::Resolved,
+    ) -> Result<BuildConfig> {
+        let existing = store::get_config(tx, &plan.build_config)?;
         let is_new = existing.is_none();
         let mut config = plan.build_config(existing, &resolved.git_url, &submission.git_branch);
         if is_new {
+            // A BuildConfig made anew (first build, or after the database was recreated or
+            // the BuildConfig deleted) never reuses a build name whose log exists.
             config.build_counter = config
                 .build_counter
                 .max(store::highest_logged_number(&self.state_dir, &config.name));
         }
-        store::put_config(&tx, &config)?;
-        if let Some((name, _)) = &plan.base_stream
-            && let Some(stream) = plan.new_base_stream(store::get_stream(&tx, name)?.as_ref())
-        {
-            store::put_stream(&tx, &stream)?;
-        }
-        tx.commit()
-            .map_err(store::db_error("cannot commit the build config"))?;
         Ok(config)
     }
 
@@ -606,24 +641,11 @@ impl LocalBackend {
         let mut store = self.store();
         let tx = store.immediate()?;
         let now = now();
-        let existing = store::get_config(&tx, &plan.build_config)?;
-        let is_new = existing.is_none();
-        let mut config = plan.build_config(existing, &resolved.git_url, &submission.git_branch);
-        if is_new {
-            // A BuildConfig made anew (first build, or after the database was recreated or
-            // the BuildConfig deleted) never reuses a build name whose log exists.
-            config.build_counter = config
-                .build_counter
-                .max(store::highest_logged_number(&self.state_dir, &config.name));
-        }
+        let mut config = self.planned_config(&tx, &plan, submission, &resolved)?;
         let build = plan.queue(&mut config, now);
         store::put_config(&tx, &config)?;
         store::insert_build(&tx, &build, &self.settings, now)?;
-        if let Some((name, _)) = &plan.base_stream
-            && let Some(stream) = plan.new_base_stream(store::get_stream(&tx, name)?.as_ref())
-        {
-            store::put_stream(&tx, &stream)?;
-        }
+        put_base_stream(&tx, &plan)?;
         let builds: Vec<Build> = store::unfinished_rows(&tx, Some(&config.name))?
             .into_iter()
             .map(|r| r.build)
@@ -710,14 +732,7 @@ impl LocalBackend {
 impl Backend for LocalBackend {
     async fn create_build(&self, submission: &BuildSubmission) -> Result<Submitted> {
         self.reconcile_all().await?;
-        // The push registry's host, for the image name's full length (the reactor's rule).
-        let registry = RegistryEndpoint::parse(&self.settings.registry_uri).ok();
-        let resolved = submit::resolve(
-            &self.state_dir,
-            submission,
-            &self.repo_config_file,
-            registry.as_ref().map(RegistryEndpoint::name),
-        )?;
+        let resolved = self.resolve(submission)?;
         // What the build needs must answer before anything is queued (exit code 3 otherwise).
         self.check_docker_engine().await?;
         self.check_push_registry().await?;
@@ -732,13 +747,7 @@ impl Backend for LocalBackend {
     ) -> Result<(BuildConfig, Vec<String>)> {
         submission.check_skip_build()?;
         self.reconcile_all().await?;
-        let registry = RegistryEndpoint::parse(&self.settings.registry_uri).ok();
-        let resolved = submit::resolve(
-            &self.state_dir,
-            submission,
-            &self.repo_config_file,
-            registry.as_ref().map(RegistryEndpoint::name),
-        )?;
+        let resolved = self.resolve(submission)?;
         let config = self.record_build_config(submission, &resolved)?;
         Ok((config, resolved.warnings))
     }
