@@ -102,12 +102,7 @@ impl Home {
 
     pub(crate) fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(osbs_exe());
-        cmd.args(args)
-            .env_remove("OSBS_CONFIG")
-            .env("HOME", self.path())
-            .env("XDG_CONFIG_HOME", self.path().join("config"))
-            .env("XDG_DATA_HOME", self.path().join("data"))
-            .current_dir(self.path());
+        at_home(cmd.args(args), self.path()).current_dir(self.path());
         cmd
     }
 
@@ -128,9 +123,7 @@ impl Home {
 
     /// insta settings with this home's filters plus the generic ones.
     pub(crate) fn settings(&self) -> insta::Settings {
-        let mut settings = insta::Settings::clone_current();
-        settings.set_snapshot_path("snapshots");
-        settings.set_prepend_module_to_snapshot(false);
+        let mut settings = snapshot_settings();
         for (pattern, replacement) in &self.filters {
             settings.add_filter(pattern, replacement.as_str());
         }
@@ -147,6 +140,23 @@ impl Home {
     }
 }
 
+/// `cmd` as run by a user whose home is `home`: no `$OSBS_CONFIG`, the config and data
+/// directories under `home`.
+pub(crate) fn at_home<'a>(cmd: &'a mut Command, home: &Path) -> &'a mut Command {
+    cmd.env_remove("OSBS_CONFIG")
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_DATA_HOME", home.join("data"))
+}
+
+/// insta settings for this crate's snapshots (`snapshots/NAME.snap`).
+pub(crate) fn snapshot_settings() -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path("snapshots");
+    settings.set_prepend_module_to_snapshot(false);
+    settings
+}
+
 /// Runs `cmd` to the end and collects what it did.
 pub(crate) fn run_command(cmd: &mut Command) -> Run {
     let Output {
@@ -161,7 +171,8 @@ pub(crate) fn run_command(cmd: &mut Command) -> Run {
     }
 }
 
-fn regex_escape(text: &str) -> String {
+/// `text` as a regex matching it literally (for insta filters).
+pub(crate) fn regex_escape(text: &str) -> String {
     let mut out = String::new();
     for c in text.chars() {
         if "\\.+*?()|[]{}^$#&-~".contains(c) {
@@ -199,9 +210,7 @@ fn help_texts() {
         "serve",
         "schema",
     ];
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path("snapshots");
-    settings.set_prepend_module_to_snapshot(false);
+    let settings = snapshot_settings();
     settings.bind(|| {
         for command in commands {
             let mut args: Vec<&str> = command.split_whitespace().collect();

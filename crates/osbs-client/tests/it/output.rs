@@ -26,7 +26,7 @@ use osbs_core::model::{
 };
 use osbs_core::time::Timestamp;
 
-use crate::cli::{Run, run_command};
+use crate::cli::{Run, at_home, regex_escape, run_command, snapshot_settings};
 
 const MINUTE: i64 = 60_000;
 const HOUR: i64 = 60 * MINUTE;
@@ -244,11 +244,8 @@ impl Seeded {
         cmd.arg("--config")
             .arg(&self.config)
             .args(args)
-            .env_remove("OSBS_CONFIG")
-            .env("HOME", self.tmp.path())
-            .env("XDG_CONFIG_HOME", self.tmp.path().join("config"))
-            .env("XDG_DATA_HOME", self.tmp.path().join("data"))
             .current_dir(self.tmp.path());
+        at_home(&mut cmd, self.tmp.path());
         cmd
     }
 
@@ -263,9 +260,7 @@ impl Seeded {
     }
 
     fn settings(&self) -> insta::Settings {
-        let mut settings = insta::Settings::clone_current();
-        settings.set_snapshot_path("snapshots");
-        settings.set_prepend_module_to_snapshot(false);
+        let mut settings = snapshot_settings();
         settings.add_filter(
             &regex_escape(&self.tmp.path().display().to_string()),
             "[TMP]",
@@ -274,17 +269,6 @@ impl Seeded {
         settings.add_filter(r"\b\d{14}\b", "[STAMP]");
         settings
     }
-}
-
-fn regex_escape(text: &str) -> String {
-    let mut out = String::new();
-    for c in text.chars() {
-        if "\\.+*?()|[]{}^$#&-~".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn bc(repo: &str) -> String {
@@ -484,19 +468,13 @@ fn output_usage_errors() {
         ("depth-zero", &["rebuild-plan", "osbs-base", "--depth", "0"]),
         ("schema-unknown", &["schema", "nothing"]),
     ];
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path("snapshots");
-    settings.set_prepend_module_to_snapshot(false);
+    let settings = snapshot_settings();
     settings.bind(|| {
         for (name, args) in cases {
-            let run = run_command(
-                Command::new(env!("CARGO_BIN_EXE_osbs"))
-                    .args(*args)
-                    .env_remove("OSBS_CONFIG")
-                    .env("HOME", tmp.path())
-                    .env("XDG_CONFIG_HOME", tmp.path().join("config"))
-                    .env("XDG_DATA_HOME", tmp.path().join("data")),
-            );
+            let run = run_command(at_home(
+                Command::new(env!("CARGO_BIN_EXE_osbs")).args(*args),
+                tmp.path(),
+            ));
             assert_eq!(run.code, 2, "{name}: {}", run.stderr);
             assert!(run.stdout.is_empty(), "{name}: {}", run.stdout);
             insta::assert_snapshot!(format!("output-error-{name}"), run.stderr);

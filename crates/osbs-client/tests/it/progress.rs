@@ -13,7 +13,7 @@ use std::process::Command;
 
 use osbs_core::naming::build_config_name;
 
-use crate::cli::{Home, run_command};
+use crate::cli::{Home, at_home, run_command};
 
 /// Runs `osbs ARGS` under a pseudo-terminal: stdout and stderr are the terminal, and what
 /// the terminal showed comes back as `stdout` (escape sequences and all).
@@ -25,11 +25,8 @@ fn on_a_terminal(home: &Home, args: &[&str]) -> crate::cli::Run {
     let mut cmd = Command::new("script");
     // -q: no banner; -e: the command's exit code; -c: the command; /dev/null: no typescript.
     cmd.args(["-q", "-e", "-c", &line.join(" "), "/dev/null"])
-        .env_remove("OSBS_CONFIG")
-        .env("HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path().join("config"))
-        .env("XDG_DATA_HOME", home.path().join("data"))
         .current_dir(home.path());
+    at_home(&mut cmd, home.path());
     let run = run_command(&mut cmd);
     assert!(
         run.code != -1 && !run.stderr.contains("not found"),

@@ -16,7 +16,7 @@ use osbs_core::build::BuildPhase;
 use osbs_core::model::Build;
 use osbs_core::variant::BuildVariant;
 
-use crate::cli::run_command;
+use crate::cli::{run_command, snapshot_settings};
 use crate::local::support::{World, build, registry_digest, wait_finished};
 
 /// The variant flags' usage errors: exit code 2 before any repository is read or service
@@ -53,9 +53,7 @@ fn variant_usage_errors() {
         ("skip-build-scratch", &["--skip-build", "--scratch"]),
         ("skip-build-tag", &["--skip-build", "-A", "extra"]),
     ];
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path("snapshots");
-    settings.set_prepend_module_to_snapshot(false);
+    let settings = snapshot_settings();
     settings.bind(|| {
         for (name, flags) in cases {
             let mut cmd = Command::new(env!("CARGO_BIN_EXE_osbs"));
