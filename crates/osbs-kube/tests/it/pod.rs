@@ -1,8 +1,27 @@
 //! The rendered build Pod, pinned as snapshots (dind sidecar and host socket), and what is
 //! read back from a Pod.
 
+use k8s_openapi::api::core::v1::Container;
 use osbs_core::time::Timestamp;
 use osbs_kube::{DockerMode, PodPhase, PodSecrets, PodSettings, PodView, render_pod};
+
+/// The mounts of `container`'s volumes named `prefix…`: (mount path, read-only).
+fn mounts<'a>(container: &'a Container, prefix: &str) -> Vec<(&'a str, Option<bool>)> {
+    container
+        .volume_mounts
+        .iter()
+        .flatten()
+        .filter(|m| m.name.starts_with(prefix))
+        .map(|m| (m.mount_path.as_str(), m.read_only))
+        .collect()
+}
+
+/// Asserts that none of `containers` mounts a volume named `prefix…`.
+fn assert_mount_none<'a>(containers: impl Iterator<Item = &'a Container>, prefix: &str) {
+    for container in containers {
+        assert!(mounts(container, prefix).is_empty(), "{}", container.name);
+    }
+}
 
 #[test]
 fn build_pod_with_a_dind_sidecar() {
@@ -170,13 +189,7 @@ fn build_pod_mounts_each_build_secret_key_for_the_reactor_only() {
     );
     // Mounted read-only in the reactor, where the host finds them; the ids in its environment.
     let reactor = &spec.containers[0];
-    let mounts: Vec<_> = reactor
-        .volume_mounts
-        .iter()
-        .flatten()
-        .filter(|m| m.name.starts_with("build-secret-"))
-        .map(|m| (m.mount_path.as_str(), m.read_only))
-        .collect();
+    let mounts = mounts(reactor, "build-secret-");
     assert_eq!(
         mounts,
         [
@@ -197,22 +210,8 @@ fn build_pod_mounts_each_build_secret_key_for_the_reactor_only() {
         .collect();
     assert_eq!(env, ["npmrc,token"]);
     // The Docker Engine's containers see none of them: only the reactor mounts them.
-    for container in spec
-        .init_containers
-        .iter()
-        .flatten()
-        .chain(&spec.containers[1..])
-    {
-        assert!(
-            container
-                .volume_mounts
-                .iter()
-                .flatten()
-                .all(|m| !m.name.starts_with("build-secret-")),
-            "{}",
-            container.name
-        );
-    }
+    let others = spec.init_containers.iter().flatten();
+    assert_mount_none(others.chain(&spec.containers[1..]), "build-secret-");
 }
 
 #[test]
@@ -267,13 +266,7 @@ fn build_pod_mounts_the_further_registries_secrets_and_the_ca_for_the_reactor() 
     );
     // The reactor finds them where osbs-kube-pod's host looks.
     let reactor = &spec.containers[0];
-    let mounts: Vec<_> = reactor
-        .volume_mounts
-        .iter()
-        .flatten()
-        .filter(|m| m.name.starts_with("registry-"))
-        .map(|m| (m.mount_path.as_str(), m.read_only))
-        .collect();
+    let mounts = mounts(reactor, "registry-");
     assert_eq!(
         mounts,
         [
@@ -337,15 +330,5 @@ fn build_pod_mounts_the_further_registries_secrets_and_the_ca_for_the_reactor() 
         ]
     );
     // No credential reaches the Docker Engine's sidecar.
-    for container in spec.init_containers.iter().flatten() {
-        assert!(
-            container
-                .volume_mounts
-                .iter()
-                .flatten()
-                .all(|m| !m.name.starts_with("registry-secret")),
-            "{}",
-            container.name
-        );
-    }
+    assert_mount_none(spec.init_containers.iter().flatten(), "registry-secret");
 }
