@@ -4,8 +4,10 @@
 //! file or cert dir, or with verification off, and refused with a clear message otherwise), and
 //! skopeo's verbs and flags: `inspect`, `list-tags`, `sync --dry-run`, `--creds`.
 
+use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
+use std::process::Output;
 
 use osbs_registry_sync::{ClientOptions, Error, RegistryClient, RegistryEndpoint};
 use osbs_testkit::registry::TestRegistry;
@@ -25,13 +27,20 @@ fn snapshot(name: &str, text: &str) {
     settings.bind(|| insta::assert_snapshot!(name, text));
 }
 
+/// Writes an executable `docker-credential-NAME` into `dir` that runs `script`.
+fn helper_script(dir: &Path, name: &str, script: &str) {
+    let path = dir.join(format!("docker-credential-{name}"));
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
 /// Writes an executable `docker-credential-NAME` into `dir` that answers `get` for `registry`
 /// only (any other server URL: the protocol's "credentials not found", exit 1).
 fn credential_helper(dir: &Path, name: &str, registry: &str, user: &str, secret: &str) {
-    let path = dir.join(format!("docker-credential-{name}"));
-    std::fs::write(
-        &path,
-        format!(
+    helper_script(
+        dir,
+        name,
+        &format!(
             "#!/bin/sh\n\
              [ \"$1\" = get ] || exit 2\n\
              read -r server\n\
@@ -41,9 +50,20 @@ fn credential_helper(dir: &Path, name: &str, registry: &str, user: &str, secret:
                echo 'credentials not found in native keychain'; exit 1\n\
              fi\n"
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    );
+}
+
+/// `list-tags` of a repository on `registry.example:5000` with `dir` first on `PATH`, `config`
+/// as `$DOCKER_CONFIG/config.json` there, and `env` besides.
+fn list_tags_with_config(dir: &Path, config: &str, env: &[(&str, &OsStr)]) -> Output {
+    std::fs::write(dir.join("config.json"), config).unwrap();
+    let path = path_with(dir);
+    let mut env = env.to_vec();
+    env.extend([
+        ("PATH", path.as_os_str()),
+        ("DOCKER_CONFIG", dir.as_os_str()),
+    ]);
+    cli_env(&["list-tags", "docker://registry.example:5000/a/b"], &env)
 }
 
 /// `PATH` with `dir` first.
@@ -109,28 +129,14 @@ async fn credential_helper_on_path_unlocks_a_protected_registry() {
 #[test]
 fn failing_helper_names_helper_and_registry_but_never_the_secret() {
     let bin = tempfile::tempdir().unwrap();
-    let path = bin.path().join("docker-credential-broken");
     // Prints a secret-looking text on stdout and fails: stdout is never quoted.
-    std::fs::write(
-        &path,
+    helper_script(
+        bin.path(),
+        "broken",
         "#!/bin/sh\necho '{\"Secret\":\"leaked-42\"}'; echo 'keyring locked' >&2; exit 3\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    // The legacy place, ~/.docker/config.json via $DOCKER_CONFIG, names the store.
-    std::fs::write(
-        bin.path().join("config.json"),
-        r#"{"credsStore": "broken"}"#,
-    )
-    .unwrap();
-    let path = path_with(bin.path());
-    let out = cli_env(
-        &["list-tags", "docker://registry.example:5000/a/b"],
-        &[
-            ("PATH", path.as_os_str()),
-            ("DOCKER_CONFIG", bin.path().as_os_str()),
-        ],
     );
+    // The legacy place, ~/.docker/config.json via $DOCKER_CONFIG, names the store.
+    let out = list_tags_with_config(bin.path(), r#"{"credsStore": "broken"}"#, &[]);
     let text = render(&out);
     assert!(!text.contains("leaked-42"), "{text}");
     snapshot("helper_fails", &text);
@@ -139,29 +145,18 @@ fn failing_helper_names_helper_and_registry_but_never_the_secret() {
 #[test]
 fn hanging_helper_is_killed_after_the_timeout_naming_helper_and_registry() {
     let bin = tempfile::tempdir().unwrap();
-    let path = bin.path().join("docker-credential-slow");
     // Never answers: the shell waits on a child that holds the pipes open too, so only
     // killing the whole group lets the lookup end.
-    std::fs::write(
-        &path,
+    helper_script(
+        bin.path(),
+        "slow",
         "#!/bin/sh\nsleep 60\necho '{\"Secret\":\"late-17\"}'\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::write(
-        bin.path().join("config.json"),
-        r#"{"credHelpers": {"registry.example:5000": "slow"}}"#,
-    )
-    .unwrap();
-    let path = path_with(bin.path());
+    );
     let started = std::time::Instant::now();
-    let out = cli_env(
-        &["list-tags", "docker://registry.example:5000/a/b"],
-        &[
-            ("PATH", path.as_os_str()),
-            ("DOCKER_CONFIG", bin.path().as_os_str()),
-            ("OSBS_CREDENTIAL_HELPER_TIMEOUT", "1".as_ref()),
-        ],
+    let out = list_tags_with_config(
+        bin.path(),
+        r#"{"credHelpers": {"registry.example:5000": "slow"}}"#,
+        &[("OSBS_CREDENTIAL_HELPER_TIMEOUT", "1".as_ref())],
     );
     let elapsed = started.elapsed();
     assert!(

@@ -77,6 +77,26 @@ async fn blob_absent(server: &MockServer, digest: &str) {
         .await;
 }
 
+/// The first `verb` request to `at` gets `response`; later ones go to the other mocks.
+async fn first_answers(server: &MockServer, verb: &str, at: &str, response: ResponseTemplate) {
+    Mock::given(method(verb))
+        .and(path(at))
+        .respond_with(response)
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(server)
+        .await;
+}
+
+/// The upload session's status (`GET`) is answered with `response`.
+async fn session_status(server: &MockServer, response: ResponseTemplate) {
+    Mock::given(method("GET"))
+        .and(path(SESSION))
+        .respond_with(response)
+        .mount(server)
+        .await;
+}
+
 fn requests_of(requests: &[Request], verb: &str) -> Vec<Request> {
     requests
         .iter()
@@ -97,23 +117,15 @@ async fn a_failed_patch_resumes_where_the_registry_got_to() {
     let server = MockServer::start().await;
     let (file, data, digest) = blob(1000);
     session_opens(&server).await;
-    Mock::given(method("PATCH"))
-        .and(path(SESSION))
-        .respond_with(ResponseTemplate::new(500))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
+    first_answers(&server, "PATCH", SESSION, ResponseTemplate::new(500)).await;
     patch_accepts(&server).await;
-    Mock::given(method("GET"))
-        .and(path(SESSION))
-        .respond_with(
-            ResponseTemplate::new(204)
-                .insert_header("range", "0-399")
-                .insert_header("location", SESSION),
-        )
-        .mount(&server)
-        .await;
+    session_status(
+        &server,
+        ResponseTemplate::new(204)
+            .insert_header("range", "0-399")
+            .insert_header("location", SESSION),
+    )
+    .await;
     blob_absent(&server, &digest).await;
     commit_accepts(&server, &digest).await;
 
@@ -149,19 +161,9 @@ async fn a_forgotten_session_restarts_from_the_first_byte() {
     let server = MockServer::start().await;
     let (file, data, digest) = blob(300);
     session_opens(&server).await;
-    Mock::given(method("PATCH"))
-        .and(path(SESSION))
-        .respond_with(ResponseTemplate::new(503))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
+    first_answers(&server, "PATCH", SESSION, ResponseTemplate::new(503)).await;
     patch_accepts(&server).await;
-    Mock::given(method("GET"))
-        .and(path(SESSION))
-        .respond_with(ResponseTemplate::new(404))
-        .mount(&server)
-        .await;
+    session_status(&server, ResponseTemplate::new(404)).await;
     blob_absent(&server, &digest).await;
     commit_accepts(&server, &digest).await;
 
@@ -206,13 +208,13 @@ async fn a_commit_whose_answer_was_lost_is_found_in_the_registry() {
 async fn too_many_requests_waits_as_long_as_retry_after_asks() {
     let server = MockServer::start().await;
     let (file, _, digest) = blob(10);
-    Mock::given(method("POST"))
-        .and(path(format!("/v2/{REPO}/blobs/uploads/")))
-        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1"))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
+    first_answers(
+        &server,
+        "POST",
+        &format!("/v2/{REPO}/blobs/uploads/"),
+        ResponseTemplate::new(429).insert_header("retry-after", "1"),
+    )
+    .await;
     session_opens(&server).await;
     patch_accepts(&server).await;
     commit_accepts(&server, &digest).await;
@@ -292,16 +294,9 @@ async fn growing_upload(rate: f64, seed: u64) -> (UploadStats, usize) {
         .repository(&format!("upload-tests/growing-{}", std::process::id()));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("layer.gz");
-    // Random-looking bytes unique to this run, so the registry does not have them already.
-    let mut state = seed ^ u64::from(std::process::id()) | 1;
-    let data: Vec<u8> = (0..3 * 1024 * 1024 + 17)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state.to_le_bytes()[0]
-        })
-        .collect();
+    // Random bytes unique to this run, so the registry does not have them already.
+    let mut data = vec![0; 3 * 1024 * 1024 + 17];
+    fastrand::Rng::with_seed(seed ^ u64::from(std::process::id())).fill(&mut data);
     let digest = sha256_digest(&data);
     std::fs::File::create(&path).unwrap();
     let (tx, rx) = tokio::sync::watch::channel(Growth::default());
