@@ -6,12 +6,13 @@ use base64::Engine as _;
 use osbs_core::auth::DockerConfig;
 use osbs_registry_sync::{CopyOptions, Error, RegistryClient, copy_image};
 use osbs_testkit::push_registry;
+use osbs_testkit::registry::TestRegistry;
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::support::{
-    AuthRegistry, Proxy, basic, cli, client, client_with, fast_options, push_image, render,
-    services, small_image, unique,
+    Proxy, basic, cli, client, client_with, fast_options, push_image, render, services,
+    small_image, unique,
 };
 
 fn basic_header(user: &str, password: &str) -> String {
@@ -25,7 +26,9 @@ fn basic_header(user: &str, password: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn htpasswd_registry_accepts_the_right_credentials_and_rejects_wrong_ones() {
     services();
-    let registry = AuthRegistry::start("builder", "s3cret-pass");
+    let registry = TestRegistry::builder()
+        .htpasswd("builder", "s3cret-pass")
+        .start();
     let name = unique("auth");
     let image = small_image(&name);
     push_image(&client(&push_registry()).repository(&name), "v1", &image).await;

@@ -1,6 +1,6 @@
 //! Shared test support: unique repository names, clients with fast retries, images built in
-//! memory, a counting TCP proxy in front of a registry, an htpasswd-protected registry
-//! process, and the CLI runner with snapshot filters.
+//! memory, a counting TCP proxy in front of a registry, and the CLI runner with snapshot
+//! filters.
 
 use std::net::TcpListener as StdListener;
 use std::process::{Command, Output, Stdio};
@@ -14,7 +14,6 @@ use osbs_registry_sync::{
     ClientOptions, Manifest, RegistryClient, RegistryEndpoint, Repository, RetryPolicy,
     sha256_digest,
 };
-use osbs_testkit::registry::TestRegistry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -331,24 +330,6 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// A `docker-registry` with htpasswd auth on a free loopback port (osbs-testkit's
-/// [`TestRegistry`]), killed on drop.
-pub struct AuthRegistry {
-    pub addr: String,
-    _registry: TestRegistry,
-}
-
-impl AuthRegistry {
-    /// Starts one that accepts `user` with `password`.
-    pub fn start(user: &str, password: &str) -> AuthRegistry {
-        let registry = TestRegistry::builder().htpasswd(user, password).start();
-        AuthRegistry {
-            addr: registry.addr.clone(),
-            _registry: registry,
-        }
-    }
 }
 
 /// Runs `docker args` and returns its output (not checked).
