@@ -11,30 +11,88 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use osbs_client::backend::{Backend as _, BuildSubmission, SubmissionFacts};
 use osbs_client::config::Instance;
 use osbs_client::kubernetes::KubeBackend;
+use osbs_testkit::kube_fake::{self as fake, Cluster};
 use wiremock::MockServer;
 
-/// A backend whose resolver answers `image_name` and counts its calls.
-fn backend(server: &MockServer, image_name: &str, calls: Arc<AtomicUsize>) -> KubeBackend {
+/// A client of the wiremock `server`, in namespace `osbs`.
+fn mock_client(server: &MockServer) -> kube::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut config = kube::Config::new(server.uri().parse().expect("uri"));
     config.default_namespace = "osbs".to_owned();
-    let client = kube::Client::try_from(config).expect("client");
+    kube::Client::try_from(config).expect("client")
+}
+
+/// What the resolver finds for a repository whose image is `image_name`.
+fn facts(image_name: &str) -> SubmissionFacts {
+    SubmissionFacts {
+        commit: "c0ffee".into(),
+        base_image: None,
+        image_name: Some(image_name.to_owned()),
+        warnings: vec![],
+    }
+}
+
+/// A backend whose resolver answers `image_name` and counts its calls.
+fn backend(server: &MockServer, image_name: &str, calls: Arc<AtomicUsize>) -> KubeBackend {
     let mut instance = Instance::defaults();
     instance.namespace = Some("osbs".to_owned());
     let image_name = image_name.to_owned();
     KubeBackend::new(
-        client,
+        mock_client(server),
         &instance,
         Box::new(move |_| {
             calls.fetch_add(1, Ordering::SeqCst);
-            Ok(SubmissionFacts {
-                commit: "c0ffee".into(),
-                base_image: None,
-                image_name: Some(image_name.clone()),
-                warnings: vec![],
-            })
+            Ok(facts(&image_name))
         }),
     )
+}
+
+/// A backend of `instance` on the stateful fake behind `server`, whose resolver finds the
+/// image `osbs/app`.
+fn app_backend(server: &MockServer, instance: &Instance) -> KubeBackend {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    KubeBackend::new(
+        fake::client(server),
+        instance,
+        Box::new(|_| Ok(facts("osbs/app"))),
+    )
+}
+
+/// The `[default]` instance of an osbs.conf holding `text`.
+fn load_conf(text: &str) -> anyhow::Result<Instance> {
+    let dir = tempfile::tempdir()?;
+    let conf = dir.path().join("osbs.conf");
+    std::fs::write(&conf, text)?;
+    Ok(osbs_client::config::load(Some(&conf), "default")?)
+}
+
+/// The build Pod the controller's executor (with `settings`) renders for `build`.
+async fn build_pod(
+    server: &MockServer,
+    cluster: &Cluster,
+    settings: osbs_kube::PodSettings,
+    build: &str,
+) -> anyhow::Result<serde_json::Value> {
+    let executor = osbs_kube::KubeExecutor::new(
+        osbs_kube::OsbsApi::new(fake::client(server), fake::NS),
+        settings,
+        600_000,
+    );
+    executor.create_pod(build, Some("lease-1")).await?;
+    Ok(cluster
+        .get(&fake::core_path("pods"), &osbs_kube::pod_name(build))
+        .expect("the build Pod"))
+}
+
+/// Asserts that `server` was sent no request.
+async fn assert_no_requests(server: &MockServer) {
+    assert!(
+        server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .is_empty()
+    );
 }
 
 fn submission(url: &str) -> BuildSubmission {
@@ -74,13 +132,7 @@ async fn a_password_in_the_git_url_is_refused_before_anything_is_read() {
         0,
         "the resolver was not asked"
     );
-    assert!(
-        server
-            .received_requests()
-            .await
-            .unwrap_or_default()
-            .is_empty()
-    );
+    assert_no_requests(&server).await;
 }
 
 #[tokio::test]
@@ -102,13 +154,7 @@ async fn an_image_name_the_reactor_would_refuse_is_a_usage_error() {
         assert!(err.to_string().contains(why), "{name}: {err}");
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
-    assert!(
-        server
-            .received_requests()
-            .await
-            .unwrap_or_default()
-            .is_empty()
-    );
+    assert_no_requests(&server).await;
 }
 
 /// osbs.conf with two registries (Secrets by position), a CA ConfigMap and `verify_ssl =
@@ -117,33 +163,14 @@ async fn an_image_name_the_reactor_would_refuse_is_a_usage_error() {
 /// the CA for the reactor (against osbs-testkit's stateful fake API server).
 #[tokio::test]
 async fn two_registries_and_a_ca_reach_the_build_config_and_the_build_pod() -> anyhow::Result<()> {
-    use osbs_testkit::kube_fake::{self as fake, Cluster};
-
-    let dir = tempfile::tempdir()?;
-    let conf = dir.path().join("osbs.conf");
-    std::fs::write(
-        &conf,
+    let instance = load_conf(
         "[default]\nbackend = kubernetes\nnamespace = osbs\n\
          registry_uri = registry.osbs.svc:5000, https://mirror.example:8443\n\
          registry_secret = push-secret, mirror-push\n\
          registry_ca = osbs-registry-ca\nverify_ssl = false\n",
     )?;
-    let instance = osbs_client::config::load(Some(&conf), "default")?;
     let (server, cluster) = Cluster::start().await;
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let backend = KubeBackend::new(
-        fake::client(&server),
-        &instance,
-        Box::new(|_| {
-            Ok(SubmissionFacts {
-                commit: "c0ffee".into(),
-                base_image: None,
-                image_name: Some("osbs/app".into()),
-                warnings: vec![],
-            })
-        }),
-    );
-    let submitted = backend
+    let submitted = app_backend(&server, &instance)
         .create_build(&submission("https://git.example.com/ns/app.git"))
         .await?;
     let config = cluster
@@ -160,20 +187,13 @@ async fn two_registries_and_a_ca_reach_the_build_config_and_the_build_pod() -> a
     assert_eq!(spec["registryCa"], "osbs-registry-ca");
 
     // What the controller's executor makes of it.
-    let executor = osbs_kube::KubeExecutor::new(
-        osbs_kube::OsbsApi::new(fake::client(&server), fake::NS),
+    let pod = build_pod(
+        &server,
+        &cluster,
         osbs_kube::PodSettings::default(),
-        600_000,
-    );
-    executor
-        .create_pod(&submitted.build.name, Some("lease-1"))
-        .await?;
-    let pod = cluster
-        .get(
-            &fake::core_path("pods"),
-            &osbs_kube::pod_name(&submitted.build.name),
-        )
-        .expect("the build Pod");
+        &submitted.build.name,
+    )
+    .await?;
     let volumes: Vec<(String, String)> = pod["spec"]["volumes"]
         .as_array()
         .expect("volumes")
@@ -227,31 +247,12 @@ async fn two_registries_and_a_ca_reach_the_build_config_and_the_build_pod() -> a
 /// executor renders from it mounts each Secret's key for the reactor and lists the ids.
 #[tokio::test]
 async fn build_secrets_reach_the_build_config_and_the_build_pod() -> anyhow::Result<()> {
-    use osbs_testkit::kube_fake::{self as fake, Cluster};
-
-    let dir = tempfile::tempdir()?;
-    let conf = dir.path().join("osbs.conf");
-    std::fs::write(
-        &conf,
+    let instance = load_conf(
         "[default]\nbackend = kubernetes\nnamespace = osbs\n\
          build_secrets = npmrc=osbs-npmrc, pip.conf=osbs.pip-conf\n",
     )?;
-    let instance = osbs_client::config::load(Some(&conf), "default")?;
     let (server, cluster) = Cluster::start().await;
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let backend = KubeBackend::new(
-        fake::client(&server),
-        &instance,
-        Box::new(|_| {
-            Ok(SubmissionFacts {
-                commit: "c0ffee".into(),
-                base_image: None,
-                image_name: Some("osbs/app".into()),
-                warnings: vec![],
-            })
-        }),
-    );
-    let submitted = backend
+    let submitted = app_backend(&server, &instance)
         .create_build(&submission("https://git.example.com/ns/app.git"))
         .await?;
     let config = cluster
@@ -265,24 +266,17 @@ async fn build_secrets_reach_the_build_config_and_the_build_pod() -> anyhow::Res
         ])
     );
 
-    let executor = osbs_kube::KubeExecutor::new(
-        osbs_kube::OsbsApi::new(fake::client(&server), fake::NS),
+    let pod = build_pod(
+        &server,
+        &cluster,
         osbs_kube::PodSettings {
             // The controller's --allowed-build-secrets.
             allowed_build_secrets: vec!["osbs-npmrc".into(), "osbs.pip-conf".into()],
             ..osbs_kube::PodSettings::default()
         },
-        600_000,
-    );
-    executor
-        .create_pod(&submitted.build.name, Some("lease-1"))
-        .await?;
-    let pod = cluster
-        .get(
-            &fake::core_path("pods"),
-            &osbs_kube::pod_name(&submitted.build.name),
-        )
-        .expect("the build Pod");
+        &submitted.build.name,
+    )
+    .await?;
     let secrets: Vec<(&str, &str)> = pod["spec"]["volumes"]
         .as_array()
         .expect("volumes")
@@ -312,19 +306,7 @@ async fn build_secrets_reach_the_build_config_and_the_build_pod() -> anyhow::Res
     // Removed from osbs.conf: the next submission takes them off the BuildConfig.
     let mut without = instance.clone();
     without.build_secrets.clear();
-    let backend = KubeBackend::new(
-        fake::client(&server),
-        &without,
-        Box::new(|_| {
-            Ok(SubmissionFacts {
-                commit: "c0ffee".into(),
-                base_image: None,
-                image_name: Some("osbs/app".into()),
-                warnings: vec![],
-            })
-        }),
-    );
-    backend
+    app_backend(&server, &without)
         .create_build(&submission("https://git.example.com/ns/app.git"))
         .await?;
     let config = cluster
@@ -344,16 +326,13 @@ async fn build_secrets_reach_the_build_config_and_the_build_pod() -> anyhow::Res
 async fn a_build_secret_naming_no_possible_secret_is_refused_before_any_call() {
     let server = MockServer::start().await;
     let calls = Arc::new(AtomicUsize::new(0));
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut config = kube::Config::new(server.uri().parse().expect("uri"));
-    config.default_namespace = "osbs".to_owned();
     let mut instance = Instance::defaults();
     instance
         .build_secrets
         .insert("npmrc".to_owned(), "Osbs_Npmrc".to_owned());
     let counted = Arc::clone(&calls);
     let backend = KubeBackend::new(
-        kube::Client::try_from(config).expect("client"),
+        mock_client(&server),
         &instance,
         Box::new(move |_| {
             counted.fetch_add(1, Ordering::SeqCst);
@@ -375,11 +354,5 @@ async fn a_build_secret_naming_no_possible_secret_is_refused_before_any_call() {
         0,
         "the resolver was not asked"
     );
-    assert!(
-        server
-            .received_requests()
-            .await
-            .unwrap_or_default()
-            .is_empty()
-    );
+    assert_no_requests(&server).await;
 }
