@@ -95,6 +95,30 @@ fn env(name: &str, value: &str) -> EnvVar {
     }
 }
 
+/// A volume of the Secret `secret`, readable by its owner only; with `items`, only those keys.
+fn secret_volume(name: &str, secret: &str, items: Option<Vec<KeyToPath>>) -> Volume {
+    Volume {
+        name: name.to_owned(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(secret.to_owned()),
+            default_mode: Some(0o400),
+            items,
+            ..SecretVolumeSource::default()
+        }),
+        ..Volume::default()
+    }
+}
+
+/// The read-only mount of volume `name` at `path`.
+fn read_only_mount(name: &str, path: &str) -> VolumeMount {
+    VolumeMount {
+        name: name.to_owned(),
+        mount_path: path.to_owned(),
+        read_only: Some(true),
+        ..VolumeMount::default()
+    }
+}
+
 /// The Secrets a build Pod mounts for the reactor: the push registry's, the further
 /// registries' and the sync registry's (each optional), the build's secrets, and the
 /// registries' CA ConfigMap.
@@ -233,12 +257,7 @@ pub fn render_pod(
             // The reactor reads the built image's layers in place from the Engine's data
             // root (its push path's layer store, each layer checked against its `diff_id`),
             // instead of waiting for the Engine's image export; read-only.
-            mounts.push(VolumeMount {
-                name: "docker-graph".to_owned(),
-                mount_path: "/var/lib/docker".to_owned(),
-                read_only: Some(true),
-                ..VolumeMount::default()
-            });
+            mounts.push(read_only_mount("docker-graph", "/var/lib/docker"));
             // The CA where the Engine looks for each registry's: the ConfigMap's key once per
             // registry, as `HOST[:PORT]/ca.crt` of one volume mounted once (no mount path
             // carries a registry's name or the port's colon).
@@ -265,12 +284,7 @@ pub fn render_pod(
                     }),
                     ..Volume::default()
                 });
-                engine_mounts.push(VolumeMount {
-                    name: "registry-ca-engine".to_owned(),
-                    mount_path: "/etc/docker/certs.d".to_owned(),
-                    read_only: Some(true),
-                    ..VolumeMount::default()
-                });
+                engine_mounts.push(read_only_mount("registry-ca-engine", "/etc/docker/certs.d"));
             }
             init_containers.push(Container {
                 name: "dind".to_owned(),
@@ -326,45 +340,17 @@ pub fn render_pod(
         ("sync-secret", secrets.sync, "/var/run/secrets/osbs/sync"),
     ] {
         let Some(secret) = secret else { continue };
-        volumes.push(Volume {
-            name: volume.to_owned(),
-            secret: Some(SecretVolumeSource {
-                secret_name: Some(secret.to_owned()),
-                default_mode: Some(0o400),
-                ..SecretVolumeSource::default()
-            }),
-            ..Volume::default()
-        });
-        mounts.push(VolumeMount {
-            name: volume.to_owned(),
-            mount_path: mount.to_owned(),
-            read_only: Some(true),
-            ..VolumeMount::default()
-        });
+        volumes.push(secret_volume(volume, secret, None));
+        mounts.push(read_only_mount(volume, mount));
     }
     // The further registries' Secrets, by position.
     for (index, secret) in secrets.extra_registries.iter().enumerate() {
         let Some(secret) = secret else { continue };
         let volume = format!("registry-secret-{}", index + 1);
         let path = crate::extra_registry_secret_mount(index);
-        volumes.push(Volume {
-            name: volume.clone(),
-            secret: Some(SecretVolumeSource {
-                secret_name: Some(secret.clone()),
-                default_mode: Some(0o400),
-                ..SecretVolumeSource::default()
-            }),
-            ..Volume::default()
-        });
-        mounts.push(VolumeMount {
-            name: volume,
-            mount_path: path
-                .strip_suffix("/.dockerconfigjson")
-                .unwrap_or(&path)
-                .to_owned(),
-            read_only: Some(true),
-            ..VolumeMount::default()
-        });
+        volumes.push(secret_volume(&volume, secret, None));
+        let dir = path.strip_suffix("/.dockerconfigjson").unwrap_or(&path);
+        mounts.push(read_only_mount(&volume, dir));
     }
     // The registries' CA: the ConfigMap's one key, read-only. A ConfigMap without the key
     // keeps the Pod from starting (the kubelet's FailedMount), rather than a build that then
@@ -387,36 +373,21 @@ pub fn render_pod(
             }),
             ..Volume::default()
         });
-        mounts.push(VolumeMount {
-            name: "registry-ca".to_owned(),
-            mount_path: dir.to_owned(),
-            read_only: Some(true),
-            ..VolumeMount::default()
-        });
+        mounts.push(read_only_mount("registry-ca", dir));
     }
     // Build secrets: only the key named by the id, read-only, readable by the reactor alone.
     for (index, (id, secret)) in secrets.build.iter().enumerate() {
         let volume = format!("build-secret-{index}");
-        volumes.push(Volume {
-            name: volume.clone(),
-            secret: Some(SecretVolumeSource {
-                secret_name: Some(secret.clone()),
-                default_mode: Some(0o400),
-                items: Some(vec![KeyToPath {
-                    key: id.clone(),
-                    path: id.clone(),
-                    ..KeyToPath::default()
-                }]),
-                ..SecretVolumeSource::default()
-            }),
-            ..Volume::default()
-        });
-        mounts.push(VolumeMount {
-            name: volume,
-            mount_path: format!("{BUILD_SECRETS_DIR}/{id}"),
-            read_only: Some(true),
-            ..VolumeMount::default()
-        });
+        let only_id = KeyToPath {
+            key: id.clone(),
+            path: id.clone(),
+            ..KeyToPath::default()
+        };
+        volumes.push(secret_volume(&volume, secret, Some(vec![only_id])));
+        mounts.push(read_only_mount(
+            &volume,
+            &format!("{BUILD_SECRETS_DIR}/{id}"),
+        ));
     }
     if !secrets.build.is_empty() {
         let ids: Vec<&str> = secrets.build.iter().map(|(id, _)| id.as_str()).collect();
