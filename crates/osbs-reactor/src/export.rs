@@ -36,6 +36,21 @@ pub(crate) struct Layer {
     pub(crate) file: Option<PathBuf>,
 }
 
+impl Layer {
+    /// A layer the registry has already: neither compressed nor sent.
+    fn known(diff_id: String, raw_size: u64) -> Self {
+        Self {
+            compressed: Compressed {
+                diff_id,
+                digest: String::new(),
+                size: 0,
+                raw_size,
+            },
+            file: None,
+        }
+    }
+}
+
 /// The exported image: its config and its layers in order.
 #[derive(Debug, Clone)]
 pub(crate) struct Exported {
@@ -248,15 +263,7 @@ pub(crate) async fn from_store(
                 continue;
             }
             if skip.contains(diff_id) {
-                layers.push(Layer {
-                    compressed: Compressed {
-                        diff_id: diff_id.clone(),
-                        digest: String::new(),
-                        size: 0,
-                        raw_size: 0,
-                    },
-                    file: None,
-                });
+                layers.push(Layer::known(diff_id.clone(), 0));
                 continue;
             }
             let input = store.layer(chain_id)?;
@@ -405,15 +412,7 @@ fn read_export(
             continue;
         }
         let layer = match entries.remove(&name) {
-            Some(Entry::Known(diff_id)) => Layer {
-                compressed: Compressed {
-                    diff_id,
-                    digest: String::new(),
-                    size: 0,
-                    raw_size: 0,
-                },
-                file: None,
-            },
+            Some(Entry::Known(diff_id)) => Layer::known(diff_id, 0),
             Some(Entry::Gzipped(compressed, path)) => Layer {
                 compressed,
                 file: Some(path),
@@ -421,21 +420,11 @@ fn read_export(
             Some(Entry::Small(data)) => {
                 let diff_id = format!("sha256:{}", hex::encode(Sha256::digest(&data)));
                 if skip.diff_ids.contains(&diff_id) {
-                    Layer {
-                        compressed: Compressed {
-                            diff_id,
-                            digest: String::new(),
-                            size: 0,
-                            raw_size: data.len() as u64,
-                        },
-                        file: None,
-                    }
+                    Layer::known(diff_id, data.len() as u64)
                 } else {
                     count += 1;
                     let path = dir.join(format!("layer-{count}.tar.gz"));
-                    let file = std::fs::File::create(&path)
-                        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-                    let compressed = gzip::compress(&data[..], file, level, threads)
+                    let compressed = gzip_to_file(&data[..], &path, level, threads, None, None)
                         .map_err(|e| format!("cannot gzip {name}: {e}"))?;
                     Layer {
                         compressed,

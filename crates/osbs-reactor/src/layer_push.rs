@@ -341,14 +341,19 @@ impl PushJob<'_> {
         Ok((descriptor, line))
     }
 
-    /// Runs `read` (the export or the layer store) while starting an upload for each layer
-    /// file it announces on `started`: large layers upload while they are compressed.
-    async fn follow<T>(
+    /// Runs the read `start` makes (the export or the layer store) while starting an upload
+    /// for each layer file it announces: large layers upload while they are compressed.
+    async fn follow<F, Fut>(
         &self,
-        read: impl Future<Output = T>,
-        mut started: mpsc::UnboundedReceiver<export::Started>,
         early: &mut HashMap<PathBuf, EarlyUpload>,
-    ) -> T {
+        start: F,
+    ) -> Fut::Output
+    where
+        F: FnOnce(mpsc::UnboundedSender<export::Started>) -> Fut,
+        Fut: Future,
+    {
+        let (started_tx, mut started) = mpsc::unbounded_channel();
+        let read = start(started_tx);
         tokio::pin!(read);
         loop {
             tokio::select! {
@@ -363,6 +368,73 @@ impl PushJob<'_> {
                 done = &mut read => return done,
             }
         }
+    }
+
+    /// The built image's config and layers, gzipped, with an upload following each layer
+    /// file (in `early`): from the Engine's layer store, else (`auto`) from its image export.
+    async fn read_layers(
+        &self,
+        engine_layers: &[String],
+        skip: Skip,
+        early: &mut HashMap<PathBuf, EarlyUpload>,
+        lines: &mut Vec<String>,
+    ) -> Result<Exported, ReactorError> {
+        let source = layer_store::source().unwrap_or_else(|value| {
+            lines.push(format!(
+                "warning: {}={value:?} is none of auto, store and export; using auto",
+                layer_store::SOURCE_VAR
+            ));
+            Source::Auto
+        });
+        if source != Source::Export {
+            let read = match LayerStore::open(self.docker).await {
+                Ok(store) => {
+                    self.follow(early, |started| {
+                        export::from_store(
+                            store,
+                            self.image_id,
+                            engine_layers,
+                            self.dir,
+                            gzip::level(),
+                            skip.diff_ids.clone(),
+                            Some(started),
+                        )
+                    })
+                    .await
+                }
+                Err(reason) => Err(reason),
+            };
+            match read {
+                Ok(exported) => {
+                    lines.push("layers read from the Engine's layer store".to_owned());
+                    return Ok(exported);
+                }
+                Err(reason) if source == Source::Store => {
+                    return Err(self.verify_error(format!(
+                        "the Engine's layer store cannot be read ({} is `store`): {reason}",
+                        layer_store::SOURCE_VAR
+                    )));
+                }
+                Err(reason) => {
+                    // Uploads that followed the store's files never commit.
+                    early.clear();
+                    lines.push(format!(
+                        "layers from the Engine's image export (its layer store: {reason})"
+                    ));
+                }
+            }
+        }
+        self.follow(early, |started| {
+            export::export(
+                self.docker,
+                self.image_id,
+                self.dir,
+                gzip::level(),
+                skip,
+                Some(started),
+            )
+        })
+        .await
     }
 
     /// The checks of the module documentation, before anything is pushed.
@@ -403,64 +475,9 @@ impl PushJob<'_> {
         let (known, mut skip) = self.known_layers(&mut lines).await;
         skip.layers.clone_from(&engine_layers);
         let mut early: HashMap<PathBuf, EarlyUpload> = HashMap::new();
-        let source = layer_store::source().unwrap_or_else(|value| {
-            lines.push(format!(
-                "warning: {}={value:?} is none of auto, store and export; using auto",
-                layer_store::SOURCE_VAR
-            ));
-            Source::Auto
-        });
-        let store = match source {
-            Source::Export => Err(format!("{} is `export`", layer_store::SOURCE_VAR)),
-            Source::Auto | Source::Store => LayerStore::open(self.docker).await,
-        };
-        let from_store = match store {
-            Ok(store) => {
-                let (started_tx, started) = mpsc::unbounded_channel();
-                let read = export::from_store(
-                    store,
-                    self.image_id,
-                    &engine_layers,
-                    self.dir,
-                    gzip::level(),
-                    skip.diff_ids.clone(),
-                    Some(started_tx),
-                );
-                self.follow(read, started, &mut early).await
-            }
-            Err(reason) => Err(reason),
-        };
-        let exported = match from_store {
-            Ok(exported) => {
-                lines.push("layers read from the Engine's layer store".to_owned());
-                exported
-            }
-            Err(reason) if source == Source::Store => {
-                return Err(self.verify_error(format!(
-                    "the Engine's layer store cannot be read ({} is `store`): {reason}",
-                    layer_store::SOURCE_VAR
-                )));
-            }
-            Err(reason) => {
-                // Uploads that followed the store's files never commit.
-                early.clear();
-                if source == Source::Auto {
-                    lines.push(format!(
-                        "layers from the Engine's image export (its layer store: {reason})"
-                    ));
-                }
-                let (started_tx, started) = mpsc::unbounded_channel();
-                let export = export::export(
-                    self.docker,
-                    self.image_id,
-                    self.dir,
-                    gzip::level(),
-                    skip,
-                    Some(started_tx),
-                );
-                self.follow(export, started, &mut early).await?
-            }
-        };
+        let exported = self
+            .read_layers(&engine_layers, skip, &mut early, &mut lines)
+            .await?;
         self.verify(&exported, &engine_layers)?;
         let mut unique: Vec<(export::Layer, Option<Known>, Option<EarlyUpload>)> = Vec::new();
         for layer in &exported.layers {
