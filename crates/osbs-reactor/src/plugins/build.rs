@@ -284,12 +284,7 @@ pub(crate) fn pull_base_image<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a> {
         };
         cx.base_hold = Some(hold.clone());
         cx.results.base_image_id = Some(id.clone());
-        let line = cx.dockerfile()?.base_image_line;
-        let build_args = &cx.request.variant.build_args;
-        let pinned = with_base_image_and_args(&cx.dockerfile_text()?, line, &id, build_args)
-            .ok_or(ReactorError::Missing {
-                what: "the FROM instruction of the base image",
-            })?;
+        let (pinned, line) = pinned_dockerfile(cx, &id)?;
         cx.set_dockerfile(pinned).await?;
         cx.log(&format!(
             "{} {base} as {id}, held as {hold}; FROM on line {line} pinned to it",
@@ -388,6 +383,19 @@ async fn recheck_pinned_base(
     Ok(None)
 }
 
+/// The Dockerfile with its base image's `FROM` naming `image` (and the build arguments
+/// substituted), and that line's number.
+fn pinned_dockerfile(cx: &Context<'_>, image: &str) -> Result<(String, usize), ReactorError> {
+    let line = cx.dockerfile()?.base_image_line;
+    let build_args = &cx.request.variant.build_args;
+    let pinned = with_base_image_and_args(&cx.dockerfile_text()?, line, image, build_args).ok_or(
+        ReactorError::Missing {
+            what: "the FROM instruction of the base image",
+        },
+    )?;
+    Ok((pinned, line))
+}
+
 /// The builder of this build: the request's, else BuildKit where the Engine supports it.
 async fn builder(cx: &Context<'_>, docker: &Docker) -> Builder {
     match cx.request.builder {
@@ -471,12 +479,7 @@ async fn buildkit_build(
             }
         }
         .unwrap_or(hold);
-        let line = cx.dockerfile()?.base_image_line;
-        let build_args = &cx.request.variant.build_args;
-        let pinned = with_base_image_and_args(&cx.dockerfile_text()?, line, &pin, build_args)
-            .ok_or(ReactorError::Missing {
-                what: "the FROM instruction of the base image",
-            })?;
+        let (pinned, _) = pinned_dockerfile(cx, &pin)?;
         let path = dir.join("Dockerfile");
         tokio::fs::write(&path, pinned)
             .await
