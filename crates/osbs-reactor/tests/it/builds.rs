@@ -566,14 +566,7 @@ fn a_build_tags_only_its_own_names_and_leaves_nothing_behind_on_either_push_path
             "{method}: the shared names (latest, 1, 1-1) were made locally"
         );
         // Every tag is in the registry with the digest the results name.
-        for pushed in &results.digests {
-            assert_eq!(
-                pushed.digest,
-                served_digest(&registry, &image, &pushed.tag),
-                "{method}: tag {}",
-                pushed.tag
-            );
-        }
+        assert_digests_served(&registry, &image, &results.digests, &format!("{method}: "));
 
         // Stored, then cleaned up.
         let log = host.log_text();

@@ -11,7 +11,8 @@ use osbs_testkit::fixture::run;
 use osbs_testkit::{push_registry, require_services};
 
 use crate::support::{
-    TestHost, build, fixture_repo, fixture_repo_from, request, served_digest, summary, unique,
+    TestHost, assert_digests_served, build, fixture_repo, fixture_repo_from, request, summary,
+    unique,
 };
 
 fn with_method(mut request: BuildRequest, method: PushMethod) -> BuildRequest {
@@ -96,14 +97,7 @@ fn an_image_pushed_by_the_reactor_pulls_and_runs_with_the_built_layers() {
     );
     let out = docker(&["run", "--rm", &reference]);
     assert_eq!(out.trim(), "hello from the small fixture");
-    for pushed in &outcome.results.digests {
-        assert_eq!(
-            pushed.digest,
-            served_digest(&registry, &image, &pushed.tag),
-            "tag {}",
-            pushed.tag
-        );
-    }
+    assert_digests_served(&registry, &image, &outcome.results.digests, "");
     docker(&["rmi", "-f", &reference]);
 }
 
@@ -127,15 +121,13 @@ fn behind_a_proxy_failing_a_fifth_of_the_requests_ten_of_ten_builds_complete() {
         }
         complete += 1;
         assert_eq!(outcome.results.digests.len(), 4);
-        for pushed in &outcome.results.digests {
-            // Asked of the registry itself, not through the proxy.
-            assert_eq!(
-                pushed.digest,
-                served_digest(&registry, &image, &pushed.tag),
-                "build {i}, tag {}",
-                pushed.tag
-            );
-        }
+        // Asked of the registry itself, not through the proxy.
+        assert_digests_served(
+            &registry,
+            &image,
+            &outcome.results.digests,
+            &format!("build {i}, "),
+        );
     }
     let faults = proxy.fault_counts();
     let injected: usize = faults

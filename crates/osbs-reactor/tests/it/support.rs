@@ -202,6 +202,24 @@ pub fn served_digest(registry: &str, repository: &str, tag: &str) -> String {
         .expect("a Docker-Content-Digest header")
 }
 
+/// Asserts that `registry` serves each of `digests` under its tag of `repository`;
+/// `context` starts each failure message.
+pub fn assert_digests_served(
+    registry: &str,
+    repository: &str,
+    digests: &[osbs_core::build::PushedDigest],
+    context: &str,
+) {
+    for pushed in digests {
+        assert_eq!(
+            pushed.digest,
+            served_digest(registry, repository, &pushed.tag),
+            "{context}tag {}",
+            pushed.tag
+        );
+    }
+}
+
 /// The labels in the image config of `repository:tag`.
 pub fn image_labels(registry: &str, repository: &str, tag: &str) -> serde_json::Value {
     let manifest = curl(&[
