@@ -86,6 +86,30 @@ pub fn core_path(resource: &str) -> String {
     format!("/api/v1/namespaces/{NS}/{resource}")
 }
 
+/// A kubeconfig with two contexts on `server` (user `me`, a token that is no secret):
+/// `with-ns` (namespace `team-a`, the current one) and `without-ns`.
+pub fn kubeconfig(server: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Config
+current-context: with-ns
+clusters:
+- name: fake
+  cluster:
+    server: {server}
+users:
+- name: me
+  user:
+    token: not-a-secret-test-token
+contexts:
+- name: with-ns
+  context: {{cluster: fake, user: me, namespace: team-a}}
+- name: without-ns
+  context: {{cluster: fake, user: me}}
+"
+    )
+}
+
 /// One request the [`Cluster`] answered: method, path and JSON body (`null` without one).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recorded {

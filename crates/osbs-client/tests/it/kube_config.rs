@@ -12,35 +12,12 @@
 
 use std::path::PathBuf;
 
+use osbs_testkit::kube_fake::kubeconfig;
 use serde_json::json;
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::cli::{Home, Run, run_command};
-
-/// A kubeconfig with two contexts on `server`: `with-ns` (namespace `team-a`, the current
-/// one) and `without-ns`.
-fn kubeconfig(server: &str) -> String {
-    format!(
-        "apiVersion: v1
-kind: Config
-current-context: with-ns
-clusters:
-- name: fake
-  cluster:
-    server: {server}
-users:
-- name: me
-  user:
-    token: not-a-secret-test-token
-contexts:
-- name: with-ns
-  context: {{cluster: fake, user: me, namespace: team-a}}
-- name: without-ns
-  context: {{cluster: fake, user: me}}
-"
-    )
-}
 
 fn write(home: &Home, name: &str, text: &str) -> String {
     let path: PathBuf = home.path().join(name);
