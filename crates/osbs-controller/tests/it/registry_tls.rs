@@ -5,31 +5,20 @@
 
 use std::time::Duration;
 
-use osbs_controller::Settings;
 use osbs_controller::runtime::{ControllerSettings, Service};
 use osbs_engine::EngineSettings;
-use osbs_kube::PodSettings;
 use osbs_registry_sync::{ClientOptions, CopyOptions, RegistryClient, copy_image};
-use osbs_testkit::kube_fake::{self as fake, Cluster, NS};
+use osbs_testkit::kube_fake::{self as fake, Cluster};
 use osbs_testkit::registry::TestRegistry;
 use serde_json::json;
 
+/// `service`'s settings, with the scheduled import due at once and the TLS settings given.
 fn settings(registry_ca: Option<&str>, verify_tls: bool) -> ControllerSettings {
-    ControllerSettings {
-        namespace: NS.to_owned(),
-        pod: PodSettings::default(),
-        reconcile: Settings::default(),
-        pending_timeout_ms: 600_000,
-        engine: EngineSettings {
-            import_interval: Some(Duration::from_millis(1)),
-            ..EngineSettings::default()
-        },
-        registry_secret: None,
-        registry_ca: registry_ca.map(str::to_owned),
-        verify_tls,
-        tick: Duration::from_secs(10),
-        identity: "osbs-controller-0".to_owned(),
-    }
+    let mut settings = crate::service::settings(EngineSettings::default());
+    settings.engine.import_interval = Some(Duration::from_millis(1));
+    settings.registry_ca = registry_ca.map(str::to_owned);
+    settings.verify_tls = verify_tls;
+    settings
 }
 
 /// A TLS registry holding the services' busybox as `library/busybox:latest`.

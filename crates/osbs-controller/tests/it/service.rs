@@ -36,7 +36,8 @@ fn pods() -> String {
     fake::core_path("pods")
 }
 
-fn settings(engine: EngineSettings) -> ControllerSettings {
+/// The controller's settings for these tests: no scheduled import unless a test sets one.
+pub(crate) fn settings(engine: EngineSettings) -> ControllerSettings {
     ControllerSettings {
         namespace: NS.to_owned(),
         pod: PodSettings::default(),
