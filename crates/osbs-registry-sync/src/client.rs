@@ -162,7 +162,8 @@ impl RegistryClient {
             .connect_timeout(options.connect_timeout)
             .read_timeout(options.read_timeout)
             .tcp_nodelay(true);
-        if endpoint.is_plain_http() {
+        let plain_http = endpoint.is_plain_http();
+        if plain_http {
             // No TLS: skip loading the system's CA store (it costs milliseconds per client).
             builder = builder.tls_certs_only(Vec::new());
         } else {
@@ -181,11 +182,10 @@ impl RegistryClient {
                     .ok_or_else(|| Error::InvalidCaFile { path: path.clone() })?;
                 builder = builder.tls_certs_merge(certs);
             }
+            if !options.verify_tls {
+                builder = builder.tls_danger_accept_invalid_certs(true);
+            }
         }
-        if !options.verify_tls && !endpoint.is_plain_http() {
-            builder = builder.tls_danger_accept_invalid_certs(true);
-        }
-        let endpoint_plain = endpoint.is_plain_http();
         let http = builder.build().map_err(|source| Error::HttpClient {
             registry: endpoint.name().to_owned(),
             source,
@@ -197,7 +197,7 @@ impl RegistryClient {
                 http,
                 retry: options.retry,
                 auth: Auth::new(credential),
-                verify_tls: options.verify_tls || endpoint_plain,
+                verify_tls: options.verify_tls || plain_http,
                 manifest_locks: Mutex::new(HashMap::new()),
             }),
         })

@@ -251,18 +251,9 @@ impl Repository {
                                 return Err(std::io::Error::other("the blob's writer failed"));
                             }
                             if sent < now.written {
-                                let left = now.written - sent;
-                                let want = usize::try_from(left).unwrap_or(READ_CHUNK);
-                                let mut buf = vec![0; want.min(READ_CHUNK)];
-                                let n = file.read(&mut buf).await?;
-                                if n == 0 {
-                                    return Err(std::io::Error::from(
-                                        std::io::ErrorKind::UnexpectedEof,
-                                    ));
-                                }
-                                buf.truncate(n);
-                                let state = (file, sent + n as u64, growth);
-                                return Ok(Some((Bytes::from(buf), state)));
+                                let chunk = read_chunk(&mut file, now.written - sent).await?;
+                                let state = (file, sent + chunk.len() as u64, growth);
+                                return Ok(Some((chunk, state)));
                             }
                             if now.complete.is_some() {
                                 return Ok(None);
@@ -356,14 +347,9 @@ impl Repository {
                     if left == 0 {
                         return Ok::<_, std::io::Error>(None);
                     }
-                    let want = usize::try_from(left).unwrap_or(READ_CHUNK).min(READ_CHUNK);
-                    let mut buf = vec![0; want];
-                    let n = file.read(&mut buf).await?;
-                    if n == 0 {
-                        return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
-                    }
-                    buf.truncate(n);
-                    Ok(Some((Bytes::from(buf), (file, left - n as u64))))
+                    let chunk = read_chunk(&mut file, left).await?;
+                    let left = left - chunk.len() as u64;
+                    Ok(Some((chunk, (file, left))))
                 });
                 Some(
                     http.patch(location.clone())
@@ -420,6 +406,19 @@ impl Repository {
             _ => Err(self.client().unexpected(&op, response).await),
         }
     }
+}
+
+/// The next bytes of `file`, at most [`READ_CHUNK`] and at most `left` (more than 0); the file
+/// ending before that is an error.
+async fn read_chunk(file: &mut tokio::fs::File, left: u64) -> std::io::Result<Bytes> {
+    let want = usize::try_from(left).unwrap_or(READ_CHUNK).min(READ_CHUNK);
+    let mut buf = vec![0; want];
+    let n = file.read(&mut buf).await?;
+    if n == 0 {
+        return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+    }
+    buf.truncate(n);
+    Ok(Bytes::from(buf))
 }
 
 /// Waits until the file `growth` follows is complete: its digest and size.
