@@ -175,14 +175,7 @@ pub(crate) fn remove_built_image<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a
             return Ok(Step::Skipped("no image was built or held".to_owned()));
         }
         for reference in &references {
-            match remove(&docker, reference)
-                .await
-                .map_err(ReactorError::docker("image removal"))?
-            {
-                Removal::Done => cx.log(&format!("removed {reference}")),
-                Removal::Gone => {}
-                Removal::Kept(reason) => cx.log(&format!("kept {reference}: {reason}")),
-            }
+            remove_and_log(cx, &docker, reference).await?;
         }
         if let Some(id) = untagged_image {
             let tags = match docker.inspect_image(&id).await {
@@ -193,14 +186,7 @@ pub(crate) fn remove_built_image<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a
                 Err(err) => return Err(ReactorError::docker("inspect of the built image")(err)),
             };
             if tags.is_empty() {
-                match remove(&docker, &id)
-                    .await
-                    .map_err(ReactorError::docker("image removal"))?
-                {
-                    Removal::Done => cx.log(&format!("removed {id}")),
-                    Removal::Gone => {}
-                    Removal::Kept(reason) => cx.log(&format!("kept {id}: {reason}")),
-                }
+                remove_and_log(cx, &docker, &id).await?;
             } else {
                 cx.log(&format!(
                     "kept {id}: another build tagged it ({})",
@@ -210,6 +196,23 @@ pub(crate) fn remove_built_image<'a>(cx: &'a mut Context<'_>) -> PluginFuture<'a
         }
         Ok(Step::Done)
     })
+}
+
+/// [`remove`] of `reference`, said in the build log.
+async fn remove_and_log(
+    cx: &Context<'_>,
+    docker: &Docker,
+    reference: &str,
+) -> Result<(), ReactorError> {
+    match remove(docker, reference)
+        .await
+        .map_err(ReactorError::docker("image removal"))?
+    {
+        Removal::Done => cx.log(&format!("removed {reference}")),
+        Removal::Gone => {}
+        Removal::Kept(reason) => cx.log(&format!("kept {reference}: {reason}")),
+    }
+    Ok(())
 }
 
 /// Whether `tag` is one the build `build` made: its unique tag or its base-image hold,
