@@ -605,18 +605,12 @@ impl RebuildPlan {
         );
         for (i, node) in self.nodes.iter().enumerate() {
             if ids[i] == i + 1 {
-                let mut label = dot_escape(&node.build_config);
-                if let Some(stream) = &node.image_stream {
-                    let _ = write!(label, "\\n→ {}", dot_escape(stream));
-                }
-                let mut attrs = String::new();
-                if node.autorebuild_disabled {
-                    label.push_str("\\n(will be cancelled: autorebuild disabled)");
-                    attrs.push_str(", style=dashed, color=grey50");
-                }
-                if node.truncated {
-                    label.push_str("\\n(…)");
-                }
+                let label = node_label(node, dot_escape, "\\n");
+                let attrs = if node.autorebuild_disabled {
+                    ", style=dashed, color=grey50"
+                } else {
+                    ""
+                };
                 let _ = writeln!(out, "  n{} [label=\"{label}\"{attrs}];", ids[i]);
             }
             let from = node.parent.map_or(0, |p| ids[p]);
@@ -648,16 +642,7 @@ impl RebuildPlan {
         );
         for (i, node) in self.nodes.iter().enumerate() {
             if ids[i] == i + 1 {
-                let mut label = mermaid_escape(&node.build_config);
-                if let Some(stream) = &node.image_stream {
-                    let _ = write!(label, "<br/>→ {}", mermaid_escape(stream));
-                }
-                if node.autorebuild_disabled {
-                    label.push_str("<br/>(will be cancelled: autorebuild disabled)");
-                }
-                if node.truncated {
-                    label.push_str("<br/>(…)");
-                }
+                let label = node_label(node, mermaid_escape, "<br/>");
                 let _ = writeln!(out, "  n{}[\"{label}\"]", ids[i]);
                 if node.autorebuild_disabled {
                     let _ = writeln!(out, "  style n{} stroke-dasharray: 5 5", ids[i]);
@@ -693,6 +678,25 @@ impl RebuildPlan {
         }
         last
     }
+}
+
+/// A graph node's label: the BuildConfig, the ImageStream it produces, and whether it will be
+/// cancelled or what it triggers is left out, as lines joined by `line_break`, each `escape`d.
+fn node_label(node: &PlanNode, escape: fn(&str) -> String, line_break: &str) -> String {
+    let mut label = escape(&node.build_config);
+    if let Some(stream) = &node.image_stream {
+        let _ = write!(label, "{line_break}→ {}", escape(stream));
+    }
+    if node.autorebuild_disabled {
+        let _ = write!(
+            label,
+            "{line_break}(will be cancelled: autorebuild disabled)"
+        );
+    }
+    if node.truncated {
+        let _ = write!(label, "{line_break}(…)");
+    }
+    label
 }
 
 /// A string for inside DOT double quotes.
