@@ -511,11 +511,10 @@ impl SyncDestination {
                 source,
             }
         })?;
-        let uri = match scheme {
-            Some(scheme) => format!("{scheme}://{host}"),
-            None => host.to_owned(),
-        };
-        Ok(Self { uri, repository })
+        Ok(Self {
+            uri: registry_uri(scheme, host),
+            repository,
+        })
     }
 }
 
@@ -642,6 +641,14 @@ fn split_scheme(input: &str) -> (Option<&'static str>, &str) {
     }
 }
 
+/// `host` with the scheme [`split_scheme`] took off the argument, if any.
+fn registry_uri(scheme: Option<&str>, host: &str) -> String {
+    match scheme {
+        Some(scheme) => format!("{scheme}://{host}"),
+        None => host.to_owned(),
+    }
+}
+
 /// An image reference from the command line, with the scheme it may have carried.
 struct ImageArg {
     scheme: Option<&'static str>,
@@ -669,12 +676,11 @@ impl ImageArg {
     }
 
     fn client(&self, cx: &RunContext<'_>, side: &Side<'_>) -> Result<RegistryClient, Failure> {
-        let registry = self.reference.registry();
-        let uri = match self.scheme {
-            Some(scheme) => format!("{scheme}://{registry}"),
-            None => registry.to_owned(),
-        };
-        client_for(&uri, cx, side)
+        client_for(
+            &registry_uri(self.scheme, self.reference.registry()),
+            cx,
+            side,
+        )
     }
 }
 
