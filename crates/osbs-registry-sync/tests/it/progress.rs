@@ -7,7 +7,9 @@ use std::process::{Command, Output, Stdio};
 use bytes::Bytes;
 use osbs_testkit::{push_registry, sync_registry};
 
-use crate::support::{client, oci_image, push_image, services, tar_with, unique};
+use crate::support::{
+    client, oci_image, push_image, services, tar_with, unique, without_auth_files,
+};
 
 /// Runs `osbs-registry-sync ARGS` with a pseudo-terminal as stdout and stderr; what the
 /// terminal showed is `stdout`.
@@ -17,13 +19,9 @@ fn on_a_terminal(args: &[&str]) -> Output {
         .chain(args.iter().copied())
         .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
         .collect();
-    let out = Command::new("script")
+    let out = without_auth_files(&mut Command::new("script"), home.path())
         // -q: no banner; -e: the command's exit code; -c: the command; no typescript file.
         .args(["-q", "-e", "-c", &line.join(" "), "/dev/null"])
-        .env("HOME", home.path())
-        .env_remove("REGISTRY_AUTH_FILE")
-        .env_remove("XDG_RUNTIME_DIR")
-        .env_remove("DOCKER_CONFIG")
         .stdin(Stdio::null())
         .output()
         .expect("util-linux `script` is needed for this test");

@@ -3,6 +3,7 @@
 //! filters.
 
 use std::net::TcpListener as StdListener;
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -351,17 +352,23 @@ pub fn cli(args: &[&str]) -> Output {
 pub fn cli_env(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Output {
     let home = tempfile::tempdir().unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_osbs-registry-sync"));
-    command
+    without_auth_files(&mut command, home.path())
         .args(args)
-        .env("HOME", home.path())
-        .env_remove("REGISTRY_AUTH_FILE")
-        .env_remove("XDG_RUNTIME_DIR")
-        .env_remove("DOCKER_CONFIG")
         .stdin(Stdio::null());
     for (name, value) in env {
         command.env(name, value);
     }
     command.output().unwrap()
+}
+
+/// `command` with `HOME` at `home` (an empty directory) and none of the variables that name
+/// auth files, so no real docker config is read.
+pub fn without_auth_files<'a>(command: &'a mut Command, home: &Path) -> &'a mut Command {
+    command
+        .env("HOME", home)
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("DOCKER_CONFIG")
 }
 
 /// Exit code, stdout and stderr of a CLI run, for snapshots.
