@@ -45,7 +45,7 @@ pub enum Outcome {
 }
 
 /// An error, or output that could not be written.
-fn io_error(e: std::io::Error) -> ClientError {
+pub(crate) fn io_error(e: std::io::Error) -> ClientError {
     ClientError::Backend {
         context: "cannot write output".to_owned(),
         source: Box::new(e),
@@ -300,7 +300,7 @@ fn print<T: serde::Serialize + ?Sized>(
 /// Prints `value` in the format asked for: the JSON or YAML document, `names` for `-o name`,
 /// `text(wide)` for text and wide. `dot` and `mermaid` were refused before the command ran
 /// ([`check_format`]).
-fn emit<T: serde::Serialize + ?Sized>(
+pub(crate) fn emit<T: serde::Serialize + ?Sized>(
     io: &mut Io<'_>,
     value: &T,
     names: impl FnOnce() -> String,

@@ -3,18 +3,11 @@
 
 use osbs_core::terminal::safe_line;
 
-use crate::backend::{ClientError, Result};
+use crate::backend::Result;
 use crate::cli::{OutputFormat, PruneArgs, StartBuildArgs};
-use crate::commands::{Io, Outcome};
+use crate::commands::{Io, Outcome, emit, io_error};
 use crate::local::LocalBackend;
 use crate::output;
-
-fn io_error(e: std::io::Error) -> ClientError {
-    ClientError::Backend {
-        context: "cannot write output".to_owned(),
-        source: Box::new(e),
-    }
-}
 
 /// `osbs serve`: logs to stderr (`OSBS_LOG`, default `info`), runs the local service until
 /// SIGTERM or SIGINT.
@@ -83,13 +76,12 @@ pub async fn start_build(
     let build = backend
         .start_build(name, args.commit.clone(), args.from_build.as_deref())
         .await?;
-    let rendered = match io.format {
-        OutputFormat::Json => output::json(&build),
-        OutputFormat::Yaml => output::yaml(&build),
-        OutputFormat::Name => output::names("build", [build.name.as_str()]),
-        _ => format!("{}\n", safe_line(&build.name)),
-    };
-    io.out.write_all(rendered.as_bytes()).map_err(io_error)?;
+    emit(
+        io,
+        &build,
+        || output::names("build", [build.name.as_str()]),
+        |_| format!("{}\n", safe_line(&build.name)),
+    )?;
     Ok(Outcome::Success)
 }
 
@@ -100,27 +92,23 @@ pub async fn start_build(
 /// What [`LocalBackend::prune`] fails with.
 pub async fn prune(backend: &LocalBackend, args: &PruneArgs, io: &mut Io<'_>) -> Result<Outcome> {
     let removed = backend.prune(args.keep, args.older_than).await?;
-    match io.format {
-        OutputFormat::Json => io
-            .out
-            .write_all(output::json(&removed).as_bytes())
-            .map_err(io_error)?,
-        OutputFormat::Yaml => io
-            .out
-            .write_all(output::yaml(&removed).as_bytes())
-            .map_err(io_error)?,
-        OutputFormat::Name => io
-            .out
-            .write_all(output::names("build", removed.iter().map(String::as_str)).as_bytes())
-            .map_err(io_error)?,
-        _ => {
-            for name in &removed {
-                writeln!(io.out, "removed {}", safe_line(name)).map_err(io_error)?;
-            }
-            if removed.is_empty() && !io.quiet {
-                writeln!(io.err, "nothing to prune").map_err(io_error)?;
-            }
-        }
+    emit(
+        io,
+        &removed,
+        || output::names("build", removed.iter().map(String::as_str)),
+        |_| {
+            removed
+                .iter()
+                .map(|name| format!("removed {}\n", safe_line(name)))
+                .collect()
+        },
+    )?;
+    let text = !matches!(
+        io.format,
+        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Name
+    );
+    if text && removed.is_empty() && !io.quiet {
+        writeln!(io.err, "nothing to prune").map_err(io_error)?;
     }
     Ok(Outcome::Success)
 }
