@@ -246,10 +246,7 @@ mod bars {
     impl Progress for LayerBars {
         fn blob_started(&self, digest: &str, size: Option<u64>) {
             // A retried blob starts again with a fresh bar.
-            if let Some(old) = self.bars().remove(digest) {
-                old.finish_and_clear();
-                self.multi.remove(&old);
-            }
+            self.finish(digest, None);
             self.update("copy", digest, 0, size);
         }
 
