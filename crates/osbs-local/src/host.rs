@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -101,8 +101,8 @@ pub(crate) fn import_and_fan_out_if(
 /// database involved.
 pub(crate) struct LocalHost {
     store: Arc<Mutex<Store>>,
-    /// The state directory: where the build's waiters register (module `wake`).
-    dir: PathBuf,
+    /// The signal to the build's waiters (module `wake`).
+    wake: super::wake::Signal,
     build: String,
     lease: String,
     log: Mutex<Option<File>>,
@@ -140,7 +140,7 @@ fn require_lease(conn: &rusqlite::Connection, build: &str, lease: &str) -> Resul
 impl LocalHost {
     /// A host for the run of `build` under `lease` in the state directory `dir`.
     pub async fn open(dir: &Path, build: &str, lease: &str) -> Result<LocalHost, ClientError> {
-        let state_dir = dir.to_path_buf();
+        let wake = super::wake::Signal::new(dir, build);
         let dir = dir.to_path_buf();
         let name = build.to_owned();
         let (store, log, times) = tokio::task::spawn_blocking(move || {
@@ -165,7 +165,7 @@ impl LocalHost {
         })??;
         Ok(LocalHost {
             store: Arc::new(Mutex::new(store)),
-            dir: state_dir,
+            wake,
             build: build.to_owned(),
             lease: lease.to_owned(),
             log: Mutex::new(log),
@@ -225,12 +225,12 @@ impl LocalHost {
         }
         drop(log);
         // Followers of the log wake on the append, not on a timer.
-        super::wake::notify(&self.dir, &self.build);
+        self.wake_waiters();
     }
 
     /// Tells the build's waiters to look again (its state changed).
     pub fn wake_waiters(&self) {
-        super::wake::notify(&self.dir, &self.build);
+        self.wake.send();
     }
 }
 

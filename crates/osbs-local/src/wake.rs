@@ -119,27 +119,55 @@ impl Drop for Waiter {
 /// socket refuses) loses its registration; any other failure is left to the waiters'
 /// fallback.
 pub(crate) fn notify(state_dir: &Path, build: &str) {
-    let Ok(entries) = std::fs::read_dir(wake_dir(state_dir)) else {
-        return;
-    };
-    let prefix = format!("{}-", prefix(build));
-    let Ok(sender) = UnixDatagram::unbound() else {
-        return;
-    };
-    let _ = sender.set_nonblocking(true);
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(id) = name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
-            continue;
+    Signal::new(state_dir, build).send();
+}
+
+/// [`notify`] for one build, sent many times (after each log line of its runner): the
+/// registrations' prefix and the sending socket are made once.
+#[derive(Debug)]
+pub(crate) struct Signal {
+    dir: PathBuf,
+    /// `PREFIX-` of the build's registrations.
+    prefix: String,
+    sender: Option<UnixDatagram>,
+}
+
+impl Signal {
+    /// The signal of `build`'s waiters in `state_dir`.
+    pub(crate) fn new(state_dir: &Path, build: &str) -> Signal {
+        let sender = UnixDatagram::unbound().ok();
+        if let Some(sender) = &sender {
+            let _ = sender.set_nonblocking(true);
+        }
+        Signal {
+            dir: wake_dir(state_dir),
+            prefix: format!("{}-", prefix(build)),
+            sender,
+        }
+    }
+
+    /// Signals every waiter registered now (as [`notify`]).
+    pub(crate) fn send(&self) {
+        let Some(sender) = &self.sender else {
+            return;
         };
-        let Ok(addr) = address(id) else {
-            continue;
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
         };
-        match sender.send_to_addr(b"!", &addr) {
-            Err(err) if err.kind() == io::ErrorKind::ConnectionRefused => {
-                let _ = std::fs::remove_file(entry.path());
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(id) = name.to_str().and_then(|n| n.strip_prefix(&self.prefix)) else {
+                continue;
+            };
+            let Ok(addr) = address(id) else {
+                continue;
+            };
+            match sender.send_to_addr(b"!", &addr) {
+                Err(err) if err.kind() == io::ErrorKind::ConnectionRefused => {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+                _ => {}
             }
-            _ => {}
         }
     }
 }
