@@ -103,10 +103,7 @@ pub async fn prune(backend: &LocalBackend, args: &PruneArgs, io: &mut Io<'_>) ->
                 .collect()
         },
     )?;
-    let text = !matches!(
-        io.format,
-        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Name
-    );
+    let text = matches!(io.format, OutputFormat::Text | OutputFormat::Wide);
     if text && removed.is_empty() && !io.quiet {
         writeln!(io.err, "nothing to prune").map_err(io_error)?;
     }
