@@ -35,8 +35,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail, ensure};
 use osbs_testkit::fault_proxy::{Fault, FaultProxy};
 
-use crate::cmd::Cmd;
-use crate::measure::{measure, median, vm_hwm_kib};
+use crate::measure::{build_release, measure, median, vm_hwm_kib};
 
 /// One image to benchmark.
 struct Case {
@@ -307,14 +306,9 @@ pub fn run(root: &Path, args: &[&str]) -> Result<()> {
             && osbs_testkit::registry_answers(&osbs_testkit::push_registry()),
         "services not answering; run `cargo xtask services up` first"
     );
-    let cargo = crate::cargo();
-    Cmd::new(
+    build_release(
         root,
-        &cargo,
-        [
-            "build",
-            "--release",
-            "--quiet",
+        &[
             "-p",
             "osbs-reactor",
             "-p",
@@ -324,8 +318,7 @@ pub fn run(root: &Path, args: &[&str]) -> Result<()> {
             "--bin",
             "osbs",
         ],
-    )
-    .run()?;
+    )?;
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));

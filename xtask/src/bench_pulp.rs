@@ -24,7 +24,7 @@ use anyhow::{Context, Result, bail};
 use osbs_testkit as kit;
 
 use crate::cmd::{Cmd, on_path};
-use crate::measure::{Sample, interleave, measure, median, number_options, seconds};
+use crate::measure::{Sample, build_release, interleave, measure, median, number_options, seconds};
 use crate::services;
 
 /// Accept header that makes the registry answer for schema 2 and OCI manifests.
@@ -43,21 +43,10 @@ pub fn run(root: &Path, args: &[&str]) -> Result<()> {
     if !on_path("skopeo") {
         bail!("skopeo is not installed (apt-get install skopeo)");
     }
-    let cargo = crate::cargo();
-    Cmd::new(
+    build_release(
         root,
-        &cargo,
-        [
-            "build",
-            "--release",
-            "--quiet",
-            "-p",
-            "osbs-registry-sync",
-            "--bin",
-            "osbs-registry-sync",
-        ],
-    )
-    .run()?;
+        &["-p", "osbs-registry-sync", "--bin", "osbs-registry-sync"],
+    )?;
     let ours = root.join("target/release/osbs-registry-sync");
     let skopeo = PathBuf::from("skopeo");
 

@@ -30,7 +30,7 @@ use anyhow::{Context, Result, bail};
 use osbs_testkit as kit;
 
 use crate::cmd::{Cmd, on_path};
-use crate::measure::{Sample, interleave, measure, median, seconds};
+use crate::measure::{Sample, build_release, interleave, measure, median, seconds};
 use crate::services;
 
 /// Accept header that makes the registry answer for schema 2 and OCI manifests.
@@ -237,14 +237,9 @@ pub fn run(root: &Path, args: &[&str]) -> Result<()> {
     if !on_path("skopeo") {
         bail!("skopeo is not installed (apt-get install skopeo)");
     }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    Cmd::new(
+    build_release(
         root,
-        &cargo,
-        [
-            "build",
-            "--release",
-            "--quiet",
+        &[
             "-p",
             "osbs-registry-sync",
             "--bin",
@@ -252,8 +247,7 @@ pub fn run(root: &Path, args: &[&str]) -> Result<()> {
             "--example",
             "registry_floor",
         ],
-    )
-    .run()?;
+    )?;
     let ours = root.join("target/release/osbs-registry-sync");
     let floor_program = root.join("target/release/examples/registry_floor");
     let floor = |args: &[&str]| -> Result<Vec<f64>> {

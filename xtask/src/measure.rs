@@ -103,6 +103,15 @@ pub fn number_options(args: &[&str], values: &mut [(&str, u64)]) -> Result<()> {
     Ok(())
 }
 
+/// `cargo build --release --quiet` of `targets` (`-p`, `--bin`, `--example` arguments): the
+/// release programs a bench measures.
+pub fn build_release(root: &Path, targets: &[&str]) -> Result<()> {
+    let cargo = crate::cargo();
+    let mut args = vec!["build", "--release", "--quiet"];
+    args.extend(targets);
+    crate::cmd::Cmd::new(root, &cargo, args).run()
+}
+
 /// What [`seeded_state`] made: the release build directory, the bench's fresh work dir under
 /// `target/`, and the seeded state directory in it.
 pub struct Seeded {
@@ -124,11 +133,7 @@ pub fn seeded_state(
     configs: u64,
     examples: &[&str],
 ) -> Result<Seeded> {
-    let cargo = crate::cargo();
-    let mut args = vec![
-        "build",
-        "--release",
-        "--quiet",
+    let mut targets = vec![
         "-p",
         "osbs-client",
         "--bin",
@@ -137,9 +142,9 @@ pub fn seeded_state(
         "seed_state",
     ];
     for example in examples {
-        args.extend(["--example", example]);
+        targets.extend(["--example", example]);
     }
-    crate::cmd::Cmd::new(root, &cargo, args).run()?;
+    build_release(root, &targets)?;
     let release = root.join("target/release");
     let work = root.join("target").join(name);
     if work.exists() {
