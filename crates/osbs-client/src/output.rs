@@ -451,18 +451,13 @@ pub fn build_details(b: &Build, now: Timestamp) -> String {
             let _ = writeln!(out, "  unique   {}", safe_line(r));
         }
     }
-    if !b.digests.is_empty() {
-        out.push_str("digests:\n");
-        for d in &b.digests {
-            let line = format!("{}/{}:{}  {}", d.registry, d.repository, d.tag, d.digest);
-            let _ = writeln!(out, "  {}", safe_line(&line));
-        }
-    }
-    if !b.sync.is_empty() {
-        out.push_str("sync:\n");
-        for d in &b.sync {
-            let line = format!("{}/{}:{}  {}", d.registry, d.repository, d.tag, d.digest);
-            let _ = writeln!(out, "  {}", safe_line(&line));
+    for (title, pushed) in [("digests:", &b.digests), ("sync:", &b.sync)] {
+        if !pushed.is_empty() {
+            let _ = writeln!(out, "{title}");
+            for d in pushed {
+                let line = format!("{}/{}:{}  {}", d.registry, d.repository, d.tag, d.digest);
+                let _ = writeln!(out, "  {}", safe_line(&line));
+            }
         }
     }
     out.push_str(&timeline(&b.plugins_metadata));
