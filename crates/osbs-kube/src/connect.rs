@@ -177,14 +177,19 @@ fn home_kubeconfig() -> Option<PathBuf> {
         .map(|home| Path::new(&home).join(".kube").join("config"))
 }
 
+/// The kubeconfig file `path`.
+fn read_kubeconfig(path: &Path) -> Result<Found, ConnectError> {
+    let origin = path.display().to_string();
+    match Kubeconfig::read_from(path) {
+        Ok(kubeconfig) => Ok(Found { kubeconfig, origin }),
+        Err(source) => Err(ConnectError::Kubeconfig { origin, source }),
+    }
+}
+
 /// The kubeconfig that applies, if any.
 fn find_kubeconfig(explicit: Option<&Path>) -> Result<Option<Found>, ConnectError> {
     if let Some(path) = explicit {
-        let origin = path.display().to_string();
-        return match Kubeconfig::read_from(path) {
-            Ok(kubeconfig) => Ok(Some(Found { kubeconfig, origin })),
-            Err(source) => Err(ConnectError::Kubeconfig { origin, source }),
-        };
+        return read_kubeconfig(path).map(Some);
     }
     if let Some(value) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
         let origin = format!("KUBECONFIG={}", value.to_string_lossy());
@@ -194,20 +199,10 @@ fn find_kubeconfig(explicit: Option<&Path>) -> Result<Option<Found>, ConnectErro
             Err(source) => Err(ConnectError::Kubeconfig { origin, source }),
         };
     }
-    match home_kubeconfig().filter(|path| path.exists()) {
-        Some(path) => {
-            let origin = path.display().to_string();
-            Kubeconfig::read_from(&path)
-                .map(|kubeconfig| {
-                    Some(Found {
-                        kubeconfig,
-                        origin: origin.clone(),
-                    })
-                })
-                .map_err(|source| ConnectError::Kubeconfig { origin, source })
-        }
-        None => Ok(None),
-    }
+    home_kubeconfig()
+        .filter(|path| path.exists())
+        .map(|path| read_kubeconfig(&path))
+        .transpose()
 }
 
 fn looked_at() -> String {
