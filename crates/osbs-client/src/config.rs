@@ -719,7 +719,9 @@ impl Reader<'_> {
                 let (id, file) = item
                     .split_once('=')
                     .map(|(id, file)| (id.trim(), file.trim()))
-                    .filter(|(id, file)| is_secret_id(id) && !file.is_empty())
+                    .filter(|(id, file)| {
+                        osbs_core::naming::is_build_secret_id(id) && !file.is_empty()
+                    })
                     .ok_or_else(|| self.invalid(e, expected))?;
                 if instance.build_secrets.contains_key(id) {
                     return Err(self.invalid(e, "each secret id once"));
@@ -922,13 +924,6 @@ impl Reader<'_> {
     }
 }
 
-/// Whether `id` can name a build secret (`RUN --mount=type=secret,id=ID`, a Secret's key, a
-/// directory of the build Pod): letters, digits, `.`, `_`, `-`, starting with a letter or digit.
-fn is_secret_id(id: &str) -> bool {
-    osbs_core::naming::is_build_secret_id(id)
-}
-
-/// Whether `s` is a DNS-1123 label (Kubernetes namespace names).
 /// Whether `s` is a DNS-1123 label (a Kubernetes namespace name).
 pub fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
