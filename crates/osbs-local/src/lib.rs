@@ -727,6 +727,15 @@ impl LocalBackend {
             ..options.clone()
         }
     }
+
+    /// The engine's image source for the instance's registries: its credentials, `options`
+    /// with its TLS settings.
+    pub(crate) fn registry_source(&self, options: &ClientOptions) -> Result<RegistrySource> {
+        Ok(RegistrySource::with_credentials(
+            self.registry_credentials()?,
+            self.registry_options(options),
+        ))
+    }
 }
 
 impl Backend for LocalBackend {
@@ -934,10 +943,7 @@ impl Backend for LocalBackend {
     ) -> Result<(ImageStream, Vec<Build>)> {
         self.reconcile_all().await?;
         let stream = store::require_stream(self.store().conn(), name)?;
-        let source = RegistrySource::with_credentials(
-            self.registry_credentials()?,
-            self.registry_options(&ClientOptions::default()),
-        );
+        let source = self.registry_source(&ClientOptions::default())?;
         let imported = self
             .engine
             .import_stream(&source, &stream, tag)

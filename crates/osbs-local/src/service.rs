@@ -7,7 +7,6 @@ use std::time::Duration;
 use osbs_core::model::Build;
 use osbs_core::prune::PruneRules;
 use osbs_engine::backend::{Backend as _, BuildSubmission, ClientError, Result};
-use osbs_engine::import::RegistrySource;
 use osbs_engine::{Notifier, Shutdown, StartBuildError};
 use osbs_registry_sync::ClientOptions;
 
@@ -61,10 +60,7 @@ impl LocalBackend {
                 context: "cannot set up notifications".to_owned(),
                 source: Box::new(e),
             })?;
-        let source = RegistrySource::with_credentials(
-            self.registry_credentials()?,
-            self.registry_options(&one_try()),
-        );
+        let source = self.registry_source(&one_try())?;
         tracing::info!(
             "osbs serve: state {}, max_concurrent_builds {}, import_interval {}",
             self.state_dir().display(),
@@ -101,10 +97,7 @@ impl LocalBackend {
     ///
     /// A state database that cannot be read, or an unreadable `registry_secret`.
     pub async fn scheduled_import_round(&self) -> Result<Vec<osbs_engine::import::StreamReport>> {
-        let source = RegistrySource::with_credentials(
-            self.registry_credentials()?,
-            self.registry_options(&one_try()),
-        );
+        let source = self.registry_source(&one_try())?;
         self.engine
             .scheduled_import(&source)
             .await
