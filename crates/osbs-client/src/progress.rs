@@ -97,12 +97,6 @@ fn show(bars: &LayerBars, event: &LayerEvent) {
     }
 }
 
-/// Whether a stored log line is shown when a log is read after the fact (progress lines are
-/// not).
-pub fn is_shown(line: &str) -> bool {
-    !is_progress_line(line)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,7 +133,5 @@ mod tests {
             .expect("written");
         view.line(&mut out, "synced").expect("written");
         assert_eq!(out, b"synced\n");
-        assert!(!is_shown("@osbs-progress sync sha256:aa 0/10"));
-        assert!(is_shown("Step 1/2 : FROM base"));
     }
 }
