@@ -25,7 +25,7 @@ use osbs_testkit as kit;
 
 use crate::cmd::{Cmd, on_path};
 use crate::services::{apt_install, is_root, spawn_detached_cmd, tail};
-use crate::tools::{install_venv, venv_holds};
+use crate::tools::install_venv;
 
 /// What goes into the venv; a venv installed with anything else is installed again.
 const REQUIREMENTS: &[&str] = &["pulpcore==3.123.1", "pulp-container==2.30.0"];
@@ -232,7 +232,7 @@ fn as_postgres(root: &Path, program: &str, args: &[&str]) -> Cmd {
 /// The venv with pulpcore and pulp-container at the pinned versions; returns its directory.
 fn ensure_venv(root: &Path, dir: &Path) -> Result<PathBuf> {
     let venv = dir.join("venv");
-    if !venv_holds(&venv, REQUIREMENTS) {
+    if !kit::venv_holds(&venv, REQUIREMENTS) {
         install_venv(root, &venv, REQUIREMENTS, "pulp")?;
     }
     Ok(venv)

@@ -48,7 +48,7 @@ pub fn status(state: &Path) -> String {
 
 /// Whether `venv` was installed with the pinned requirements.
 fn installed(venv: &Path) -> bool {
-    venv_holds(venv, kit::TOOLS_REQUIREMENTS)
+    kit::venv_holds(venv, kit::TOOLS_REQUIREMENTS)
 }
 
 fn install(root: &Path, state: &Path) -> Result<PathBuf> {
@@ -65,17 +65,9 @@ fn install(root: &Path, state: &Path) -> Result<PathBuf> {
     Ok(venv)
 }
 
-/// The marker file in a venv made by [`install_venv`]: the requirements it was installed with.
-const MARKER: &str = "osbs-requirements.txt";
-
-/// Whether `venv` was installed by [`install_venv`] with exactly `requirements`.
-pub(crate) fn venv_holds(venv: &Path, requirements: &[&str]) -> bool {
-    fs::read_to_string(venv.join(MARKER)).is_ok_and(|have| have == requirements.join("\n"))
-}
-
 /// Makes the venv `venv` (python3-venv from apt-get first when that fails as root on Debian),
-/// `pip install`s `requirements` into it and writes the marker [`venv_holds`] reads; `label`
-/// starts the line saying how long it took.
+/// `pip install`s `requirements` into it and writes the marker `osbs_testkit::venv_holds`
+/// reads; `label` starts the line saying how long it took.
 pub(crate) fn install_venv(
     root: &Path,
     venv: &Path,
@@ -102,7 +94,7 @@ pub(crate) fn install_venv(
     let mut args = vec!["install", "--quiet", "--disable-pip-version-check"];
     args.extend(requirements);
     Cmd::new(root, &pip, args).run()?;
-    fs::write(venv.join(MARKER), requirements.join("\n"))?;
+    fs::write(venv.join(kit::VENV_MARKER), requirements.join("\n"))?;
     eprintln!(
         "{label}: installed {} in {:.1}s",
         requirements.join(" "),

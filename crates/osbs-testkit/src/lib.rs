@@ -17,7 +17,7 @@ use std::env;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Default `host:port` of the push-target registry (SPEC §9).
@@ -235,6 +235,16 @@ pub fn require_pulp() -> bool {
 /// a CRD's `openAPIV3Schema`. A venv installed with anything else is installed again.
 pub const TOOLS_REQUIREMENTS: &[&str] = &["kubernetes-validate==1.37.0", "jsonschema==4.26.0"];
 
+/// The file in each venv of `cargo xtask services up` (the tools venv, Pulp's) that holds
+/// the requirements it was installed with, one a line.
+pub const VENV_MARKER: &str = "osbs-requirements.txt";
+
+/// Whether the venv `venv` was installed with exactly `requirements` ([`VENV_MARKER`]).
+pub fn venv_holds(venv: &Path, requirements: &[&str]) -> bool {
+    std::fs::read_to_string(venv.join(VENV_MARKER))
+        .is_ok_and(|have| have == requirements.join("\n"))
+}
+
 /// The tools venv's directory name under [`services_dir`].
 pub const TOOLS_VENV: &str = "tools-venv";
 
@@ -260,11 +270,7 @@ pub fn services_dir() -> PathBuf {
 pub fn kubernetes_validate() -> Option<PathBuf> {
     let venv = services_dir().join(TOOLS_VENV);
     let program = venv.join("bin").join("kubernetes-validate");
-    let marker = venv.join("osbs-requirements.txt");
-    let installed = std::fs::read_to_string(&marker)
-        .is_ok_and(|have| have == TOOLS_REQUIREMENTS.join("\n"))
-        && program.is_file();
-    if installed {
+    if venv_holds(&venv, TOOLS_REQUIREMENTS) && program.is_file() {
         return Some(program);
     }
     assert!(
