@@ -6,37 +6,9 @@
 use std::path::Path;
 
 use osbs_kube::{ConnectError, ConnectOptions, NamespaceSource, OsbsApi, connect};
+use osbs_testkit::kube_fake::kubeconfig;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-/// A kubeconfig with two contexts on `server`: `with-ns` (namespace `team-a`, the current
-/// one) and `without-ns`.
-fn kubeconfig(server: &str) -> String {
-    format!(
-        "apiVersion: v1
-kind: Config
-current-context: with-ns
-clusters:
-- name: fake
-  cluster:
-    server: {server}
-users:
-- name: me
-  user:
-    token: not-a-secret-test-token
-contexts:
-- name: with-ns
-  context:
-    cluster: fake
-    user: me
-    namespace: team-a
-- name: without-ns
-  context:
-    cluster: fake
-    user: me
-"
-    )
-}
 
 fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     let file = dir.join(name);
