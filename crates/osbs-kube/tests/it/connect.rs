@@ -137,8 +137,8 @@ async fn unusable_kubeconfigs_are_named_with_their_context() {
     let good = kubeconfig("https://10.0.0.1:6443");
     let no_current = good.replace("current-context: with-ns\n", "");
     let no_cluster = good.replace(
-        "cluster: fake\n    user: me\n    namespace",
-        "cluster: gone\n    user: me\n    namespace",
+        "{cluster: fake, user: me, namespace",
+        "{cluster: gone, user: me, namespace",
     );
     let cases: [(&str, Option<&str>, Option<String>); 5] = [
         ("missing", None, None),
