@@ -38,7 +38,7 @@ impl<T> OrAnyhow<T> for Result<T, osbs_engine::StoreError> {
     }
 }
 
-fn now() -> Timestamp {
+pub(crate) fn now() -> Timestamp {
     Timestamp::from_system_time(std::time::SystemTime::now())
 }
 
@@ -53,10 +53,16 @@ fn pods() -> String {
 /// A BuildConfig of repository `repo` whose last user build was at a fixed commit, triggered
 /// by `osbs-busybox:latest`.
 fn config(repo: &str) -> BuildConfig {
+    config_triggered_by(repo, "osbs-busybox")
+}
+
+/// A BuildConfig of repository `repo` whose last user build was at a fixed commit, triggered
+/// by `trigger:latest`.
+pub(crate) fn config_triggered_by(repo: &str, trigger: &str) -> BuildConfig {
     let mut bc = BuildConfig::new(&format!("https://git.example.com/ns/{repo}.git"), "main");
     bc.record_user_build(UserSubmission {
         commit: "0123456789abcdef0123456789abcdef01234567".into(),
-        trigger: Some(ImageStreamTag::new("osbs-busybox", "latest")),
+        trigger: Some(ImageStreamTag::new(trigger, "latest")),
         repo_config_name: ".osbs-repo-config".into(),
         image_name: Some(format!("osbs/{repo}")),
     });

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use osbs_core::build::ImageImport;
-use osbs_core::model::{Build, BuildCause, BuildConfig, ImageStreamTag, UserSubmission};
+use osbs_core::model::{Build, BuildCause};
 use osbs_core::time::Timestamp;
 use osbs_core::variant::BuildVariant;
 use osbs_engine::Store as _;
@@ -15,26 +15,11 @@ use osbs_kube::{BuildConfigResource, BuildResource, KubeStore, OsbsApi};
 use osbs_testkit::kube_fake::{self as fake, Cluster, NS};
 use serde_json::json;
 
+use crate::engine::{config_triggered_by as config, now};
+
 const DIGEST_A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const DIGEST_B: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 const DIGEST_C: &str = "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc";
-
-fn now() -> Timestamp {
-    Timestamp::from_system_time(std::time::SystemTime::now())
-}
-
-/// A BuildConfig of `repo` whose last user build was at a fixed commit, triggered by
-/// `trigger:latest`.
-fn config(repo: &str, trigger: &str) -> BuildConfig {
-    let mut bc = BuildConfig::new(&format!("https://git.example.com/ns/{repo}.git"), "main");
-    bc.record_user_build(UserSubmission {
-        commit: "0123456789abcdef0123456789abcdef01234567".into(),
-        trigger: Some(ImageStreamTag::new(trigger, "latest")),
-        repo_config_name: ".osbs-repo-config".into(),
-        image_name: Some(format!("osbs/{repo}")),
-    });
-    bc
-}
 
 fn isolated() -> BuildVariant {
     BuildVariant {
